@@ -1,0 +1,29 @@
+# One entry point for people and CI. Needs only python3 (3.13 is picked up through
+# .python-version) and make; uv is bootstrapped into .tools/ when it is not there.
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+RUN := $(UV) run --frozen --all-extras
+
+.PHONY: run test lint sync clean
+
+run: sync ## start the embedded servers and all three services
+	$(RUN) order-platform dev $(ARGS)
+
+test: sync lint ## lint, types, import contracts, then the whole test suite
+	$(RUN) pytest $(ARGS)
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+sync: $(UV)
+	$(UV) sync --frozen --all-extras --quiet
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+clean:
+	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -1,0 +1,1 @@
+"""Cross-cutting infrastructure every service uses: settings, logging, HTTP errors, health."""

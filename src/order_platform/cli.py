@@ -1,0 +1,56 @@
+"""`order-platform`: one console script for every service and the dev launcher."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from order_platform.building_blocks.structured_logging import configure_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="order-platform", description="Event-driven CQRS order platform."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    order = commands.add_parser("order-service", help="command side: POST /orders (HTTP)")
+    order.add_argument("--host", default="127.0.0.1")
+    order.add_argument("--port", type=int, default=8001)
+
+    args = parser.parse_args(argv)
+    if args.command == "order-service":
+        return _run_order_service(args.host, args.port)
+    parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
+    return 2
+
+
+def _run_order_service(host: str, port: int) -> int:
+    from order_platform.order_service.bootstrap import create_http_app
+    from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+
+    settings = OrderServiceSettings()
+    configure_logging(
+        service="order-service", level=settings.log_level, log_format=settings.log_format
+    )
+    _serve(create_http_app(settings), host, port)
+    return 0
+
+
+def _serve(app: object, host: str, port: int) -> None:
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=8,  # SIGTERM: finish in-flight work, exit within 10 s
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

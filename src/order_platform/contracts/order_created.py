@@ -1,0 +1,135 @@
+"""`OrderCreated` v1: the event the Order Service publishes and every consumer reads.
+
+The wire format is fixed by DESIGN.md ("Events"): camelCase JSON, money as a decimal string,
+timestamps as RFC 3339 UTC. Consumers ignore unknown fields and reject anything else.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Final, Literal, Self
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+    alias_generators,
+)
+
+EVENT_TYPE: Final = "OrderCreated"
+EVENT_VERSION: Final = 1
+SCHEMA_PATH = Path(__file__).with_name("order_created.v1.schema.json")
+
+_MAX_AMOUNT = Decimal(1_000_000_000)
+_CENT = Decimal("0.01")
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid `OrderCreated` v1; it belongs on the dead-letter topic."""
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix: the one timestamp format on the wire."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _money(value: object) -> Decimal:
+    # A string on the wire (never a JSON number), so that nobody goes through float.
+    if not isinstance(value, str | Decimal):
+        raise ValueError("totalAmount must be a decimal string such as '199.90'")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError("totalAmount is not a decimal number") from None
+    if not amount.is_finite() or amount <= 0 or amount > _MAX_AMOUNT:
+        raise ValueError("totalAmount must be > 0 and <= 1000000000")
+    if amount != amount.quantize(_CENT):
+        raise ValueError("totalAmount has more than 2 decimal places")
+    return amount.quantize(_CENT)
+
+
+def _customer_name(name: str) -> str:
+    if not 1 <= len(name) <= 200 or name != name.strip():
+        raise ValueError("customerName must be 1 to 200 characters, trimmed")
+    return name
+
+
+UtcTimestamp = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str)]
+MoneyString = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
+]
+CustomerName = Annotated[str, AfterValidator(_customer_name)]
+
+
+class OrderCreatedV1(BaseModel):
+    """An order was accepted by the Order Service."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        extra="ignore",
+        strict=False,
+        alias_generator=alias_generators.to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+    )
+
+    event_id: UUID
+    event_type: Literal["OrderCreated"] = EVENT_TYPE
+    event_version: Literal[1] = EVENT_VERSION
+    occurred_at: UtcTimestamp
+    order_id: UUID
+    customer_name: CustomerName
+    total_amount: MoneyString
+    created_at: UtcTimestamp
+
+    @classmethod
+    def from_json(cls, value: bytes | str) -> Self:
+        """Parse and validate a message value; any failure is an `InvalidEvent`."""
+        try:
+            return cls.model_validate_json(value, by_alias=True)
+        except ValidationError as error:
+            raise InvalidEvent(_describe(error)) from error
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}"
+        for item in error.errors(include_url=False)
+    )
+
+
+def event_headers(
+    *, traceparent: str | None = None, correlation_id: str | None = None
+) -> list[tuple[str, bytes]]:
+    """Kafka headers that travel with every `OrderCreated` v1 message."""
+    headers = [
+        ("event-type", EVENT_TYPE.encode()),
+        ("event-version", str(EVENT_VERSION).encode()),
+        ("content-type", b"application/json"),
+    ]
+    if traceparent:
+        headers.append(("traceparent", traceparent.encode()))
+    if correlation_id:
+        headers.append(("correlation-id", correlation_id.encode()))
+    return headers
+
+
+def dead_letter_topic(topic: str, consumer_group: str) -> str:
+    return f"{topic}.{consumer_group}.dlq"

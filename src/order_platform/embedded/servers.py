@@ -1,0 +1,117 @@
+"""All three embedded servers at once, for `order-platform dev` and whole-system tests.
+
+They start in parallel (each start is mostly waiting) and all stop when the block ends; if
+one fails to start, the others are stopped before the error propagates.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from order_platform.embedded.kafka import KafkaServer
+from order_platform.embedded.launcher import DEFAULT_HOST, EmbeddedServer
+from order_platform.embedded.mongo import MongoServer
+from order_platform.embedded.redis import RedisServer
+
+# Offsets from `port_base` when the caller wants predictable ports (`dev --port-base`).
+KAFKA_PORT_OFFSET = 0
+MONGODB_PORT_OFFSET = 1
+REDIS_PORT_OFFSET = 2
+
+
+class EmbeddedServers:
+    """Kafka, MongoDB and Redis on 127.0.0.1; free ports unless `port_base` is given."""
+
+    def __init__(
+        self,
+        *,
+        port_base: int | None = None,
+        host: str = DEFAULT_HOST,
+        log_dir: Path | None = None,
+        mongodb_data_dir: Path | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        if log_dir is None:
+            self._temp_dir = tempfile.TemporaryDirectory(prefix="order-platform-embedded-")
+            log_dir = Path(self._temp_dir.name)
+        self.log_dir = log_dir
+
+        def port(offset: int) -> int | None:
+            return None if port_base is None else port_base + offset
+
+        self.kafka = KafkaServer(
+            port=port(KAFKA_PORT_OFFSET),
+            host=host,
+            log_dir=self.log_dir,
+            startup_timeout=startup_timeout,
+        )
+        self.mongodb = MongoServer(
+            port=port(MONGODB_PORT_OFFSET),
+            host=host,
+            log_dir=self.log_dir,
+            startup_timeout=startup_timeout,
+            data_dir=mongodb_data_dir,
+        )
+        self.redis = RedisServer(
+            port=port(REDIS_PORT_OFFSET),
+            host=host,
+            log_dir=self.log_dir,
+            startup_timeout=startup_timeout,
+        )
+
+    @property
+    def all(self) -> tuple[EmbeddedServer, ...]:
+        return (self.kafka, self.mongodb, self.redis)
+
+    @property
+    def kafka_bootstrap_servers(self) -> str:
+        return self.kafka.bootstrap_servers
+
+    @property
+    def mongodb_uri(self) -> str:
+        return self.mongodb.uri
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url
+
+    def start(self) -> Self:
+        with ThreadPoolExecutor(max_workers=len(self.all), thread_name_prefix="embedded") as pool:
+            futures = [pool.submit(server.start) for server in self.all]
+        errors = [error for future in futures if (error := future.exception()) is not None]
+        if errors:
+            self.stop()
+            if len(errors) == 1:
+                raise errors[0]
+            raise BaseExceptionGroup("embedded servers failed to start", errors)
+        return self
+
+    def stop(self) -> None:
+        for server in reversed(self.all):
+            server.stop()
+
+    def close(self) -> None:
+        """Stop everything and delete the temporary log directory, if we created it."""
+        self.stop()
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Order Service: the command side. Accepts orders and publishes `OrderCreated`."""

@@ -1,0 +1,1 @@
+"""Use cases of the Order Service and the ports they need."""

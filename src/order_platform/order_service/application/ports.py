@@ -1,0 +1,70 @@
+"""What the application needs from the outside world, as small Protocols."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from order_platform.order_service.domain import Order
+
+
+class StorageUnavailable(Exception):
+    """The write model cannot be reached; nothing was written. Worth a retry later."""
+
+
+class OrderAlreadyExists(Exception):
+    """An order with this id is already stored (two attempts raced for one idempotency key)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class IdFactory(Protocol):
+    def __call__(self) -> UUID: ...
+
+
+class OrderRepository(Protocol):
+    def add(self, order: Order) -> None: ...
+
+    async def get(self, order_id: UUID) -> Order | None: ...
+
+
+class UnitOfWork(Protocol):
+    """One atomic write: the orders added and the events they recorded, or nothing."""
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """Who holds an idempotency key: the request's fingerprint and the order id it reserved."""
+
+    fingerprint: str
+    order_id: UUID
+    claimed_at: datetime
+
+
+class IdempotencyKeys(Protocol):
+    async def claim(self, key: str, claim: KeyClaim) -> KeyClaim:
+        """Store `claim` unless the key is taken; return whichever claim holds the key now."""
+        ...
+
+    async def release(self, key: str, claim: KeyClaim) -> None:
+        """Give the key back after a failed attempt, if `claim` still holds it."""
+        ...

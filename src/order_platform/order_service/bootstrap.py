@@ -1,0 +1,127 @@
+"""Composition root of the Order Service: the only module that knows the concrete classes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+from prometheus_client import Gauge
+
+from order_platform.building_blocks.clock import SystemClock
+from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.mongo import new_client
+from order_platform.order_service.application.create_order import CreateOrderHandler
+from order_platform.order_service.domain import Order
+from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
+from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
+from order_platform.order_service.infrastructure.kafka_publisher import KafkaPublisher
+from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.relay import OutboxRelay
+from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
+
+log = structlog.get_logger(__name__)
+
+SHUTDOWN_DRAIN_SECONDS = 3.0
+
+_outbox_held = Gauge(
+    "order_outbox_held_entries", "Outbox entries this relay holds in memory, not yet published"
+)
+
+
+async def bootstrap(
+    settings: OrderServiceSettings,
+) -> tuple[OrderServiceApi, Callable[[], Awaitable[None]]]:
+    """Build the service and start its relay; return the API and the shutdown callable."""
+    client = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
+    database = client[settings.mongodb_database]
+    orders = database["orders"]
+    clock = SystemClock()
+    lease = timedelta(seconds=settings.outbox_lease_seconds)
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    outbox = MongoOutbox(orders, owner=owner, lease=lease)
+    idempotency_keys = MongoIdempotencyKeys(
+        database["idempotency_keys"],
+        keep_for=timedelta(hours=settings.idempotency_key_ttl_hours),
+    )
+    publisher = KafkaPublisher(
+        settings.kafka_bootstrap_servers,
+        settings.order_created_topic,
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    relay = OutboxRelay(
+        outbox,
+        publisher,
+        clock,
+        sweep_interval=timedelta(seconds=settings.outbox_sweep_seconds),
+        batch_size=settings.outbox_batch_size,
+    )
+    _outbox_held.set_function(lambda: relay.pending)
+
+    def outbox_entry(order: Order) -> OutboxEntry:
+        (event,) = order.events
+        return OutboxEntry.for_event(event, owner=owner, lease_until=clock.now() + lease)
+
+    create_order = CreateOrderHandler(
+        new_unit_of_work=lambda: MongoUnitOfWork(
+            orders, new_outbox_entry=outbox_entry, on_committed=relay.notify
+        ),
+        idempotency_keys=idempotency_keys,
+        clock=clock,
+        new_id=uuid.uuid4,
+    )
+
+    async def prepare_storage() -> None:
+        # Retried in the background: the service starts (and answers 503) while MongoDB is away.
+        delay = 0.5
+        while True:
+            try:
+                await outbox.ensure_indexes()
+                await idempotency_keys.ensure_indexes()
+            except Exception as error:
+                log.warning("indexes_not_created_yet", error=str(error), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                return
+
+    background = [
+        asyncio.create_task(prepare_storage(), name="prepare-storage"),
+        asyncio.create_task(relay.run(), name="outbox-relay"),
+    ]
+
+    async def ping() -> object:
+        return await client.admin.command("ping")
+
+    async def stop() -> None:
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await relay.drain(within_seconds=SHUTDOWN_DRAIN_SECONDS)
+        await publisher.close()
+        await client.close()
+        log.info("order_service_stopped", published=relay.published, held=relay.pending)
+
+    api = OrderServiceApi(
+        create_order=create_order,
+        readiness=Readiness({"mongodb": ping}),
+        location_base_url=settings.order_location_base_url,
+    )
+    log.info("order_service_started", relay_owner=owner, topic=settings.order_created_topic)
+    return api, stop
+
+
+def create_http_app(settings: OrderServiceSettings | None = None) -> FastAPI:
+    """The ASGI app, built lazily: nothing connects until the server runs its lifespan."""
+    resolved = settings or OrderServiceSettings()
+    return create_app(lambda: bootstrap(resolved))

@@ -1,0 +1,14 @@
+"""Errors the domain raises; the HTTP layer maps each one to a problem+json answer."""
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses to break."""
+
+
+class InvalidOrderField(DomainError):
+    """One field of an order breaks a rule; `field` names it in domain terms."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message

@@ -1,0 +1,1 @@
+"""Adapters: MongoDB write model with its outbox, the Kafka relay, settings."""

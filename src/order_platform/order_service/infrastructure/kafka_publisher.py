@@ -1,0 +1,89 @@
+"""Publishes outbox entries to Kafka with aiokafka; survives a broker that comes and goes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from order_platform.order_service.infrastructure.outbox import OutboxEntry
+
+log = structlog.get_logger(__name__)
+
+
+class PublishFailed(Exception):
+    """The broker did not acknowledge; the entries stay pending and are tried again."""
+
+
+class KafkaPublisher:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        enable_idempotence: bool,
+        timeout_seconds: float = 5.0,
+    ) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._topic = topic
+        self._enable_idempotence = enable_idempotence
+        self._timeout = timeout_seconds
+        self._producer: AIOKafkaProducer | None = None
+
+    async def publish(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        """Send a batch; return the entries the broker acknowledged (acks=all)."""
+        producer = await self._connected()
+        try:
+            sends = [
+                await producer.send(
+                    self._topic, value=entry.value, key=entry.key, headers=list(entry.headers)
+                )
+                for entry in entries
+            ]
+            results = await asyncio.wait_for(
+                asyncio.gather(*sends, return_exceptions=True), timeout=self._timeout
+            )
+        except (KafkaError, OSError, TimeoutError) as error:
+            await self._reset()
+            raise PublishFailed(f"Kafka at {self._bootstrap_servers} did not answer") from error
+        acknowledged = [
+            entry
+            for entry, result in zip(entries, results, strict=True)
+            if not isinstance(result, BaseException)
+        ]
+        if len(acknowledged) < len(entries):
+            await self._reset()  # a producer that lost its broker is rebuilt, not trusted
+        return acknowledged
+
+    async def _connected(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                acks="all",
+                enable_idempotence=self._enable_idempotence,
+                linger_ms=2,
+                request_timeout_ms=int(self._timeout * 1000),
+                client_id="order-service-relay",
+            )
+            try:
+                await asyncio.wait_for(producer.start(), timeout=self._timeout)
+            except (KafkaError, OSError, TimeoutError) as error:
+                await producer.stop()
+                raise PublishFailed(f"cannot reach Kafka at {self._bootstrap_servers}") from error
+            self._producer = producer
+            log.info("kafka_producer_connected", bootstrap_servers=self._bootstrap_servers)
+        return self._producer
+
+    async def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), timeout=self._timeout)
+            except (KafkaError, OSError, TimeoutError):
+                log.warning("kafka_producer_stop_failed", exc_info=True)
+
+    async def close(self) -> None:
+        await self._reset()

@@ -1,0 +1,137 @@
+"""The transactional outbox, kept inside each order's own document.
+
+A single-document write is atomic on every MongoDB (no replica set needed) and needs no
+multi-document transaction, so the order and its event are stored together or not at all.
+The relay that wrote an entry holds a lease on it; when the lease runs out (the writer died
+or lost the broker for long), any replica's sweep may claim it. Published entries are
+removed, so the sweep's query only ever sees what is still pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from order_platform.contracts import OrderCreatedV1, event_headers
+from order_platform.order_service.domain import OrderCreated
+
+Document = dict[str, Any]
+
+LEASE_FIELD = "outbox.leaseUntil"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    order_id: str
+    event_id: str
+    key: bytes
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...]
+    lease_owner: str
+    lease_until: datetime
+
+    @classmethod
+    def for_event(cls, event: OrderCreated, *, owner: str, lease_until: datetime) -> OutboxEntry:
+        message = OrderCreatedV1(
+            event_id=event.event_id,
+            occurred_at=event.created_at,
+            order_id=event.order_id,
+            customer_name=event.customer_name,
+            total_amount=event.total_amount,
+            created_at=event.created_at,
+        )
+        return cls(
+            order_id=str(event.order_id),
+            event_id=str(event.event_id),
+            key=str(event.order_id).encode(),
+            value=message.to_json(),
+            headers=tuple(event_headers()),
+            lease_owner=owner,
+            lease_until=lease_until,
+        )
+
+    def to_document(self) -> Document:
+        return {
+            "eventId": self.event_id,
+            "key": self.key,
+            "value": self.value,
+            "headers": [[name, value] for name, value in self.headers],
+            "leaseOwner": self.lease_owner,
+            "leaseUntil": self.lease_until,
+        }
+
+    @classmethod
+    def from_order_document(cls, document: Document) -> OutboxEntry:
+        outbox = document["outbox"]
+        return cls(
+            order_id=document["_id"],
+            event_id=outbox["eventId"],
+            key=bytes(outbox["key"]),
+            value=bytes(outbox["value"]),
+            headers=tuple((name, bytes(value)) for name, value in outbox["headers"]),
+            lease_owner=outbox["leaseOwner"],
+            lease_until=outbox["leaseUntil"],
+        )
+
+
+class MongoOutbox:
+    """Lease and removal operations on outbox entries, all by `_id` (cheap everywhere)."""
+
+    def __init__(self, orders: AsyncCollection[Document], *, owner: str, lease: timedelta) -> None:
+        self._orders = orders
+        self.owner = owner
+        self.lease = lease
+
+    async def ensure_indexes(self) -> None:
+        # Real MongoDB answers the sweep from this index; the sparse index holds only the
+        # pending entries, because published ones lose their `outbox` field.
+        await self._orders.create_index(LEASE_FIELD, sparse=True, name="outbox_lease")
+
+    async def remove_published(self, entries: list[OutboxEntry]) -> None:
+        if entries:
+            await self._orders.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": entry.order_id, "outbox.eventId": entry.event_id},
+                        {"$unset": {"outbox": ""}},
+                    )
+                    for entry in entries
+                ],
+                ordered=False,
+            )
+
+    async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
+        """Extend our lease; `None` when the entry is no longer ours (claimed or published)."""
+        lease_until = now + self.lease
+        result = await self._orders.update_one(
+            {
+                "_id": entry.order_id,
+                "outbox.eventId": entry.event_id,
+                "outbox.leaseOwner": self.owner,
+            },
+            {"$set": {LEASE_FIELD: lease_until}},
+        )
+        return replace(entry, lease_until=lease_until) if result.matched_count else None
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        """Take over entries whose lease ran out; a compare-and-set so one replica wins each."""
+        expired = self._orders.find({LEASE_FIELD: {"$lt": now}}, {"outbox": 1}, limit=limit)
+        claimed: list[OutboxEntry] = []
+        async for document in expired:
+            entry = OutboxEntry.from_order_document(document)
+            lease_until = now + self.lease
+            result = await self._orders.update_one(
+                {
+                    "_id": entry.order_id,
+                    "outbox.eventId": entry.event_id,
+                    LEASE_FIELD: entry.lease_until,
+                },
+                {"$set": {"outbox.leaseOwner": self.owner, LEASE_FIELD: lease_until}},
+            )
+            if result.matched_count:
+                claimed.append(replace(entry, lease_owner=self.owner, lease_until=lease_until))
+        return claimed

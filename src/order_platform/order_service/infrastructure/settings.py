@@ -1,0 +1,16 @@
+"""Order Service settings, read once in bootstrap."""
+
+from order_platform.building_blocks.settings import ServiceSettings
+
+
+class OrderServiceSettings(ServiceSettings):
+    mongodb_database: str = "order-write-db"
+    # Base of the `Location` header (the read service serves the order); relative when unset.
+    order_location_base_url: str = ""
+    # An outbox entry belongs to the relay that wrote it for this long; after that any
+    # replica's sweep may claim it. Longer means slower recovery, shorter more takeovers.
+    outbox_lease_seconds: float = 10.0
+    outbox_sweep_seconds: float = 5.0
+    outbox_batch_size: int = 200
+    idempotency_key_ttl_hours: float = 48.0
+    mongodb_timeout_seconds: float = 5.0

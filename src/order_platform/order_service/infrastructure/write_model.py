@@ -1,0 +1,100 @@
+"""The write model in MongoDB: one document per order, its pending event inside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from bson.decimal128 import Decimal128
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.order_service.application.ports import OrderAlreadyExists, StorageUnavailable
+from order_platform.order_service.domain import Order
+from order_platform.order_service.infrastructure.outbox import OutboxEntry
+
+Document = dict[str, Any]
+
+
+def order_document(order: Order, outbox: OutboxEntry | None) -> Document:
+    document: Document = {
+        "_id": str(order.id),
+        "customerName": order.customer_name,
+        "totalAmount": Decimal128(order.total_amount),
+        "createdAt": order.created_at,
+    }
+    if outbox is not None:
+        document["outbox"] = outbox.to_document()
+    return document
+
+
+def order_from_document(document: Document) -> Order:
+    return Order(
+        id=UUID(document["_id"]),
+        customer_name=document["customerName"],
+        total_amount=document["totalAmount"].to_decimal(),
+        created_at=document["createdAt"],
+    )
+
+
+class MongoOrderRepository:
+    def __init__(self, orders: AsyncCollection[Document]) -> None:
+        self._orders = orders
+        self.added: list[Order] = []
+
+    def add(self, order: Order) -> None:
+        self.added.append(order)
+
+    async def get(self, order_id: UUID) -> Order | None:
+        with translate_unavailable(StorageUnavailable):
+            document = await self._orders.find_one({"_id": str(order_id)}, {"outbox": 0})
+        return None if document is None else order_from_document(document)
+
+
+class MongoUnitOfWork:
+    """Commits by writing each new order and its outbox entry as one document."""
+
+    def __init__(
+        self,
+        orders: AsyncCollection[Document],
+        *,
+        new_outbox_entry: Callable[[Order], OutboxEntry],
+        on_committed: Callable[[list[OutboxEntry]], None],
+    ) -> None:
+        self._collection = orders
+        self._new_outbox_entry = new_outbox_entry
+        self._on_committed = on_committed
+        self.orders = MongoOrderRepository(orders)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.orders.added.clear()
+
+    async def commit(self) -> None:
+        new_orders, self.orders.added = self.orders.added, []
+        if not new_orders:
+            return
+        # Each order is atomic with its own event; no use case commits two orders at once.
+        committed: list[OutboxEntry] = []
+        try:
+            for order in new_orders:
+                entry = self._new_outbox_entry(order)
+                try:
+                    with translate_unavailable(StorageUnavailable):
+                        await self._collection.insert_one(order_document(order, entry))
+                except DuplicateKeyError as error:
+                    raise OrderAlreadyExists(str(order.id)) from error
+                committed.append(entry)
+        finally:
+            if committed:
+                self._on_committed(committed)

@@ -1,0 +1,1 @@
+"""Order Read Service: the query side (projection, cache, GET /orders). Not built yet: issue 4."""

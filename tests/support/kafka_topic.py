@@ -1,0 +1,42 @@
+"""Read a whole topic, up to its current end, to count exactly what was published."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+
+async def read_topic(
+    bootstrap_servers: str, topic: str, *, timeout: float = 10.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every message now in `topic` (all partitions, from the beginning), in no group."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=int(timeout * 1000),
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions is None:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        if not assigned:
+            return []
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        end = await consumer.end_offsets(assigned)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        remaining = {tp for tp in assigned if end[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=int(timeout * 1000))
+            if not batches:
+                raise AssertionError(f"topic {topic} stopped short of its end offsets {end}")
+            for tp, batch in batches.items():
+                records.extend(batch)
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()

@@ -1,0 +1,112 @@
+"""Hand-written fakes of the Order Service's ports, for tests without I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+from uuid import UUID
+
+from order_platform.order_service.application.ports import (
+    KeyClaim,
+    OrderAlreadyExists,
+    StorageUnavailable,
+)
+from order_platform.order_service.domain import Order, OrderCreated
+
+
+class FakeClock:
+    def __init__(self, start: datetime = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance(self, delta: timedelta) -> None:
+        self.current += delta
+
+
+class SequentialIds:
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+
+    def __call__(self) -> UUID:
+        return UUID(int=next(self._counter))
+
+
+class FakeStore:
+    """What the database would hold: orders and the outbox of events they recorded."""
+
+    def __init__(self) -> None:
+        self.orders: dict[UUID, Order] = {}
+        self.outbox: list[OrderCreated] = []
+        self.available = True
+        self.fail_commits = False
+        self.claims_work_while_down = False
+        # Set a gate to hold commits until the test opens it (an attempt "in flight").
+        self.commit_gate: asyncio.Event | None = None
+        self.commit_waiting = asyncio.Event()
+
+
+class FakeOrderRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self.added: list[Order] = []
+
+    def add(self, order: Order) -> None:
+        self.added.append(order)
+
+    async def get(self, order_id: UUID) -> Order | None:
+        if not self._store.available:
+            raise StorageUnavailable("fake store is down")
+        return self._store.orders.get(order_id)
+
+
+class FakeUnitOfWork:
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self.orders = FakeOrderRepository(store)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.orders.added.clear()  # uncommitted work is dropped
+
+    async def commit(self) -> None:
+        if self._store.commit_gate is not None:
+            self._store.commit_waiting.set()
+            await self._store.commit_gate.wait()
+        if not self._store.available or self._store.fail_commits:
+            raise StorageUnavailable("fake store is down")
+        for order in self.orders.added:
+            if order.id in self._store.orders:
+                raise OrderAlreadyExists(order.id)
+        for order in self.orders.added:
+            self._store.orders[order.id] = order
+            self._store.outbox.extend(order.events)
+        self.orders.added.clear()
+
+
+class FakeIdempotencyKeys:
+    def __init__(self, store: FakeStore) -> None:
+        self._store = store
+        self.claims: dict[str, KeyClaim] = {}
+
+    async def claim(self, key: str, claim: KeyClaim) -> KeyClaim:
+        if not (self._store.available or self._store.claims_work_while_down):
+            raise StorageUnavailable("fake store is down")
+        return self.claims.setdefault(key, claim)
+
+    async def release(self, key: str, claim: KeyClaim) -> None:
+        if not self._store.available:
+            raise StorageUnavailable("fake store is down")
+        if self.claims.get(key) == claim:
+            del self.claims[key]
