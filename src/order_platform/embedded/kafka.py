@@ -7,14 +7,18 @@ clients must set `enable_idempotence=False` (the aiokafka default).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import socket
 import struct
-from typing import ClassVar
+from collections.abc import Coroutine
+from typing import ClassVar, Self, Unpack
 
+from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from order_platform.embedded.errors import EmbeddedServerError, ServerBinaryNotFoundError
-from order_platform.embedded.launcher import EmbeddedServer
+from order_platform.embedded.launcher import EmbeddedServer, ServerOptions
 
 _API_VERSIONS_KEY = 18
 _PROBE_CORRELATION_ID = 0x0EB0
@@ -37,9 +41,44 @@ def tansu_binary() -> str:
 
 
 class KafkaServer(EmbeddedServer):
-    """A single Tansu broker on `host:port`, advertising that same address to clients."""
+    """A single Tansu broker on `host:port`, advertising that same address to clients.
+
+    A restart keeps the topics (names and partition counts) but not their messages, like a
+    real Kafka that lost its disks. Without this, a producer that outlived the restart would
+    produce to a topic the new broker does not know, which Tansu acknowledges and then drops.
+    """
 
     name: ClassVar[str] = "kafka"
+
+    def __init__(self, **options: Unpack[ServerOptions]) -> None:
+        super().__init__(**options)
+        self._topics: dict[str, int] = {}
+
+    def start(self) -> Self:
+        was_running = self.is_running
+        super().start()
+        if self._topics and not was_running:
+            _run_async(self._recreate_topics())
+        return self
+
+    def stop(self) -> None:
+        self._remember_topics()
+        super().stop()
+
+    def kill(self) -> None:
+        self._remember_topics()
+        super().kill()
+
+    def _remember_topics(self) -> None:
+        if self.is_running:
+            try:
+                self._topics = _run_async(topic_partitions(self.bootstrap_servers))
+            except Exception:  # a broker that does not answer has nothing to remember
+                self._topics = {}
+
+    async def _recreate_topics(self) -> None:
+        for topic, partitions in self._topics.items():
+            await create_topic(self.bootstrap_servers, topic, partitions, exist_ok=True)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -118,3 +157,20 @@ async def create_topic(
         raise EmbeddedServerError(
             f"creating topic {topic!r} failed with Kafka error {error_code}: {message}"
         )
+
+
+async def topic_partitions(bootstrap_servers: str) -> dict[str, int]:
+    """Every topic on the broker with its number of partitions."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
+    await client.bootstrap()
+    try:
+        metadata = await client.fetch_all_metadata()
+    finally:
+        await client.close()
+    return {topic: len(metadata.partitions_for_topic(topic) or ()) for topic in metadata.topics()}
+
+
+def _run_async[T](coroutine: Coroutine[object, object, T]) -> T:
+    """Run a coroutine to completion from synchronous code, even inside a running loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

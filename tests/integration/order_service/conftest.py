@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ def settings(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> OrderS
     )
 
 
+@asynccontextmanager
 async def serve(settings: OrderServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_http_app(settings)
     async with (
@@ -39,7 +41,7 @@ async def serve(settings: OrderServiceSettings) -> AsyncIterator[httpx.AsyncClie
 
 @pytest.fixture
 async def client(settings: OrderServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in serve(settings):
+    async with serve(settings) as client:
         yield client
 
 

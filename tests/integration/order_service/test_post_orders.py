@@ -49,7 +49,7 @@ async def test_the_location_header_points_at_the_configured_read_service(
     settings: OrderServiceSettings,
 ) -> None:
     configured = settings.model_copy(update={"order_location_base_url": "http://reads:8002/"})
-    async for client in serve(configured):
+    async with serve(configured) as client:
         response = await client.post("/orders", json={"customerName": "A", "totalAmount": "1"})
         assert response.headers["location"] == f"http://reads:8002/orders/{response.json()['id']}"
 
@@ -260,7 +260,7 @@ async def test_mongodb_unavailable_is_503_with_retry_after(
             "mongodb_timeout_seconds": 0.5,
         }
     )
-    async for client in serve(away):
+    async with serve(away) as client:
         response = await client.post("/orders", json=_body())
         _assert_problem(response, 503)
         assert response.headers["retry-after"]
@@ -273,7 +273,7 @@ async def test_kafka_unavailable_still_accepts_and_holds_the_event(
     settings: OrderServiceSettings, database: Database, unused_tcp_port: int
 ) -> None:
     away = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{unused_tcp_port}"})
-    async for client in serve(away):
+    async with serve(away) as client:
         response = await client.post("/orders", json=_body())
         assert response.status_code == 201
         assert (await client.get("/health/ready")).status_code == 200

@@ -1,0 +1,166 @@
+"""Guarantee 1 (no lost, no phantom events) and 5 (scale out) with real service processes.
+
+The services run as OS processes so that SIGKILL is a real crash: no shutdown hook, no drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from order_platform.contracts import OrderCreatedV1
+from order_platform.embedded import KafkaServer
+from tests.support.kafka_topic import read_topic
+from tests.support.service_process import ServiceProcess
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> dict[str, str]:
+    return {
+        "MONGODB_URI": mongodb_uri,
+        "MONGODB_DATABASE": unique_name,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "ORDER_CREATED_TOPIC": unique_name,
+        "OUTBOX_LEASE_SECONDS": "3",
+        "OUTBOX_SWEEP_SECONDS": "0.5",
+        "LOG_FORMAT": "json",
+    }
+
+
+@pytest.fixture
+def database(mongodb_uri: str, unique_name: str) -> Iterator[Database[dict[str, Any]]]:
+    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
+    yield client[unique_name]
+    client.close()
+
+
+def pending(database: Database[dict[str, Any]]) -> int:
+    return database.orders.count_documents({"outbox": {"$exists": True}})
+
+
+async def post_orders(url: str, count: int) -> list[str]:
+    """`count` orders, 16 at a time; returns the ids the service acknowledged with 201."""
+    limit = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+
+        async def one(number: int) -> str:
+            async with limit:
+                response = await client.post(
+                    "/orders", json={"customerName": f"Customer {number}", "totalAmount": "9.99"}
+                )
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        return list(await asyncio.gather(*(one(number) for number in range(count))))
+
+
+async def published_order_ids(kafka_bootstrap: str, topic: str) -> Counter[str]:
+    records = await read_topic(kafka_bootstrap, topic)
+    return Counter(str(OrderCreatedV1.from_json(record.value).order_id) for record in records)
+
+
+async def test_guarantee_1_an_event_held_through_a_crash_is_published_exactly_once(
+    kafka_server: KafkaServer,
+    env: dict[str, str],
+    database: Database[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    with kafka_server.stopped(), ServiceProcess("order-service", env, tmp_path) as crashed:
+        (order_id,) = await post_orders(crashed.url, 1)
+        assert pending(database) == 1  # stored, event held in the outbox
+        crashed.kill()
+
+    with ServiceProcess("order-service", env, tmp_path):
+        wait_until(lambda: pending(database) == 0, timeout=30, what="outbox drained")
+        published = await published_order_ids(
+            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+        )
+
+    assert published == Counter({order_id: 1})
+
+
+async def test_guarantee_1_events_written_while_the_broker_is_away_follow_when_it_returns(
+    kafka_server: KafkaServer,
+    env: dict[str, str],
+    database: Database[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    with ServiceProcess("order-service", env, tmp_path) as service:
+        before = await post_orders(service.url, 3)
+        wait_until(lambda: pending(database) == 0, timeout=15, what="first events published")
+        with kafka_server.stopped():  # the embedded broker forgets its log on restart
+            during = await post_orders(service.url, 5)
+            assert pending(database) == 5
+        wait_until(lambda: pending(database) == 0, timeout=30, what="held events published")
+        published = await published_order_ids(
+            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+        )
+
+    assert published == Counter(dict.fromkeys(during, 1)), service.log()
+    assert database.orders.count_documents({}) == len(before) + len(during)
+
+
+async def test_guarantee_5_two_relays_share_a_backlog_and_strand_nothing(
+    kafka_server: KafkaServer,
+    env: dict[str, str],
+    database: Database[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    backlog = 300
+    with kafka_server.stopped(), ServiceProcess("order-service", env, tmp_path) as writer:
+        order_ids = await post_orders(writer.url, backlog)
+        writer.kill()  # its entries keep a lease that nobody will renew
+    assert pending(database) == backlog
+
+    # Small sweeps, so that the two replicas race for the backlog many times over.
+    small_batches = {**env, "OUTBOX_BATCH_SIZE": "20"}
+    replicas = [ServiceProcess("order-service", small_batches, tmp_path) for _ in range(2)]
+    try:
+        for replica in replicas:
+            replica.spawn()
+        for replica in replicas:
+            replica.wait_ready()
+        wait_until(lambda: pending(database) == 0, timeout=60, what="backlog drained")
+        published = await published_order_ids(
+            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+        )
+        logs = [replica.log() for replica in replicas]
+    finally:
+        for replica in replicas:
+            replica.kill()
+
+    assert set(published) == set(order_ids), "every acknowledged order is published"
+    duplicates = sum(published.values()) - len(published)
+    assert duplicates == 0, f"{duplicates} duplicates"
+    # Which replica claimed how much is timing; reported, not asserted.
+    print(
+        "sweeps that claimed entries, per replica:",
+        [log.count("outbox_entries_claimed") for log in logs],
+    )
+
+
+async def test_guarantee_6_sigterm_publishes_what_is_held_and_exits_within_10_s(
+    env: dict[str, str], database: Database[dict[str, Any]], tmp_path: Path
+) -> None:
+    service = ServiceProcess("order-service", env, tmp_path).start()
+    await post_orders(service.url, 20)
+    took = service.terminate()
+
+    # uvicorn shuts down gracefully, then re-raises the signal: -SIGTERM is the clean exit.
+    assert service.returncode in (0, -signal.SIGTERM), service.log()
+    assert "order_service_stopped" in service.log()
+    assert took < 10
+    assert pending(database) == 0

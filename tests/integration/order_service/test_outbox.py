@@ -1,0 +1,106 @@
+"""The outbox's leases against the MongoDB-wire server, and the relay's prompt wake-up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from pymongo.asynchronous.database import AsyncDatabase
+
+from order_platform.order_service.domain import Order
+from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+from order_platform.order_service.infrastructure.write_model import order_document
+from tests.integration.order_service.conftest import serve
+from tests.support.kafka_topic import read_topic
+from tests.support.waiting import eventually
+
+Database = AsyncDatabase[dict[str, Any]]
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=10)
+
+
+async def store_pending(database: Database, count: int, *, lease_until: datetime) -> list[str]:
+    """Orders whose entries were left by a writer that is gone."""
+    ids = []
+    for number in range(count):
+        order = Order.create(
+            order_id=uuid4(),
+            event_id=uuid4(),
+            customer_name=f"C{number}",
+            total_amount=Decimal(1),
+            now=NOW,
+        )
+        entry = OutboxEntry.for_event(order.events[0], owner="gone", lease_until=lease_until)
+        await database.orders.insert_one(order_document(order, entry))
+        ids.append(str(order.id))
+    return ids
+
+
+async def test_two_replicas_sweeping_at_once_claim_each_entry_once(database: Database) -> None:
+    await store_pending(database, 40, lease_until=NOW - timedelta(seconds=1))
+    replicas = [MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("a", "b")]
+
+    claims = await asyncio.gather(*(replica.claim_expired(NOW, limit=100) for replica in replicas))
+
+    claimed = [entry.event_id for batch in claims for entry in batch]
+    assert len(claimed) == 40
+    assert len(set(claimed)) == 40
+    owners = {doc["outbox"]["leaseOwner"] async for doc in database.orders.find()}
+    assert owners <= {"a", "b"}
+
+
+async def test_entries_under_a_live_lease_are_left_alone(database: Database) -> None:
+    await store_pending(database, 3, lease_until=NOW + timedelta(seconds=5))
+    outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
+
+    assert await outbox.claim_expired(NOW, limit=100) == []
+
+
+async def test_a_lease_taken_over_cannot_be_renewed_by_its_old_owner(database: Database) -> None:
+    await store_pending(database, 1, lease_until=NOW - timedelta(seconds=1))
+    old, new = (MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("old", "new"))
+    (entry,) = await new.claim_expired(NOW, limit=10)
+
+    assert await old.renew(entry, NOW) is None
+    assert await new.renew(entry, NOW + timedelta(seconds=1)) is not None
+
+
+async def test_published_entries_are_removed_from_the_order(database: Database) -> None:
+    await store_pending(database, 2, lease_until=NOW - timedelta(seconds=1))
+    outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
+    entries = await outbox.claim_expired(NOW, limit=10)
+
+    await outbox.remove_published(entries)
+
+    assert await database.orders.count_documents({"outbox": {"$exists": True}}) == 0
+    assert await database.orders.count_documents({}) == 2
+
+
+async def test_the_relay_publishes_right_after_the_commit_not_at_the_next_sweep(
+    settings: OrderServiceSettings, database: Database, kafka_bootstrap: str
+) -> None:
+    no_sweep_soon = settings.model_copy(update={"outbox_sweep_seconds": 3600})
+    async with serve(no_sweep_soon) as client:
+        await client.get("/health/ready")
+        # The start-up sweep has run; from now on only the commit can wake the relay.
+        await eventually(
+            lambda: _relay_idle(client), timeout=5, what="relay idle after start-up sweep"
+        )
+        response = await client.post("/orders", json={"customerName": "Lucas", "totalAmount": 1})
+        order_id = response.json()["id"]
+
+        async def published() -> bool:
+            records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+            return any(record.key == order_id.encode() for record in records)
+
+        await eventually(published, timeout=10, what="event published without a sweep")
+
+
+async def _relay_idle(client: httpx.AsyncClient) -> bool:
+    metrics = (await client.get("/metrics")).text
+    return "order_outbox_held_entries 0.0" in metrics
