@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -21,9 +22,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     order.add_argument("--host", default="127.0.0.1")
     order.add_argument("--port", type=int, default=8001)
 
+    dev = commands.add_parser(
+        "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
+    )
+    dev.add_argument(
+        "--port-base",
+        type=int,
+        default=8000,
+        help="services on BASE+1.., embedded servers on BASE+10.. (default 8000)",
+    )
+    dev.add_argument("--data-dir", type=Path, help="keep MongoDB data here between runs")
+
     args = parser.parse_args(argv)
     if args.command == "order-service":
         return _run_order_service(args.host, args.port)
+    if args.command == "dev":
+        from order_platform.dev import DevOptions, run_dev
+
+        return run_dev(DevOptions(port_base=args.port_base, data_dir=args.data_dir))
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
     return 2
 

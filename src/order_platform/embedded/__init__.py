@@ -14,6 +14,7 @@ from order_platform.embedded.launcher import EmbeddedServer
 from order_platform.embedded.mongo import MongoServer
 from order_platform.embedded.redis import RedisServer
 from order_platform.embedded.servers import EmbeddedServers
+from order_platform.embedded.services import PlatformService
 
 __all__ = [
     "EmbeddedServer",
@@ -21,6 +22,7 @@ __all__ = [
     "EmbeddedServers",
     "KafkaServer",
     "MongoServer",
+    "PlatformService",
     "PortInUseError",
     "RedisServer",
     "ServerBinaryNotFoundError",

@@ -12,7 +12,7 @@ import concurrent.futures
 import socket
 import struct
 from collections.abc import Coroutine
-from typing import ClassVar, Self, Unpack
+from typing import Self, Unpack
 
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -48,7 +48,7 @@ class KafkaServer(EmbeddedServer):
     produce to a topic the new broker does not know, which Tansu acknowledges and then drops.
     """
 
-    name: ClassVar[str] = "kafka"
+    name = "kafka"
 
     def __init__(self, **options: Unpack[ServerOptions]) -> None:
         super().__init__(**options)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar, Self, TypedDict
+from typing import Self, TypedDict
 
 from order_platform.embedded.errors import PortInUseError
 from order_platform.embedded.ports import ensure_port_free, find_free_port
@@ -35,7 +35,7 @@ class ServerOptions(TypedDict, total=False):
 class EmbeddedServer(ABC):
     """Base class: subclasses say which command to run and how to tell that it answers."""
 
-    name: ClassVar[str]
+    name: str  # a class attribute; an instance may refine it (e.g. which service)
 
     def __init__(
         self,
@@ -64,9 +64,21 @@ class EmbeddedServer(ABC):
     def is_ready(self) -> bool:
         """True once the server answers a real protocol request (raising means "not yet")."""
 
+    def environment(self) -> dict[str, str] | None:
+        """The child's environment; `None` inherits ours."""
+        return None
+
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
 
     @property
     def is_running(self) -> bool:
@@ -137,7 +149,7 @@ class EmbeddedServer(ABC):
 
     def _start_once(self) -> None:
         ensure_port_free(self.host, self.port, server_name=self.name)
-        process = ManagedProcess(self.name, self.command(), self.log_path)
+        process = ManagedProcess(self.name, self.command(), self.log_path, env=self.environment())
         self._process = process
         process.start()
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import ClassVar, Unpack
+from typing import Unpack
 
 from pymongo import MongoClient
 
@@ -15,7 +15,7 @@ from order_platform.embedded.launcher import EmbeddedServer, ServerOptions
 class MongoServer(EmbeddedServer):
     """A MongoDB-wire server; in memory unless `data_dir` is given (then SQLite, slower)."""
 
-    name: ClassVar[str] = "mongodb"
+    name = "mongodb"
 
     def __init__(self, *, data_dir: Path | None = None, **options: Unpack[ServerOptions]) -> None:
         super().__init__(**options)

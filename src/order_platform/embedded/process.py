@@ -69,6 +69,10 @@ class ManagedProcess:
     def is_running(self) -> bool:
         return self._popen is not None and self._popen.poll() is None
 
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
     def start(self) -> None:
         if self.is_running:
             return

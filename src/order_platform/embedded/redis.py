@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-from typing import ClassVar
 
 from order_platform.embedded.errors import ServerBinaryNotFoundError
 from order_platform.embedded.launcher import EmbeddedServer
@@ -39,7 +38,7 @@ def redis_server_binary() -> str:
 class RedisServer(EmbeddedServer):
     """A throw-away Redis-protocol server with persistence off."""
 
-    name: ClassVar[str] = "redis"
+    name = "redis"
 
     @property
     def url(self) -> str:

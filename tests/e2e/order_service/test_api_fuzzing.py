@@ -20,8 +20,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from order_platform.embedded import PlatformService
 from order_platform.order_service.bootstrap import create_http_app
-from tests.support.service_process import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ CHECKS = [
 @pytest.fixture(scope="module")
 def order_service(
     mongodb_uri: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
+) -> Iterator[PlatformService]:
     env = {
         "MONGODB_URI": mongodb_uri,
         "MONGODB_DATABASE": "fuzzing",
@@ -49,13 +49,13 @@ def order_service(
         "LOG_LEVEL": "WARNING",
     }
     log_dir: Path = tmp_path_factory.mktemp("fuzzing")
-    with ServiceProcess("order-service", env, log_dir) as service:
+    with PlatformService("order-service", env=env, log_dir=log_dir) as service:
         yield service
 
 
 @schema.parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_the_api_fail_or_break_its_schema(
-    case: schemathesis.Case, order_service: ServiceProcess
+    case: schemathesis.Case, order_service: PlatformService
 ) -> None:
     case.call_and_validate(base_url=order_service.url, checks=CHECKS)

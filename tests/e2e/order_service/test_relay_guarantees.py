@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from order_platform.contracts import OrderCreatedV1
-from order_platform.embedded import KafkaServer
+from order_platform.embedded import KafkaServer, PlatformService
 from tests.support.kafka_topic import read_topic
-from tests.support.service_process import ServiceProcess
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -78,12 +78,15 @@ async def test_guarantee_1_an_event_held_through_a_crash_is_published_exactly_on
     database: Database[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    with kafka_server.stopped(), ServiceProcess("order-service", env, tmp_path) as crashed:
+    with (
+        kafka_server.stopped(),
+        PlatformService("order-service", env=env, log_dir=tmp_path) as crashed,
+    ):
         (order_id,) = await post_orders(crashed.url, 1)
         assert pending(database) == 1  # stored, event held in the outbox
         crashed.kill()
 
-    with ServiceProcess("order-service", env, tmp_path):
+    with PlatformService("order-service", env=env, log_dir=tmp_path):
         wait_until(lambda: pending(database) == 0, timeout=30, what="outbox drained")
         published = await published_order_ids(
             kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
@@ -98,7 +101,7 @@ async def test_guarantee_1_events_written_while_the_broker_is_away_follow_when_i
     database: Database[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
-    with ServiceProcess("order-service", env, tmp_path) as service:
+    with PlatformService("order-service", env=env, log_dir=tmp_path) as service:
         before = await post_orders(service.url, 3)
         wait_until(lambda: pending(database) == 0, timeout=15, what="first events published")
         with kafka_server.stopped():  # the embedded broker forgets its log on restart
@@ -120,19 +123,22 @@ async def test_guarantee_5_two_relays_share_a_backlog_and_strand_nothing(
     tmp_path: Path,
 ) -> None:
     backlog = 300
-    with kafka_server.stopped(), ServiceProcess("order-service", env, tmp_path) as writer:
+    with (
+        kafka_server.stopped(),
+        PlatformService("order-service", env=env, log_dir=tmp_path) as writer,
+    ):
         order_ids = await post_orders(writer.url, backlog)
         writer.kill()  # its entries keep a lease that nobody will renew
     assert pending(database) == backlog
 
     # Small sweeps, so that the two replicas race for the backlog many times over.
     small_batches = {**env, "OUTBOX_BATCH_SIZE": "20"}
-    replicas = [ServiceProcess("order-service", small_batches, tmp_path) for _ in range(2)]
+    replicas = [
+        PlatformService("order-service", env=small_batches, log_dir=tmp_path) for _ in range(2)
+    ]
     try:
         for replica in replicas:
-            replica.spawn()
-        for replica in replicas:
-            replica.wait_ready()
+            replica.start()
         wait_until(lambda: pending(database) == 0, timeout=60, what="backlog drained")
         published = await published_order_ids(
             kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
@@ -155,9 +161,11 @@ async def test_guarantee_5_two_relays_share_a_backlog_and_strand_nothing(
 async def test_guarantee_6_sigterm_publishes_what_is_held_and_exits_within_10_s(
     env: dict[str, str], database: Database[dict[str, Any]], tmp_path: Path
 ) -> None:
-    service = ServiceProcess("order-service", env, tmp_path).start()
+    service = PlatformService("order-service", env=env, log_dir=tmp_path).start()
     await post_orders(service.url, 20)
-    took = service.terminate()
+    started = time.monotonic()
+    service.stop()  # SIGTERM; SIGKILL only after 10 s
+    took = time.monotonic() - started
 
     # uvicorn shuts down gracefully, then re-raises the signal: -SIGTERM is the clean exit.
     assert service.returncode in (0, -signal.SIGTERM), service.log()
