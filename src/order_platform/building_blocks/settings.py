@@ -13,5 +13,9 @@ class ServiceSettings(BaseSettings):
     kafka_enable_idempotence: bool = True
     order_created_topic: str = "order-created"
     mongodb_uri: str = "mongodb://localhost:27017"
+    redis_url: str = "redis://localhost:6379/0"
+    # Consumers: Tansu (embedded) joins a group in about session_timeout / 2.
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
