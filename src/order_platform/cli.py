@@ -22,6 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     order.add_argument("--host", default="127.0.0.1")
     order.add_argument("--port", type=int, default=8001)
 
+    read = commands.add_parser(
+        "read-service", help="query side: projection consumer and GET /orders (HTTP)"
+    )
+    read.add_argument("--host", default="127.0.0.1")
+    read.add_argument("--port", type=int, default=8002)
+
     dev = commands.add_parser(
         "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
     )
@@ -36,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "order-service":
         return _run_order_service(args.host, args.port)
+    if args.command == "read-service":
+        return _run_read_service(args.host, args.port)
     if args.command == "dev":
         from order_platform.dev import DevOptions, run_dev
 
@@ -51,6 +59,18 @@ def _run_order_service(host: str, port: int) -> int:
     settings = OrderServiceSettings()
     configure_logging(
         service="order-service", level=settings.log_level, log_format=settings.log_format
+    )
+    _serve(create_http_app(settings), host, port)
+    return 0
+
+
+def _run_read_service(host: str, port: int) -> int:
+    from order_platform.read_service.bootstrap import create_http_app
+    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+    settings = ReadServiceSettings()
+    configure_logging(
+        service="order-read-service", level=settings.log_level, log_format=settings.log_format
     )
     _serve(create_http_app(settings), host, port)
     return 0

@@ -51,15 +51,15 @@ def run_dev(options: DevOptions) -> int:
             "REDIS_URL": servers.redis_url,
             "ORDER_LOCATION_BASE_URL": read_url,
         }
-        services.append(
+        services += [
             PlatformService(
-                "order-service",
-                env=env,
-                host=options.host,
-                port=options.port_base + ORDER_SERVICE_OFFSET,
-                log_dir=log_dir,
+                name, env=env, host=options.host, port=options.port_base + offset, log_dir=log_dir
             )
-        )
+            for name, offset in (
+                ("order-service", ORDER_SERVICE_OFFSET),
+                ("read-service", READ_SERVICE_OFFSET),
+            )
+        ]
         for service in services:
             _say(f"starting {service.service} on {service.url} ...")
             service.start()
@@ -83,13 +83,14 @@ def run_dev(options: DevOptions) -> int:
 def _print_banner(
     servers: EmbeddedServers, services: list[PlatformService], log_dir: Path, options: DevOptions
 ) -> None:
-    order = services[0].url
+    order, read = services[0].url, services[1].url
     data = f"MongoDB data in {options.data_dir}" if options.data_dir else "data in memory only"
     _say(
         f"""
 order-platform is up ({data}; the embedded broker keeps no messages across runs).
 
   Order Service   POST {order}/orders      docs {order}/docs      metrics {order}/metrics
+  Read Service    GET  {read}/orders       docs {read}/docs       metrics {read}/metrics
   Kafka           {servers.kafka_bootstrap_servers}
   MongoDB         {servers.mongodb_uri}
   Redis           {servers.redis_url}
@@ -98,6 +99,7 @@ order-platform is up ({data}; the embedded broker keeps no messages across runs)
 Try it:
   curl -si {order}/orders -H 'Content-Type: application/json' \\
     -d '{{"customerName": "Lucas", "totalAmount": 199.90}}'
+  curl -s {read}/orders     # the order, once projected (milliseconds later)
 
 Ctrl-C stops everything.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,18 +39,19 @@ async def produce(
     key: bytes | None = None,
 ) -> None:
     """Events are keyed by their order id; raw bytes (poison) by `key` or nothing."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
     await producer.start()
     try:
+        # In order, and all acknowledged before returning; sends are batched by the producer.
+        deliveries = []
         for message in messages:
             if isinstance(message, OrderCreatedV1):
-                await producer.send_and_wait(
-                    topic,
-                    message.to_json(),
-                    key=str(message.order_id).encode(),
-                    headers=event_headers(),
-                )
+                value, message_key = message.to_json(), str(message.order_id).encode()
             else:
-                await producer.send_and_wait(topic, message, key=key, headers=event_headers())
+                value, message_key = message, key
+            deliveries.append(
+                await producer.send(topic, value, key=message_key, headers=event_headers())
+            )
+        await asyncio.gather(*deliveries)
     finally:
         await producer.stop()

@@ -34,23 +34,16 @@ class DeadLetterPublisher:
         enable_idempotence: bool,
         timeout_seconds: float = 10.0,
     ) -> None:
+        self._bootstrap_servers = bootstrap_servers
         self._consumer_group = consumer_group
+        self._enable_idempotence = enable_idempotence
         self._timeout = timeout_seconds
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
-            acks="all",
-            enable_idempotence=enable_idempotence,
-            request_timeout_ms=int(timeout_seconds * 1000),
-            client_id=f"{consumer_group}-dead-letters",
-        )
-        self._started = False
+        self._producer: AIOKafkaProducer | None = None  # created on the first poison message
 
     async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
         """Returns once the broker acknowledged; raises otherwise (the caller retries)."""
-        if not self._started:
-            await asyncio.wait_for(self._producer.start(), self._timeout)
-            self._started = True
-        delivery = await self._producer.send(
+        producer = await self._started_producer()
+        delivery = await producer.send(
             dead_letter_topic(record.topic, self._consumer_group),
             value=record.value,
             key=record.key,
@@ -58,6 +51,24 @@ class DeadLetterPublisher:
         )
         await asyncio.wait_for(delivery, self._timeout)
 
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._bootstrap_servers,
+                acks="all",
+                enable_idempotence=self._enable_idempotence,
+                request_timeout_ms=int(self._timeout * 1000),
+                client_id=f"{self._consumer_group}-dead-letters",
+            )
+            try:
+                await asyncio.wait_for(producer.start(), self._timeout)
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producer = producer
+        return self._producer
+
     async def close(self) -> None:
-        if self._started:
+        if self._producer is not None:
             await self._producer.stop()
+            self._producer = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -14,19 +14,25 @@ Check = Callable[[], Awaitable[object]]
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
+    """`checks` must pass for the service to be ready; `optional` ones are only reported
+    (e.g. a cache the service can do without)."""
+
     checks: Mapping[str, Check]
+    optional: Mapping[str, Check] = field(default_factory=dict)
     timeout_seconds: float = 2.0
 
-    async def report(self) -> dict[str, str]:
+    async def report(self) -> tuple[bool, dict[str, str]]:
         async def run(check: Check) -> str:
             try:
                 await asyncio.wait_for(check(), self.timeout_seconds)
             except Exception as error:
-                return f"unavailable: {type(error).__name__}"
+                return f"unavailable: {type(error).__name__} {error}".strip()
             return "ok"
 
-        results = await asyncio.gather(*(run(check) for check in self.checks.values()))
-        return dict(zip(self.checks, results, strict=True))
+        every = {**self.checks, **self.optional}
+        results = dict(zip(every, await asyncio.gather(*map(run, every.values())), strict=True))
+        ready = all(results[name] == "ok" for name in self.checks)
+        return ready, results
 
 
 def health_router() -> APIRouter:
@@ -43,11 +49,10 @@ def health_router() -> APIRouter:
     )
     async def ready(request: Request) -> JSONResponse:
         readiness: Readiness = request.app.state.readiness
-        checks = await readiness.report()
-        healthy = all(result == "ok" for result in checks.values())
+        ready, checks = await readiness.report()
         return JSONResponse(
-            {"status": "ok" if healthy else "unavailable", "checks": checks},
-            status_code=200 if healthy else 503,
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
         )
 
     return router

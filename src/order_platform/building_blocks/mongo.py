@@ -5,7 +5,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError, WaitQueueTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 
 def new_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str, Any]]:
@@ -31,3 +36,7 @@ def translate_unavailable[E: Exception](error_type: type[E]) -> Iterator[None]:
         yield
     except UNAVAILABLE_ERRORS as error:
         raise error_type(str(error)) from error
+    except PyMongoError as error:
+        if error.timeout:  # the server is there but did not answer within timeoutMS
+            raise error_type(str(error)) from error
+        raise

@@ -1,1 +1,1 @@
-"""Order Read Service: the query side (projection, cache, GET /orders). Not built yet: issue 4."""
+"""Order Read Service: the query side. Projects `OrderCreated` into a read model and serves it."""

@@ -1,0 +1,1 @@
+"""Use cases of the query side (projection, queries) and the ports they need."""

@@ -1,0 +1,108 @@
+"""Composition root of the Order Read Service: HTTP API and projection consumer, one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
+from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.mongo import new_client
+from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.read_service.application.projection import ProjectOrders
+from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
+from order_platform.read_service.infrastructure.cache import RedisViewCache
+from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
+from order_platform.read_service.infrastructure.read_model import MongoReadModel
+from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+log = structlog.get_logger(__name__)
+
+# Guarantee 6: the consumer finishes and commits its batch; the whole shutdown stays < 10 s.
+CONSUMER_STOP_SECONDS = 7.0
+
+
+async def bootstrap(
+    settings: ReadServiceSettings,
+) -> tuple[ReadServiceApi, Callable[[], Awaitable[None]]]:
+    mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
+    read_model = MongoReadModel(mongo[settings.mongodb_database])
+    redis = Redis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+        # One immediate retry on a fresh connection survives a Redis restart; a Redis that is
+        # really away is then skipped by the cache for a while rather than retried per request.
+        retry=Retry(NoBackoff(), 1),
+        health_check_interval=30,
+    )
+    cache = RedisViewCache(
+        redis,
+        order_ttl_seconds=settings.cache_ttl_seconds,
+        list_ttl_seconds=settings.list_cache_ttl_seconds,
+        retry_after_seconds=settings.redis_retry_after_seconds,
+        key_prefix=settings.cache_key_prefix,
+    )
+    dead_letters = DeadLetterPublisher(
+        settings.kafka_bootstrap_servers,
+        settings.consumer_group,
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    runner = ConsumerRunner(
+        ConsumerConfig(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=settings.order_created_topic,
+            group_id=settings.consumer_group,
+            max_batch=settings.consumer_max_batch,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        ),
+        decode=OrderCreatedV1.from_json,
+        handle=ProjectionHandler(ProjectOrders(read_model, cache)),
+        dead_letters=dead_letters,
+        invalid=InvalidEvent,
+    )
+    consuming = asyncio.create_task(runner.run(), name="projection-consumer")
+
+    async def mongodb_answers() -> object:
+        return await mongo.admin.command("ping")
+
+    async def consumer_joined() -> object:
+        if runner.consumer is None:
+            raise RuntimeError("not connected to Kafka")
+        return True
+
+    async def stop() -> None:
+        runner.request_stop()
+        try:
+            await asyncio.wait_for(consuming, CONSUMER_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("consumer_did_not_stop_in_time")
+        await dead_letters.close()
+        await redis.aclose()
+        await mongo.close()
+        log.info("read_service_stopped")
+
+    api = ReadServiceApi(
+        get_order=GetOrder(read_model, cache),
+        list_orders=ListOrders(read_model, cache),
+        readiness=Readiness(
+            {"mongodb": mongodb_answers},
+            optional={"redis": cache.ping, "kafka": consumer_joined},
+        ),
+    )
+    log.info("read_service_started", group=settings.consumer_group)
+    return api, stop
+
+
+def create_http_app(settings: ReadServiceSettings | None = None) -> FastAPI:
+    resolved = settings or ReadServiceSettings()
+    return create_app(lambda: bootstrap(resolved))

@@ -1,0 +1,1 @@
+"""Adapters of the query side: MongoDB read model, Redis cache, Kafka consumer, settings."""

@@ -1,0 +1,152 @@
+"""Redis cache-aside for the query side, which degrades to "miss" whenever Redis is away.
+
+Orders never change once projected, so an order is cached by id for good (a 404 is never
+cached). List answers are cached under a generation number that every projection
+increments: a reader that loaded the database before a projection stores its answer under
+the old generation, where no later reader looks (the stale-set race cannot serve stale data).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from order_platform.read_service.application.ports import Page
+from order_platform.read_service.domain import ListPosition, OrderView
+
+log = structlog.get_logger(__name__)
+
+
+def _view_to_json(view: OrderView) -> list[str]:
+    return [
+        str(view.id),
+        view.customer_name,
+        str(view.total_amount),
+        view.created_at.isoformat(),
+        str(view.event_id),
+    ]
+
+
+def _view_from_json(fields: list[str]) -> OrderView:
+    order_id, name, amount, created_at, event_id = fields
+    return OrderView(
+        id=UUID(order_id),
+        customer_name=name,
+        total_amount=Decimal(amount),
+        created_at=datetime.fromisoformat(created_at),
+        event_id=UUID(event_id),
+    )
+
+
+def _position_token(position: ListPosition | None) -> str:
+    return "first" if position is None else f"{position.created_at.isoformat()}|{position.order_id}"
+
+
+class RedisViewCache:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        order_ttl_seconds: int,
+        list_ttl_seconds: int,
+        retry_after_seconds: float,
+        key_prefix: str = "",
+    ) -> None:
+        self._redis = redis
+        self._prefix = key_prefix
+        self._generation_key = f"{key_prefix}orders:list:generation"
+        self._order_ttl = order_ttl_seconds
+        self._list_ttl = list_ttl_seconds
+        self._retry_after = retry_after_seconds
+        self._skip_until = 0.0
+        self._invalidation_owed = False
+        self.last_error: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.last_error is None
+
+    async def get_order(self, order_id: UUID) -> OrderView | None:
+        raw = await self._safely(lambda: self._redis.get(f"{self._prefix}order:{order_id}"))
+        return None if raw is None else _view_from_json(json.loads(raw))
+
+    async def put_order(self, view: OrderView) -> None:
+        payload = json.dumps(_view_to_json(view))
+        await self._safely(
+            lambda: self._redis.set(f"{self._prefix}order:{view.id}", payload, ex=self._order_ttl)
+        )
+
+    async def list_generation(self) -> int | None:
+        raw = await self._safely(lambda: self._redis.get(self._generation_key))
+        if raw is None:
+            return None if not self.available else 0
+        return int(raw)
+
+    async def get_page(
+        self, generation: int, limit: int, after: ListPosition | None
+    ) -> Page | None:
+        key = self._page_key(generation, limit, after)
+        raw = await self._safely(lambda: self._redis.get(key))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        next_after = (
+            ListPosition(datetime.fromisoformat(data["next"][0]), UUID(data["next"][1]))
+            if data["next"]
+            else None
+        )
+        return Page([_view_from_json(fields) for fields in data["orders"]], next_after)
+
+    async def put_page(
+        self, generation: int, limit: int, after: ListPosition | None, page: Page
+    ) -> None:
+        payload = json.dumps(
+            {
+                "orders": [_view_to_json(view) for view in page.orders],
+                "next": None
+                if page.next_after is None
+                else [page.next_after.created_at.isoformat(), str(page.next_after.order_id)],
+            }
+        )
+        key = self._page_key(generation, limit, after)
+        await self._safely(lambda: self._redis.set(key, payload, ex=self._list_ttl))
+
+    async def invalidate_lists(self) -> None:
+        self._invalidation_owed = True
+        await self._safely(None)  # paying what is owed is all there is to do
+
+    async def ping(self) -> None:
+        """For readiness: raises while Redis does not answer."""
+        await self._redis.ping()
+
+    def _page_key(self, generation: int, limit: int, after: ListPosition | None) -> str:
+        return f"{self._prefix}orders:list:{generation}:{limit}:{_position_token(after)}"
+
+    async def _safely[T](self, operation: Callable[[], Awaitable[T]] | None) -> T | None:
+        """Run a Redis call, or skip it while Redis is known to be away; never raise."""
+        if time.monotonic() < self._skip_until:
+            return None
+        try:
+            if self._invalidation_owed:
+                # A projection ran while Redis was away: lists cached before it are stale.
+                await self._redis.incr(self._generation_key)
+                self._invalidation_owed = False
+            result = None if operation is None else await operation()
+        except (RedisError, OSError, TimeoutError) as error:
+            self._skip_until = time.monotonic() + self._retry_after
+            if self.last_error is None:
+                log.warning("redis_unavailable_serving_from_mongodb", error=str(error))
+            self.last_error = f"{type(error).__name__}: {error}"
+            return None
+        if self.last_error is not None:
+            log.info("redis_available_again")
+            self.last_error = None
+        return result

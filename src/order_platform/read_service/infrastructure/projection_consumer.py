@@ -1,0 +1,33 @@
+"""Feeds consumed `OrderCreated` events to the projection, translating for the consumer loop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.contracts import OrderCreatedV1
+from order_platform.read_service.application.ports import ReadModelUnavailable
+from order_platform.read_service.application.projection import ProjectOrders
+from order_platform.read_service.domain import OrderView
+
+
+def view_of(event: OrderCreatedV1) -> OrderView:
+    return OrderView(
+        id=event.order_id,
+        customer_name=event.customer_name,
+        total_amount=event.total_amount,
+        created_at=event.created_at,
+        event_id=event.event_id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionHandler:
+    project: ProjectOrders
+
+    async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
+        try:
+            await self.project([view_of(delivery.event) for delivery in deliveries])
+        except ReadModelUnavailable as error:
+            raise DependencyUnavailable(str(error)) from error

@@ -1,0 +1,116 @@
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from uuid import uuid4
+
+from order_platform.read_service.application.ports import Page
+from order_platform.read_service.application.projection import ProjectOrders
+from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.domain import ListPosition, OrderView
+from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def view(seconds: int = 0, name: str = "Lucas") -> OrderView:
+    return OrderView(uuid4(), name, Decimal("199.90"), T0 + timedelta(seconds=seconds), uuid4())
+
+
+async def test_projection_is_idempotent_and_invalidates_lists() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    project = ProjectOrders(model, cache)
+    first = view()
+    await project([first])
+    await project([first, OrderView(first.id, "Other", Decimal(1), T0, uuid4())])
+
+    assert model.orders == {first.id: first}
+    assert cache.generation == 2
+
+
+async def test_get_order_is_served_from_the_cache_once_loaded() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    await model.apply([order := view()])
+    get = GetOrder(model, cache)
+
+    assert await get(order.id) == order
+    assert await get(order.id) == order
+    assert model.reads == 1
+
+
+async def test_an_unknown_order_is_not_cached() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    get = GetOrder(model, cache)
+    order = view()
+
+    assert await get(order.id) is None
+    await model.apply([order])
+    assert await get(order.id) == order
+
+
+async def test_a_cached_list_is_invalidated_by_a_projection() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    project, list_orders = ProjectOrders(model, cache), ListOrders(model, cache)
+    await project([view(1)])
+    assert len((await list_orders(50, None)).orders) == 1
+    assert len((await list_orders(50, None)).orders) == 1
+    assert model.reads == 1
+
+    await project([view(2)])
+    assert len((await list_orders(50, None)).orders) == 2
+
+
+class SlowReadModel(FakeReadModel):
+    """Holds `page` until released: a reader that loaded the database just before a projection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded = asyncio.Event()
+        self.release = asyncio.Event()
+        self.slow = True
+
+    async def page(self, limit: int, after: ListPosition | None) -> Page:
+        result = await super().page(limit, after)
+        if self.slow:
+            self.slow = False
+            self.loaded.set()
+            await self.release.wait()
+        return result
+
+
+async def test_guarantee_4_a_slow_reader_cannot_store_a_stale_list_where_others_look() -> None:
+    model, cache = SlowReadModel(), FakeViewCache()
+    project, list_orders = ProjectOrders(model, cache), ListOrders(model, cache)
+    await project([view(1)])
+
+    slow_reader = asyncio.create_task(list_orders(50, None))
+    await model.loaded.wait()  # it has read one order from the database
+    await project([view(2)])  # a projection lands and invalidates
+    model.release.set()
+    assert len((await slow_reader).orders) == 1  # its own answer was correct when it read
+
+    assert len((await list_orders(50, None)).orders) == 2  # and nobody else sees it later
+
+
+async def test_queries_work_without_the_cache() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    cache.available = False
+    await ProjectOrders(model, cache)([order := view()])
+
+    assert await GetOrder(model, cache)(order.id) == order
+    assert (await ListOrders(model, cache)(50, None)).orders == [order]
+
+
+async def test_pages_walk_newest_first_and_end() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    views: Sequence[OrderView] = [view(seconds) for seconds in range(5)]
+    await model.apply(views)
+    list_orders = ListOrders(model, cache)
+
+    first = await list_orders(2, None)
+    second = await list_orders(2, first.next_after)
+    third = await list_orders(2, second.next_after)
+
+    walked = [*first.orders, *second.orders, *third.orders]
+    assert walked == sorted(views, key=lambda v: v.created_at, reverse=True)
+    assert third.next_after is None
