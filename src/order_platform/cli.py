@@ -28,6 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     read.add_argument("--host", default="127.0.0.1")
     read.add_argument("--port", type=int, default=8002)
 
+    notification = commands.add_parser(
+        "notification-service", help="worker: one notification per order"
+    )
+    notification.add_argument("--host", default="127.0.0.1", help="health and metrics host")
+    notification.add_argument("--port", type=int, default=8003, help="health and metrics port")
+
     dev = commands.add_parser(
         "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
     )
@@ -44,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_order_service(args.host, args.port)
     if args.command == "read-service":
         return _run_read_service(args.host, args.port)
+    if args.command == "notification-service":
+        return _run_notification_service(args.host, args.port)
     if args.command == "dev":
         from order_platform.dev import DevOptions, run_dev
 
@@ -71,6 +79,20 @@ def _run_read_service(host: str, port: int) -> int:
     settings = ReadServiceSettings()
     configure_logging(
         service="order-read-service", level=settings.log_level, log_format=settings.log_format
+    )
+    _serve(create_http_app(settings), host, port)
+    return 0
+
+
+def _run_notification_service(host: str, port: int) -> int:
+    from order_platform.notification_service.bootstrap import create_http_app
+    from order_platform.notification_service.infrastructure.settings import (
+        NotificationServiceSettings,
+    )
+
+    settings = NotificationServiceSettings()
+    configure_logging(
+        service="notification-service", level=settings.log_level, log_format=settings.log_format
     )
     _serve(create_http_app(settings), host, port)
     return 0

@@ -17,6 +17,7 @@ from order_platform.embedded import EmbeddedServerError, EmbeddedServers, Platfo
 # Service ports are port_base + offset; the embedded servers start at port_base + 10.
 ORDER_SERVICE_OFFSET = 1
 READ_SERVICE_OFFSET = 2
+NOTIFICATION_SERVICE_OFFSET = 3
 SERVERS_OFFSET = 10
 
 
@@ -58,6 +59,7 @@ def run_dev(options: DevOptions) -> int:
             for name, offset in (
                 ("order-service", ORDER_SERVICE_OFFSET),
                 ("read-service", READ_SERVICE_OFFSET),
+                ("notification-service", NOTIFICATION_SERVICE_OFFSET),
             )
         ]
         for service in services:
@@ -83,7 +85,7 @@ def run_dev(options: DevOptions) -> int:
 def _print_banner(
     servers: EmbeddedServers, services: list[PlatformService], log_dir: Path, options: DevOptions
 ) -> None:
-    order, read = services[0].url, services[1].url
+    order, read, worker = (service.url for service in services)
     data = f"MongoDB data in {options.data_dir}" if options.data_dir else "data in memory only"
     _say(
         f"""
@@ -91,6 +93,7 @@ order-platform is up ({data}; the embedded broker keeps no messages across runs)
 
   Order Service   POST {order}/orders      docs {order}/docs      metrics {order}/metrics
   Read Service    GET  {read}/orders       docs {read}/docs       metrics {read}/metrics
+  Notifications   worker; health {worker}/health/ready                 metrics {worker}/metrics
   Kafka           {servers.kafka_bootstrap_servers}
   MongoDB         {servers.mongodb_uri}
   Redis           {servers.redis_url}
@@ -101,6 +104,7 @@ Try it:
     -d '{{"customerName": "Lucas", "totalAmount": 199.90}}'
   curl -s {read}/orders     # the order, once projected (milliseconds later)
 
+The notification line appears in {log_dir}/notification-service-*.log.
 Ctrl-C stops everything.
 """
     )

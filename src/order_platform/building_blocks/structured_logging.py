@@ -10,7 +10,7 @@ import structlog
 
 def configure_logging(*, service: str, level: str = "INFO", log_format: str = "console") -> None:
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(ensure_ascii=False)
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )

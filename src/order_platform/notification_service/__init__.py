@@ -1,1 +1,1 @@
-"""Notification Service: the worker that notifies customers. Not built yet: issue 5."""
+"""Notification Service: the worker that sends one notification per order created."""

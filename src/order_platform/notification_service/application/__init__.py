@@ -1,0 +1,1 @@
+"""The `NotifyCustomer` use case and the ports it needs."""

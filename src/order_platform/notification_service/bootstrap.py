@@ -1,0 +1,127 @@
+"""Composition root of the Notification Service: the only module that knows the concrete classes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+
+from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
+from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.health import Readiness
+from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.notification_service.application.notify_customer import (
+    NotifyCustomerHandler,
+)
+from order_platform.notification_service.application.ports import NotificationSender
+from order_platform.notification_service.entrypoints.health_api import create_app
+from order_platform.notification_service.entrypoints.worker import NotificationBatchHandler
+from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
+from order_platform.notification_service.infrastructure.redis_ledger import (
+    RedisNotificationLedger,
+    new_redis_client,
+)
+from order_platform.notification_service.infrastructure.settings import (
+    NotificationServiceSettings,
+)
+from order_platform.notification_service.infrastructure.webhook_sender import (
+    WebhookNotificationSender,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class ConsumerNotStarted(Exception):
+    """The consumer has not joined the broker yet (or has stopped)."""
+
+
+def consumer_config(settings: NotificationServiceSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.order_created_topic,
+        group_id=settings.notification_consumer_group,
+        max_batch=settings.notification_batch_size,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_attempts=settings.notification_max_attempts,
+        backoff_base_seconds=settings.notification_backoff_base_seconds,
+        backoff_max_seconds=settings.notification_backoff_max_seconds,
+    )
+
+
+async def bootstrap(
+    settings: NotificationServiceSettings,
+) -> tuple[Readiness, Callable[[], Awaitable[None]]]:
+    """Build the worker and start consuming; return its readiness and the shutdown callable."""
+    redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+    ledger = RedisNotificationLedger(
+        redis,
+        key_prefix=settings.notification_dedup_key_prefix,
+        claim_for=timedelta(seconds=settings.notification_claim_seconds),
+        keep_sent_for=timedelta(hours=settings.notification_dedup_ttl_hours),
+    )
+    sender: NotificationSender
+    close_sender: Callable[[], Awaitable[None]] | None = None
+    if settings.notification_sender == "webhook":
+        webhook = WebhookNotificationSender(
+            settings.notification_webhook_url,
+            timeout_seconds=settings.notification_webhook_timeout_seconds,
+        )
+        sender, close_sender = webhook, webhook.close
+    else:
+        sender = LogNotificationSender()
+    dead_letters = DeadLetterPublisher(
+        settings.kafka_bootstrap_servers,
+        settings.notification_consumer_group,
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    runner = ConsumerRunner(
+        consumer_config(settings),
+        decode=OrderCreatedV1.from_json,
+        handle=NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger)),
+        dead_letters=dead_letters,
+        invalid=InvalidEvent,
+    )
+    consuming = asyncio.create_task(runner.run(), name="notification-consumer")
+    consuming.add_done_callback(_report_exit)
+
+    async def consumer_started() -> None:
+        if runner.consumer is None:
+            raise ConsumerNotStarted
+
+    async def stop() -> None:
+        # Stop taking batches; the one in flight is finished and committed by the runner.
+        runner.request_stop()
+        try:
+            await asyncio.wait_for(consuming, settings.shutdown_timeout_seconds)
+        except TimeoutError:
+            log.warning("notification_consumer_stop_timed_out")  # wait_for cancelled it
+        except Exception:  # already reported by _report_exit
+            log.debug("notification_consumer_had_failed")
+        if close_sender is not None:
+            await close_sender()
+        await dead_letters.close()
+        await redis.aclose()
+        log.info("notification_service_stopped")
+
+    log.info(
+        "notification_service_started",
+        group=settings.notification_consumer_group,
+        topic=settings.order_created_topic,
+        sender=settings.notification_sender,
+    )
+    return Readiness({"redis": ledger.ping, "consumer": consumer_started}), stop
+
+
+def _report_exit(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.error("notification_consumer_crashed", error=repr(error), exc_info=error)
+
+
+def create_http_app(settings: NotificationServiceSettings | None = None) -> FastAPI:
+    """The ASGI app, built lazily: nothing connects until the server runs its lifespan."""
+    resolved = settings or NotificationServiceSettings()
+    return create_app(lambda: bootstrap(resolved))

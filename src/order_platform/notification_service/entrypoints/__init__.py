@@ -1,0 +1,1 @@
+"""How the outside world drives the Notification Service: Kafka deliveries, health HTTP."""

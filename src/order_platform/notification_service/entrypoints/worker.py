@@ -1,0 +1,110 @@
+"""Turns `OrderCreated` deliveries from the shared consumer runner into `NotifyCustomer` calls.
+
+The runner's contract decides what the errors become here: a ledger that is away or a
+notification another replica is sending right now is `DependencyUnavailable` (wait, never
+dead-letter, never commit past it); a sender failure propagates as it is (bounded retries,
+then the dead-letter topic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from uuid import UUID
+
+import structlog
+from prometheus_client import Counter
+
+from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.contracts import OrderCreatedV1
+from order_platform.notification_service.application.notify_customer import (
+    NotificationInFlight,
+    NotifyCustomerHandler,
+    Outcome,
+)
+from order_platform.notification_service.application.ports import (
+    LedgerUnavailable,
+    NotificationFailed,
+)
+from order_platform.notification_service.domain import Notification
+
+log = structlog.get_logger(__name__)
+
+NOTIFICATIONS = Counter(
+    "notifications_total",
+    "Notifications by outcome: sent, or deduplicated (a redelivered event, nothing sent)",
+    ["outcome"],
+)
+NOTIFICATION_FAILURES = Counter(
+    "notification_failures_total",
+    "Send attempts that failed (retried, then dead-lettered), by error",
+    ["error"],
+)
+SENT = NOTIFICATIONS.labels("sent")
+DEDUPLICATED = NOTIFICATIONS.labels("deduplicated")
+
+# Errors that are nobody's fault in particular: wait for them, never dead-letter because of them.
+_WAIT_FOR = (LedgerUnavailable, NotificationInFlight)
+
+
+def notification_of(event: OrderCreatedV1) -> Notification:
+    return Notification(
+        event_id=event.event_id,
+        order_id=event.order_id,
+        customer_name=event.customer_name,
+        total_amount=event.total_amount,
+    )
+
+
+class NotificationBatchHandler:
+    """A `BatchHandler[OrderCreatedV1]`: sends the batch's notifications concurrently.
+
+    Every send of the batch runs to its end even when one fails, so no claim is abandoned
+    mid-send; then the most telling error is raised for the runner to act on.
+    """
+
+    def __init__(self, notify: NotifyCustomerHandler) -> None:
+        self._notify = notify
+
+    async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
+        # An event published twice into one batch is sent once; the copy is a duplicate.
+        unique: dict[UUID, Delivery[OrderCreatedV1]] = {}
+        for delivery in deliveries:
+            unique.setdefault(delivery.event.event_id, delivery)
+        results = await asyncio.gather(
+            *(self._one(delivery) for delivery in unique.values()), return_exceptions=True
+        )
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if not errors:
+            DEDUPLICATED.inc(len(deliveries) - len(unique))
+            return
+        for error in errors:
+            if not isinstance(error, Exception):
+                raise error  # cancellation: shutdown ran out of time
+        # A failing send counts towards the bounded retries (and the dead-letter topic); only
+        # when nothing failed on its own is the batch waited for without limit.
+        failed = next((e for e in errors if not isinstance(e, _WAIT_FOR)), None)
+        if failed is not None:
+            raise failed
+        raise DependencyUnavailable(str(errors[0])) from errors[0]
+
+    async def _one(self, delivery: Delivery[OrderCreatedV1]) -> None:
+        event = delivery.event
+        context = {"order_id": str(event.order_id), "event_id": str(event.event_id)}
+        if correlation := dict(delivery.record.headers).get("correlation-id"):
+            context["correlation_id"] = correlation.decode(errors="replace")
+        with structlog.contextvars.bound_contextvars(**context):
+            try:
+                outcome = await self._notify(notification_of(event))
+            except NotificationFailed as error:
+                NOTIFICATION_FAILURES.labels(type(error).__name__).inc()
+                log.warning("notification_failed", error=str(error))
+                raise
+            except NotificationInFlight:
+                log.info("notification_in_flight_elsewhere")
+                raise
+            if outcome is Outcome.DUPLICATE:
+                DEDUPLICATED.inc()
+                log.info("notification_duplicate_skipped")
+            else:
+                SENT.inc()

@@ -1,0 +1,1 @@
+"""Adapters of the Notification Service: senders, the Redis ledger, settings."""

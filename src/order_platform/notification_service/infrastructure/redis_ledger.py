@@ -1,0 +1,94 @@
+"""The ledger of notified events in Redis: durable, shared by every replica, one key per event.
+
+A key holds `pending:<token>` (a claim, with a short TTL) or `sent` (with a long TTL).
+Claiming is one atomic `SET key pending:<token> NX PX <claim> GET` (Redis >= 7.0): it either
+takes the key or returns who holds it, so two replicas never both get the claim. Giving a claim
+back is a compare-and-delete script, so an attempt whose claim expired and was taken over
+cannot remove its successor's claim.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from order_platform.notification_service.application.ports import (
+    Claim,
+    ClaimState,
+    LedgerUnavailable,
+)
+
+SENT = b"sent"
+PENDING = b"pending:"
+
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def new_redis_client(url: str, *, timeout_seconds: float) -> Redis:
+    """A client that survives a Redis restart (reconnects, retries) and never hangs."""
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout_seconds,
+        socket_connect_timeout=timeout_seconds,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        health_check_interval=30,
+    )
+
+
+class RedisNotificationLedger:
+    def __init__(
+        self, client: Redis, *, key_prefix: str, claim_for: timedelta, keep_sent_for: timedelta
+    ) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._claim_ms = int(claim_for.total_seconds() * 1000)
+        self._keep_ms = int(keep_sent_for.total_seconds() * 1000)
+        self._release = client.register_script(_RELEASE_SCRIPT)
+
+    def key(self, event_id: UUID) -> str:
+        return f"{self._prefix}:event:{event_id}"
+
+    async def claim(self, event_id: UUID) -> Claim:
+        token = uuid.uuid4().hex
+        try:
+            holder = await self._client.set(
+                self.key(event_id), PENDING + token.encode(), nx=True, px=self._claim_ms, get=True
+            )
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+        if holder is None:
+            return Claim(event_id, ClaimState.CLAIMED, token)
+        if holder == SENT:
+            return Claim(event_id, ClaimState.SENT)
+        return Claim(event_id, ClaimState.IN_FLIGHT)
+
+    async def mark_sent(self, claim: Claim) -> None:
+        try:
+            await self._client.set(self.key(claim.event_id), SENT, px=self._keep_ms)
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+
+    async def release(self, claim: Claim) -> None:
+        try:
+            await self._release(
+                keys=[self.key(claim.event_id)], args=[PENDING + claim.token.encode()]
+            )
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+
+    async def ping(self) -> object:
+        return await self._client.ping()

@@ -1,0 +1,76 @@
+"""Hand-written fakes of the Notification Service's ports, for tests without I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from uuid import UUID
+
+from order_platform.notification_service.application.ports import (
+    Claim,
+    ClaimState,
+    LedgerUnavailable,
+    NotificationFailed,
+)
+from order_platform.notification_service.domain import Notification
+
+_SENT = "sent"
+
+
+class FakeLedger:
+    """A dict of event id to `sent` or `pending:<token>`; claims expire only when told to."""
+
+    def __init__(self) -> None:
+        self.entries: dict[UUID, str] = {}
+        self.available = True
+        self.fail_mark_sent = False
+        self._tokens = (str(n) for n in itertools.count(1))
+
+    async def claim(self, event_id: UUID) -> Claim:
+        self._check()
+        holder = self.entries.get(event_id)
+        if holder is None:
+            token = next(self._tokens)
+            self.entries[event_id] = f"pending:{token}"
+            return Claim(event_id, ClaimState.CLAIMED, token)
+        if holder == _SENT:
+            return Claim(event_id, ClaimState.SENT)
+        return Claim(event_id, ClaimState.IN_FLIGHT)
+
+    async def mark_sent(self, claim: Claim) -> None:
+        self._check()
+        if self.fail_mark_sent:
+            raise LedgerUnavailable("fake ledger refuses to record")
+        self.entries[claim.event_id] = _SENT
+
+    async def release(self, claim: Claim) -> None:
+        self._check()
+        if self.entries.get(claim.event_id) == f"pending:{claim.token}":
+            del self.entries[claim.event_id]
+
+    def expire_claims(self) -> None:
+        """What time does to claims whose holder crashed."""
+        self.entries = {key: value for key, value in self.entries.items() if value == _SENT}
+
+    def _check(self) -> None:
+        if not self.available:
+            raise LedgerUnavailable("fake ledger is down")
+
+
+class RecordingSender:
+    """Remembers what it sent; can fail a number of times or hold sends behind a gate."""
+
+    def __init__(self) -> None:
+        self.sent: list[Notification] = []
+        self.failures_left = 0
+        self.gate: asyncio.Event | None = None
+        self.sending = asyncio.Event()
+
+    async def send(self, notification: Notification) -> None:
+        self.sending.set()
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures_left:
+            self.failures_left -= 1
+            raise NotificationFailed("fake receiver is down")
+        self.sent.append(notification)
