@@ -24,6 +24,7 @@ from order_platform.order_service.infrastructure.idempotency_keys import MongoId
 from order_platform.order_service.infrastructure.kafka_publisher import KafkaPublisher
 from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
 from order_platform.order_service.infrastructure.relay import OutboxRelay
+from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
 
@@ -59,9 +60,9 @@ async def bootstrap(
     )
     relay = OutboxRelay(
         outbox,
+        RelayRegistry(database["outbox_relays"], owner=owner, lease=lease),
         publisher,
         clock,
-        sweep_interval=timedelta(seconds=settings.outbox_sweep_seconds),
         batch_size=settings.outbox_batch_size,
     )
     _outbox_held.set_function(lambda: relay.pending)

@@ -35,7 +35,6 @@ def env(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> dict[str, s
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "ORDER_CREATED_TOPIC": unique_name,
         "OUTBOX_LEASE_SECONDS": "3",
-        "OUTBOX_SWEEP_SECONDS": "0.5",
         "LOG_FORMAT": "json",
     }
 

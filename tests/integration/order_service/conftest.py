@@ -24,7 +24,6 @@ def settings(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> OrderS
         kafka_enable_idempotence=False,
         order_created_topic=unique_name,
         outbox_lease_seconds=2,
-        outbox_sweep_seconds=0.5,
         mongodb_timeout_seconds=2,
     )
 

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.order_service.infrastructure.write_model import order_document
 from tests.integration.order_service.conftest import serve
@@ -81,11 +82,11 @@ async def test_published_entries_are_removed_from_the_order(database: Database) 
     assert await database.orders.count_documents({}) == 2
 
 
-async def test_the_relay_publishes_right_after_the_commit_not_at_the_next_sweep(
+async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(
     settings: OrderServiceSettings, database: Database, kafka_bootstrap: str
 ) -> None:
-    no_sweep_soon = settings.model_copy(update={"outbox_sweep_seconds": 3600})
-    async with serve(no_sweep_soon) as client:
+    # Only one relay, alive: after the start-up sweep nothing but the commit can wake it.
+    async with serve(settings) as client:
         await client.get("/health/ready")
         # The start-up sweep has run; from now on only the commit can wake the relay.
         await eventually(
@@ -104,3 +105,26 @@ async def test_the_relay_publishes_right_after_the_commit_not_at_the_next_sweep(
 async def _relay_idle(client: httpx.AsyncClient) -> bool:
     metrics = (await client.get("/metrics")).text
     return "order_outbox_held_entries 0.0" in metrics
+
+
+async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(
+    database: Database,
+) -> None:
+    lease = timedelta(seconds=3)
+    gone = RelayRegistry(database.outbox_relays, owner="gone", lease=lease)
+    alive = RelayRegistry(database.outbox_relays, owner="alive", lease=lease)
+    await gone.beat(NOW)
+    await alive.beat(NOW + timedelta(seconds=2))
+
+    assert await alive.departed(NOW + timedelta(seconds=2)) == []
+    later = NOW + timedelta(seconds=3, milliseconds=500)
+    ((owner, alive_until),) = await alive.departed(later)
+    assert owner == "gone"
+    # Entries it wrote just before dying may still be leased until alive_until + a beat.
+    assert not alive.fully_expired(alive_until, later)
+    assert alive.fully_expired(
+        alive_until, alive_until + alive.beat_interval + timedelta(milliseconds=1)
+    )
+
+    await alive.forget(owner, alive_until)
+    assert await alive.departed(later) == []

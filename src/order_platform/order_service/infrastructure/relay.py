@@ -1,9 +1,11 @@
 """The outbox relay: moves committed events from MongoDB to Kafka, at least once.
 
 Fast path: the unit of work hands each committed entry to `notify`, so an event is published
-within milliseconds without the relay reading it back. Slow path: a periodic sweep claims
-entries whose lease expired (their writer died, or an earlier run left them), so nothing is
-stranded. Entries leave MongoDB only after the broker acknowledged them.
+within milliseconds without the relay reading it back; removing published entries happens
+behind, in batches, so it never delays the next publish. Slow path: when a relay's heartbeat
+runs out (it crashed, or a previous run left entries), the others sweep for entries whose
+lease expired and publish them, so nothing is stranded. An entry leaves MongoDB only after
+the broker acknowledged it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import itertools
 import random
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -21,6 +23,7 @@ import structlog
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
 from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -33,26 +36,31 @@ class OutboxRelay:
     def __init__(
         self,
         outbox: MongoOutbox,
+        registry: RelayRegistry,
         publisher: Publisher,
         clock: Clock,
         *,
-        sweep_interval: timedelta,
         batch_size: int = 200,
         max_backoff: timedelta = timedelta(seconds=5),
         max_in_memory: int = 50_000,
     ) -> None:
         self._outbox = outbox
+        self._registry = registry
         self._publisher = publisher
         self._clock = clock
-        self._sweep_interval = sweep_interval.total_seconds()
         self._batch_size = batch_size
         self._max_backoff = max_backoff.total_seconds()
         # Beyond this many held entries (a long broker outage under load) new ones are left
-        # to the sweep: they are safe in MongoDB and memory stays bounded.
+        # in MongoDB for a later sweep: nothing is lost and memory stays bounded.
         self._max_in_memory = max_in_memory
         # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
         self._pending: dict[str, OutboxEntry] = {}
+        self._published: list[OutboxEntry] = []  # acknowledged, not yet removed
         self._wake = asyncio.Event()
+        self._wake_remover = asyncio.Event()
+        self._sweep_due = True  # at start: an earlier run may have left entries
+        self._departed: list[tuple[str, datetime]] = []
+        self._dropped = False
         self.published = 0
         self.failures = 0
 
@@ -65,27 +73,47 @@ class OutboxRelay:
         self._hold(entries)
         self._wake.set()
 
+    async def run(self) -> None:
+        """Publish until cancelled; a broker or database outage only slows it down."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._publish_forever())
+            tasks.create_task(self._remove_forever())
+
+    async def drain(self, within_seconds: float) -> None:
+        """On shutdown: publish what is held and remove what was published, in bounded time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_seconds
+        with contextlib.suppress(Exception):  # whatever is left is safe in MongoDB
+            while self._pending and loop.time() < deadline:
+                await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
+            await asyncio.wait_for(self._remove_published(), max(deadline - loop.time(), 0.1))
+        if self._pending or self._published:
+            log.info("outbox_relay_left_pending", entries=len(self._pending) + len(self._published))
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._registry.leave(), 1.0)
+
     def _hold(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
             if len(self._pending) >= self._max_in_memory:
+                self._dropped = True
                 return
             self._pending.setdefault(entry.event_id, entry)
 
-    async def run(self) -> None:
-        """Publish until cancelled; a broker or database outage only slows it down."""
+    async def _publish_forever(self) -> None:
         failures = 0
-        next_sweep = 0.0
         loop = asyncio.get_running_loop()
+        next_beat = loop.time()
         while True:
             try:
-                if loop.time() >= next_sweep:
+                if loop.time() >= next_beat:
+                    await self._beat()
+                    next_beat = loop.time() + self._registry.beat_interval.total_seconds()
+                if self._sweep_due:
                     await self._sweep()
-                    next_sweep = loop.time() + self._sweep_interval
                 if self._pending:
                     await self._publish_batch()
                 failures = 0
-            except asyncio.CancelledError:
-                raise
             except Exception as error:
                 failures += 1
                 self.failures += 1
@@ -95,28 +123,29 @@ class OutboxRelay:
                 continue
             if not self._pending:
                 self._wake.clear()
-                timeout = max(next_sweep - loop.time(), 0.0)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
+                    await asyncio.wait_for(self._wake.wait(), max(next_beat - loop.time(), 0))
 
-    async def drain(self, within_seconds: float) -> None:
-        """On shutdown: try to publish what is held, for a bounded time."""
-        deadline = asyncio.get_running_loop().time() + within_seconds
-        while self._pending and asyncio.get_running_loop().time() < deadline:
-            try:
-                await asyncio.wait_for(
-                    self._publish_batch(), deadline - asyncio.get_running_loop().time()
-                )
-            except (PublishFailed, TimeoutError):
-                break
-        if self._pending:
-            log.info("outbox_relay_left_pending", entries=len(self._pending))
+    async def _beat(self) -> None:
+        now = self._clock.now()
+        await self._registry.beat(now)
+        departed = await self._registry.departed(now)
+        if departed or self._dropped:
+            self._sweep_due = True
+        self._departed = departed
 
     async def _sweep(self) -> None:
-        claimed = await self._outbox.claim_expired(self._clock.now(), self._batch_size)
+        now = self._clock.now()
+        claimed = await self._outbox.claim_expired(now, self._batch_size)
         if claimed:
             log.info("outbox_entries_claimed", entries=len(claimed))
             self._hold(claimed)
+        if len(claimed) < self._batch_size:  # complete: nothing expired is left unclaimed
+            self._sweep_due = False
+            self._dropped = False
+            for owner, alive_until in self._departed:
+                if self._registry.fully_expired(alive_until, now):
+                    await self._registry.forget(owner, alive_until)
 
     async def _publish_batch(self) -> None:
         event_ids = list(itertools.islice(self._pending, self._batch_size))
@@ -129,11 +158,36 @@ class OutboxRelay:
             raise
         done = {entry.event_id for entry in acknowledged}
         self._hold([entry for entry in batch if entry.event_id not in done])
-        # If this write fails the entries are simply published again later: at least once.
-        await self._outbox.remove_published(acknowledged)
         self.published += len(acknowledged)
+        self._published.extend(acknowledged)
+        self._wake_remover.set()
         if len(acknowledged) < len(batch):
             raise PublishFailed(f"{len(batch) - len(acknowledged)} events not acknowledged")
+
+    async def _remove_forever(self) -> None:
+        failures = 0
+        while True:
+            await self._wake_remover.wait()
+            self._wake_remover.clear()
+            try:
+                await self._remove_published()
+                failures = 0
+            except Exception as error:
+                # They stay leased to us; if we die first they are published again (at least once).
+                failures += 1
+                log.warning("outbox_removal_retrying", error=str(error))
+                await asyncio.sleep(self._backoff(failures))
+                self._wake_remover.set()
+
+    async def _remove_published(self) -> None:
+        # Everything acknowledged since the last removal goes in one bulk write.
+        while self._published:
+            batch, self._published = self._published, []
+            try:
+                await self._outbox.remove_published(batch)
+            except BaseException:
+                self._published[:0] = batch
+                raise
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
         """Keep only entries still ours; renew those whose lease is past its first half.

@@ -7,10 +7,10 @@ class OrderServiceSettings(ServiceSettings):
     mongodb_database: str = "order-write-db"
     # Base of the `Location` header (the read service serves the order); relative when unset.
     order_location_base_url: str = ""
-    # An outbox entry belongs to the relay that wrote it for this long; after that any
-    # replica's sweep may claim it. Longer means slower recovery, shorter more takeovers.
+    # An outbox entry belongs to the relay that wrote it for this long; once that relay's
+    # heartbeat (every third of this) has run out too, any replica may claim it. Longer means
+    # slower recovery after a crash, shorter more lease renewals during a broker outage.
     outbox_lease_seconds: float = 10.0
-    outbox_sweep_seconds: float = 5.0
     outbox_batch_size: int = 200
     idempotency_key_ttl_hours: float = 48.0
     mongodb_timeout_seconds: float = 5.0
