@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: run test lint sync clean
+.PHONY: run test lint sync clean bench
 
 run: sync ## start the embedded servers and all three services
 	$(RUN) order-platform dev $(ARGS)
@@ -27,3 +27,6 @@ $(UV):
 
 clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
+
+bench: sync ## benchmark the whole platform on the embedded servers (see scripts/bench.py)
+	$(RUN) python scripts/bench.py $(ARGS)

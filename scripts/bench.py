@@ -1,11 +1,16 @@
-"""Benchmark of the Order Service on the embedded servers: bounded load to 127.0.0.1 only.
+"""Benchmark of the whole platform on the embedded servers; load goes to 127.0.0.1 only.
 
-    .venv/bin/python scripts/bench.py [--duration 20] [--concurrency 16] [--json out.json]
+    make bench ARGS="--duration 20 --concurrency 16 --json bench.json"
 
-Starts the embedded servers and one Order Service process, sends POST /orders from
-`concurrency` clients for `duration` seconds (and at most `--max-requests`), then prints
-requests per second, latency percentiles, CPU milliseconds per order and peak RSS, and how
-long the relay took to publish everything after the load stopped.
+Starts the embedded servers and the three services as processes, then measures, with every
+request loop bounded in count and time:
+  1. POST /orders at full load: rate and latency, with freshness sampled (201 -> first 200
+     on GET /orders/{id}) and how long the read side needs to catch up after the load stops;
+  2. freshness at a fixed rate (default 300 POSTs/s);
+  3. GET /orders/{id} at full load;
+  4. GET /orders first page, uncached (first read after a projection) and cached;
+and the CPU milliseconds per order of the services and of the servers, and each service's
+peak RSS. Prints the figures and writes them as JSON.
 """
 
 from __future__ import annotations
@@ -14,119 +19,283 @@ import argparse
 import asyncio
 import json
 import os
+import platform
+import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import psutil
-from pymongo import MongoClient
 
 from order_platform.embedded import EmbeddedServers, PlatformService
 
-
-async def post_load(url: str, duration: float, concurrency: int, max_requests: int) -> list[float]:
-    latencies: list[float] = []
-    deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
-
-        async def worker(number: int) -> None:
-            sent = 0
-            while time.monotonic() < deadline and len(latencies) < max_requests:
-                started = time.perf_counter()
-                response = await client.post(
-                    "/orders",
-                    json={"customerName": f"Bench {number}-{sent}", "totalAmount": "199.90"},
-                )
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 201:
-                    raise RuntimeError(f"unexpected {response.status_code}: {response.text}")
-                sent += 1
-
-        await asyncio.gather(*(worker(number) for number in range(concurrency)))
-    return latencies
+SERVICES = {"order-service": 1, "read-service": 2, "notification-service": 3}
+FRESHNESS_POLL_SECONDS = 0.002
+FRESHNESS_GIVE_UP_SECONDS = 30.0
 
 
-def cpu_ms(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    children = sum(c.cpu_times().user + c.cpu_times().system for c in process.children(True))
-    return (times.user + times.system + children) * 1000
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    if len(samples) < 2:
+        return {"p50_ms": ms(samples[0]) if samples else float("nan"), "p99_ms": float("nan")}
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": ms(cuts[49]), "p99_ms": ms(cuts[98])}
+
+
+class Platform:
+    """The embedded servers and the three services, as in `order-platform dev`."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.servers = EmbeddedServers(log_dir=log_dir)
+        self.services: dict[str, PlatformService] = {}
+        self.log_dir = log_dir
+
+    def __enter__(self) -> Platform:
+        self.servers.start()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka_bootstrap_servers,
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "MONGODB_URI": self.servers.mongodb_uri,
+            "REDIS_URL": self.servers.redis_url,
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in SERVICES:
+            self.services[name] = PlatformService(name, env=env, log_dir=self.log_dir).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for service in reversed(self.services.values()):
+            service.stop()
+        self.servers.close()
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    def processes(self) -> dict[str, psutil.Process]:
+        found = {name: psutil.Process(s.pid) for name, s in self.services.items() if s.pid}
+        for server in self.servers.all:
+            if server.pid:
+                found[server.name] = psutil.Process(server.pid)
+        return found
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    total = process.cpu_times()
+    seconds = total.user + total.system
+    for child in process.children(recursive=True):
+        times = child.cpu_times()
+        seconds += times.user + times.system
+    return seconds
 
 
 def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the most resident memory the process ever had (Linux)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
+            return round(int(line.split()[1]) / 1024, 1)
     return float("nan")
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(fraction * 1000) - 1] if len(values) > 1 else 0
+class Load:
+    def __init__(self, session: aiohttp.ClientSession, order_url: str, read_url: str) -> None:
+        self.session = session
+        self.order_url = order_url
+        self.read_url = read_url
+        self.created: list[str] = []
+
+    async def post(self, number: int) -> tuple[str, float]:
+        started = time.perf_counter()
+        body = {"customerName": f"Bench {number}", "totalAmount": "199.90"}
+        async with self.session.post(f"{self.order_url}/orders", json=body) as response:
+            payload = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"POST answered {response.status}: {payload}")
+        finished = time.perf_counter()
+        self.created.append(payload["id"])
+        return payload["id"], finished - started
+
+    async def freshness(self, order_id: str, acknowledged: float) -> float:
+        """Seconds from the 201 to the first 200 on GET /orders/{id}."""
+        deadline = acknowledged + FRESHNESS_GIVE_UP_SECONDS
+        while time.perf_counter() < deadline:
+            async with self.session.get(f"{self.read_url}/orders/{order_id}") as response:
+                await response.read()
+                if response.status == 200:
+                    return time.perf_counter() - acknowledged
+            await asyncio.sleep(FRESHNESS_POLL_SECONDS)
+        raise RuntimeError(f"order {order_id} not readable within {FRESHNESS_GIVE_UP_SECONDS} s")
+
+
+async def closed_loop(
+    duration: float, concurrency: int, max_requests: int, call: Callable[[int], Awaitable[float]]
+) -> tuple[list[float], float]:
+    """`concurrency` clients, each sending its next request when the last one is answered."""
+    latencies: list[float] = []
+    deadline = time.monotonic() + duration
+    counter = iter(range(max_requests))
+
+    async def client() -> None:
+        while time.monotonic() < deadline:
+            number = next(counter, None)
+            if number is None:
+                return
+            latencies.append(await call(number))
+
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return latencies, time.monotonic() - started
+
+
+async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    processes = platform_.processes()
+    connector = aiohttp.TCPConnector(limit=args.concurrency * 3)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        load = Load(session, platform_.url("order-service"), platform_.url("read-service"))
+        await load.post(-1)  # warm up connections and both services' first requests
+
+        # 1. POSTs at full load, freshness sampled on every 50th order (each probe polls, and
+        #    polling every order would measure the probes' own load).
+        cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
+        fresh_samples: list[float] = []
+        probes: list[asyncio.Task[None]] = []
+
+        async def sample(order_id: str, acknowledged: float) -> None:
+            fresh_samples.append(await load.freshness(order_id, acknowledged))
+
+        async def post(number: int) -> float:
+            order_id, latency = await load.post(number)
+            if number % 50 == 0:
+                probes.append(asyncio.create_task(sample(order_id, time.perf_counter())))
+            return latency
+
+        latencies, elapsed = await closed_loop(
+            args.duration, args.concurrency, args.max_requests, post
+        )
+        load_stopped = time.perf_counter()
+        last = load.created[-args.concurrency :]
+        await asyncio.gather(*(load.freshness(order_id, load_stopped) for order_id in last))
+        catch_up = time.perf_counter() - load_stopped
+        await asyncio.gather(*probes)
+        cpu_after = {name: cpu_seconds(p) for name, p in processes.items()}
+        orders = len(latencies)
+        services_cpu = sum(cpu_after[n] - cpu_before[n] for n in SERVICES)
+        servers_cpu = sum(cpu_after[n] - cpu_before[n] for n in cpu_after if n not in SERVICES)
+        figures["post"] = {
+            "orders": orders,
+            "per_second": round(orders / elapsed, 1),
+            **percentiles(latencies),
+        }
+        figures["freshness_full_load"] = {
+            "samples": len(fresh_samples),
+            **percentiles(fresh_samples),
+        }
+        figures["read_side_catch_up_after_load_s"] = round(catch_up, 3)
+        figures["cpu_ms_per_order"] = {
+            "services": round(services_cpu * 1000 / orders, 3),
+            "servers": round(servers_cpu * 1000 / orders, 3),
+            **{
+                name: round((cpu_after[name] - cpu_before[name]) * 1000 / orders, 3)
+                for name in cpu_after
+            },
+        }
+
+        # 2. Freshness at a fixed rate: an open loop, one POST every 1/rate seconds, every
+        #    fifth one probed.
+        fixed: list[float] = []
+        interval = 1 / args.fixed_rate
+        count = int(args.fixed_rate * min(args.duration, 10))
+
+        async def one_at_rate(number: int) -> None:
+            order_id, _ = await load.post(number)
+            if number % 5 == 0:
+                fixed.append(await load.freshness(order_id, time.perf_counter()))
+
+        started = time.perf_counter()
+        tasks = []
+        for number in range(count):
+            await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
+            tasks.append(asyncio.create_task(one_at_rate(1_000_000 + number)))
+        await asyncio.gather(*tasks)
+        figures["freshness_fixed_rate"] = {
+            "rate_per_s": args.fixed_rate,
+            "samples": len(fixed),
+            **percentiles(fixed),
+        }
+
+        # 3. GET /orders/{id} at full load over the orders just created.
+        known = load.created
+
+        async def get_one(_: int) -> float:
+            started = time.perf_counter()
+            order_id = random.choice(known)
+            async with session.get(f"{load.read_url}/orders/{order_id}") as response:
+                await response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"GET answered {response.status}")
+            return time.perf_counter() - started
+
+        gets, elapsed = await closed_loop(
+            args.duration, args.concurrency, args.max_requests, get_one
+        )
+        figures["get_by_id"] = {
+            "requests": len(gets),
+            "per_second": round(len(gets) / elapsed, 1),
+            **percentiles(gets),
+        }
+
+        # 4. GET /orders first page: the first read after a projection is uncached.
+        uncached: list[float] = []
+        cached: list[float] = []
+        for number in range(30):
+            order_id, _ = await load.post(2_000_000 + number)
+            await load.freshness(order_id, time.perf_counter())
+            for into in (uncached, cached, cached):
+                started = time.perf_counter()
+                async with session.get(f"{load.read_url}/orders?limit=50") as response:
+                    await response.read()
+                into.append(time.perf_counter() - started)
+        figures["list_first_page"] = {
+            "orders_in_read_model": len(known) + 31,
+            "uncached": percentiles(uncached),
+            "cached": percentiles(cached),
+        }
+    figures["load_generator_cpu_s"] = round(cpu_seconds(psutil.Process()), 1)
+    figures["peak_rss_mb"] = {
+        name: peak_rss_mb(s.pid) for name, s in platform_.services.items() if s.pid
+    }
+    return figures
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=20.0)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--fixed-rate", type=float, default=300.0, help="POSTs/s for phase 2")
+    parser.add_argument("--max-requests", type=int, default=200_000, help="cap per phase")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
     log_dir = Path(tempfile.mkdtemp(prefix="order-platform-bench-"))
-    with EmbeddedServers(log_dir=log_dir) as servers:
-        env = {
-            "MONGODB_URI": servers.mongodb_uri,
-            "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap_servers,
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "LOG_LEVEL": "WARNING",
+    with Platform(log_dir) as platform_:
+        figures = {
+            "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+            f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+            "concurrency": args.concurrency,
+            "duration_s": args.duration,
+            **asyncio.run(measure(args, platform_)),
         }
-        with PlatformService("order-service", env=env, log_dir=log_dir) as service:
-            assert service.pid is not None
-            service_process = psutil.Process(service.pid)
-            server_processes = [psutil.Process(s.pid) for s in servers.all if s.pid]
-            cpu_before = cpu_ms(service_process)
-            servers_before = sum(cpu_ms(p) for p in server_processes)
-            started = time.monotonic()
-            latencies = asyncio.run(
-                post_load(service.url, args.duration, args.concurrency, args.max_requests)
-            )
-            elapsed = time.monotonic() - started
-            load_end = time.monotonic()
-            mongo: MongoClient[dict[str, Any]] = MongoClient(servers.mongodb_uri)
-            orders = mongo["order-write-db"]["orders"]
-            while orders.count_documents({"outbox": {"$exists": True}}) and (
-                time.monotonic() - load_end < 60
-            ):
-                time.sleep(0.05)
-            relay_catch_up = time.monotonic() - load_end
-            count = len(latencies)
-            memory_gib = psutil.virtual_memory().total / 2**30
-            service_cpu = cpu_ms(service_process) - cpu_before
-            figures = {
-                "machine": f"{os.cpu_count()} cores, {memory_gib:.0f} GiB",
-                "concurrency": args.concurrency,
-                "duration_s": round(elapsed, 2),
-                "posts": count,
-                "posts_per_second": round(count / elapsed, 1),
-                "post_p50_ms": round(percentile(latencies, 0.50) * 1000, 2),
-                "post_p99_ms": round(percentile(latencies, 0.99) * 1000, 2),
-                "relay_catch_up_s": round(relay_catch_up, 2),
-                "cpu_ms_per_order_service": round(service_cpu / count, 3),
-                "cpu_ms_per_order_servers": round(
-                    (sum(cpu_ms(p) for p in server_processes) - servers_before) / count, 3
-                ),
-                "peak_rss_mb_order_service": round(peak_rss_mb(service.pid), 1),
-            }
-            mongo.close()
-    for name, value in figures.items():
-        print(f"{name:>32}: {value}")
+    print(json.dumps(figures, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"logs: {log_dir}", file=sys.stderr)
     return 0
 
 
