@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.service_app import Started
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
@@ -54,7 +55,7 @@ def consumer_config(settings: NotificationServiceSettings) -> ConsumerConfig:
 
 async def bootstrap(
     settings: NotificationServiceSettings,
-) -> tuple[Readiness, Callable[[], Awaitable[None]]]:
+) -> Started[None]:
     """Build the worker and start consuming; return its readiness and the shutdown callable."""
     redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
     ledger = RedisNotificationLedger(
@@ -113,7 +114,7 @@ async def bootstrap(
         topic=settings.order_created_topic,
         sender=settings.notification_sender,
     )
-    return Readiness({"redis": ledger.ping, "consumer": consumer_started}), stop
+    return Started(None, Readiness({"redis": ledger.ping, "consumer": consumer_started}), stop)
 
 
 def _report_exit(task: asyncio.Task[None]) -> None:

@@ -7,7 +7,6 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import structlog
@@ -17,6 +16,7 @@ from prometheus_client import Gauge
 from order_platform.building_blocks.clock import SystemClock
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
+from order_platform.building_blocks.service_app import Started
 from order_platform.order_service.application.create_order import CreateOrderHandler
 from order_platform.order_service.domain import Order
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
@@ -37,9 +37,7 @@ _outbox_held = Gauge(
 )
 
 
-async def bootstrap(
-    settings: OrderServiceSettings,
-) -> tuple[OrderServiceApi, Callable[[], Awaitable[None]]]:
+async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     """Build the service and start its relay; return the API and the shutdown callable."""
     client = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
     database = client[settings.mongodb_database]
@@ -115,11 +113,10 @@ async def bootstrap(
 
     api = OrderServiceApi(
         create_order=create_order,
-        readiness=Readiness({"mongodb": ping}),
-        location_base_url=settings.order_location_base_url,
+        location_base_url=settings.order_location_base_url.rstrip("/"),
     )
     log.info("order_service_started", relay_owner=owner, topic=settings.order_created_topic)
-    return api, stop
+    return Started(api, Readiness({"mongodb": ping}), stop)
 
 
 def create_http_app(settings: OrderServiceSettings | None = None) -> FastAPI:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import structlog
 from fastapi import FastAPI
@@ -15,6 +14,7 @@ from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunn
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
+from order_platform.building_blocks.service_app import Started
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
@@ -30,9 +30,7 @@ log = structlog.get_logger(__name__)
 CONSUMER_STOP_SECONDS = 7.0
 
 
-async def bootstrap(
-    settings: ReadServiceSettings,
-) -> tuple[ReadServiceApi, Callable[[], Awaitable[None]]]:
+async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
     mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
     read_model = MongoReadModel(mongo[settings.mongodb_database])
     redis = Redis.from_url(
@@ -92,15 +90,13 @@ async def bootstrap(
         log.info("read_service_stopped")
 
     api = ReadServiceApi(
-        get_order=GetOrder(read_model, cache),
-        list_orders=ListOrders(read_model, cache),
-        readiness=Readiness(
-            {"mongodb": mongodb_answers},
-            optional={"redis": cache.ping, "kafka": consumer_joined},
-        ),
+        get_order=GetOrder(read_model, cache), list_orders=ListOrders(read_model, cache)
+    )
+    readiness = Readiness(
+        {"mongodb": mongodb_answers}, optional={"redis": cache.ping, "kafka": consumer_joined}
     )
     log.info("read_service_started", group=settings.consumer_group)
-    return api, stop
+    return Started(api, readiness, stop)
 
 
 def create_http_app(settings: ReadServiceSettings | None = None) -> FastAPI:

@@ -2,37 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
-from order_platform.building_blocks.health import Readiness, health_router
-from order_platform.building_blocks.metrics import metrics_router
-from order_platform.building_blocks.problem import install_problem_handlers
-
-Start = Callable[[], Awaitable[tuple[Readiness, Callable[[], Awaitable[None]]]]]
+from order_platform.building_blocks.service_app import Started, service_app
 
 
-def create_app(start: Start) -> FastAPI:
-    """`start` builds and starts the worker (bootstrap); it returns readiness and shutdown."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        readiness, stop = await start()
-        app.state.readiness = readiness
-        try:
-            yield
-        finally:
-            await stop()
-
-    app = FastAPI(
+def create_app(start: Callable[[], Awaitable[Started[None]]]) -> FastAPI:
+    """`start` builds and starts the worker (bootstrap)."""
+    return service_app(
         title="Notification Service",
-        version="1.0.0",
         summary="Worker: one notification per order created. Health and metrics only.",
-        lifespan=lifespan,
+        start=start,
     )
-    install_problem_handlers(app)
-    app.include_router(health_router())
-    app.include_router(metrics_router())
-    return app

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import FastAPI, Header, Request
@@ -11,15 +11,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from order_platform.building_blocks.body_limit import BodySizeLimit
-from order_platform.building_blocks.health import Readiness, health_router
-from order_platform.building_blocks.metrics import metrics_router
 from order_platform.building_blocks.problem import (
     FieldError,
-    install_problem_handlers,
     problem_response,
     problem_responses,
     validation_problem,
 )
+from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.order_service.application.create_order import (
     CreateOrder,
     CreateOrderHandler,
@@ -39,46 +37,21 @@ MAX_BODY_BYTES = 64 * 1024
 _API_FIELD = {"customer_name": "customerName", "total_amount": "totalAmount"}
 
 
+@dataclass(frozen=True, slots=True)
 class OrderServiceApi:
     """What the HTTP layer needs from the composition root."""
 
-    def __init__(
-        self,
-        create_order: CreateOrderHandler,
-        readiness: Readiness,
-        location_base_url: str,
-    ) -> None:
-        self.create_order = create_order
-        self.readiness = readiness
-        self.location_base_url = location_base_url.rstrip("/")
+    create_order: CreateOrderHandler
+    location_base_url: str  # without a trailing slash; empty for relative `Location`s
 
 
-Lifespan = Callable[[], Awaitable[tuple[OrderServiceApi, Callable[[], Awaitable[None]]]]]
-
-
-def create_app(start: Lifespan) -> FastAPI:
-    """`start` builds the service (bootstrap) and returns it with its shutdown callable."""
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        api, stop = await start()
-        app.state.api = api
-        app.state.readiness = api.readiness
-        try:
-            yield
-        finally:
-            await stop()
-
-    app = FastAPI(
+def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> FastAPI:
+    app = service_app(
         title="Order Service",
-        version="1.0.0",
         summary="Command side of the order platform: accepts orders, publishes OrderCreated.",
-        lifespan=lifespan,
+        start=start,
     )
-    install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.include_router(health_router())
-    app.include_router(metrics_router())
 
     @app.post(
         "/orders",

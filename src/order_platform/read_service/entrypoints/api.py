@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
@@ -13,15 +12,13 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from order_platform.building_blocks.health import Readiness, health_router
-from order_platform.building_blocks.metrics import metrics_router
 from order_platform.building_blocks.problem import (
     FieldError,
-    install_problem_handlers,
     problem_response,
     problem_responses,
     validation_problem,
 )
+from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.contracts import rfc3339
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.application.queries import GetOrder, ListOrders
@@ -70,32 +67,14 @@ class ReadServiceApi:
 
     get_order: GetOrder
     list_orders: ListOrders
-    readiness: Readiness
 
 
-Start = Callable[[], Awaitable[tuple[ReadServiceApi, Callable[[], Awaitable[None]]]]]
-
-
-def create_app(start: Start) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        api, stop = await start()
-        app.state.api = api
-        app.state.readiness = api.readiness
-        try:
-            yield
-        finally:
-            await stop()
-
-    app = FastAPI(
+def create_app(start: Callable[[], Awaitable[Started[ReadServiceApi]]]) -> FastAPI:
+    app = service_app(
         title="Order Read Service",
-        version="1.0.0",
         summary="Query side of the order platform: orders as projected from OrderCreated.",
-        lifespan=lifespan,
+        start=start,
     )
-    install_problem_handlers(app)
-    app.include_router(health_router())
-    app.include_router(metrics_router())
     unavailable = problem_response(
         503, "The read model is unavailable; retry later.", headers={"Retry-After": "2"}
     )
