@@ -67,8 +67,11 @@ class Platform:
             "REDIS_URL": self.servers.redis_url,
             "LOG_LEVEL": "WARNING",
         }
+        own_database = {"read-service": {"MONGODB_URI": self.servers.read_mongodb_uri}}
         for name in SERVICES:
-            self.services[name] = PlatformService(name, env=env, log_dir=self.log_dir).start()
+            self.services[name] = PlatformService(
+                name, env=env | own_database.get(name, {}), log_dir=self.log_dir
+            ).start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -17,7 +17,14 @@ class MongoServer(EmbeddedServer):
 
     name = "mongodb"
 
-    def __init__(self, *, data_dir: Path | None = None, **options: Unpack[ServerOptions]) -> None:
+    def __init__(
+        self,
+        *,
+        data_dir: Path | None = None,
+        name: str = "mongodb",
+        **options: Unpack[ServerOptions],
+    ) -> None:
+        self.name = name  # names its log file: two servers can share a log directory
         super().__init__(**options)
         self.data_dir = data_dir
 

@@ -1,7 +1,13 @@
-"""All three embedded servers at once, for `order-platform dev` and whole-system tests.
+"""The embedded servers at once, for `order-platform dev`, whole-system tests and the benchmark.
 
 They start in parallel (each start is mostly waiting) and all stop when the block ends; if
 one fails to start, the others are stopped before the error propagates.
+
+MongoDB runs as two servers, one for the write model and one for the read model. The
+embedded server is one Python process that handles one command at a time, so with a single
+server every bulk write of the read side made the next `POST /orders` wait behind it, and
+it could use one core at most; each service owning its database server is also how the
+platform is meant to be deployed.
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from order_platform.embedded.redis import RedisServer
 KAFKA_PORT_OFFSET = 0
 MONGODB_PORT_OFFSET = 1
 REDIS_PORT_OFFSET = 2
+READ_MONGODB_PORT_OFFSET = 3
 
 
 class EmbeddedServers:
-    """Kafka, MongoDB and Redis on 127.0.0.1; free ports unless `port_base` is given."""
+    """Kafka, MongoDB (write and read) and Redis on 127.0.0.1; free ports unless `port_base`."""
 
     def __init__(
         self,
@@ -55,7 +62,15 @@ class EmbeddedServers:
             host=host,
             log_dir=self.log_dir,
             startup_timeout=startup_timeout,
-            data_dir=mongodb_data_dir,
+            data_dir=mongodb_data_dir / "write" if mongodb_data_dir else None,
+        )
+        self.read_mongodb = MongoServer(
+            name="mongodb-read",
+            port=port(READ_MONGODB_PORT_OFFSET),
+            host=host,
+            log_dir=self.log_dir,
+            startup_timeout=startup_timeout,
+            data_dir=mongodb_data_dir / "read" if mongodb_data_dir else None,
         )
         self.redis = RedisServer(
             port=port(REDIS_PORT_OFFSET),
@@ -66,7 +81,7 @@ class EmbeddedServers:
 
     @property
     def all(self) -> tuple[EmbeddedServer, ...]:
-        return (self.kafka, self.mongodb, self.redis)
+        return (self.kafka, self.mongodb, self.read_mongodb, self.redis)
 
     @property
     def kafka_bootstrap_servers(self) -> str:
@@ -74,7 +89,13 @@ class EmbeddedServers:
 
     @property
     def mongodb_uri(self) -> str:
+        """The write model's server (Order Service)."""
         return self.mongodb.uri
+
+    @property
+    def read_mongodb_uri(self) -> str:
+        """The read model's server (Order Read Service)."""
+        return self.read_mongodb.uri
 
     @property
     def redis_url(self) -> str:
