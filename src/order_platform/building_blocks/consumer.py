@@ -11,23 +11,51 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
-from prometheus_client import Counter
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind
+from prometheus_client import Counter, Gauge, Histogram
 
+from order_platform.building_blocks.correlation import correlation_id_from
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.tracing import (
+    context_from_headers,
+    trace_id_of,
+    tracer,
+    tracing_enabled,
+)
 
 log = structlog.get_logger(__name__)
 
 EVENTS = Counter(
     "consumer_events_total",
-    "Events a consumer group finished with, by outcome",
+    "Events a consumer group finished with, by outcome: applied, dead_lettered, retried",
     ["group", "outcome"],
+)
+LAG = Gauge(
+    "consumer_lag",
+    "Messages behind: the partition's high watermark minus the group's committed offset",
+    ["group", "topic", "partition"],
+)
+BATCH_SECONDS = Histogram(
+    "consumer_batch_duration_seconds",
+    "Time to apply one batch durably (handler, retries and dead letters included)",
+    ["group"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+END_TO_END_SECONDS = Histogram(
+    "consumer_end_to_end_latency_seconds",
+    "From the event's occurredAt to its effect being durable in this group",
+    ["group"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
 
@@ -43,6 +71,21 @@ class Stopping(Exception):
 class Delivery[E]:
     event: E
     record: ConsumerRecord[bytes, bytes]
+
+    @property
+    def trace_context(self) -> Context:
+        """The producer's trace: parent of whatever is done for this event."""
+        return context_from_headers(self.record.headers)
+
+    @property
+    def log_context(self) -> dict[str, str]:
+        """Correlation and trace ids for the log lines of this event."""
+        fields = {}
+        if (correlation_id := correlation_id_from(self.record.headers)) is not None:
+            fields["correlation_id"] = correlation_id
+        if (trace_id := trace_id_of(self.trace_context)) is not None:
+            fields["trace_id"] = trace_id
+        return fields
 
 
 class BatchHandler[E](Protocol):
@@ -75,12 +118,16 @@ class ConsumerRunner[E]:
         handle: BatchHandler[E],
         dead_letters: DeadLetterPublisher,
         invalid: type[Exception] = ValueError,
+        occurred_at: Callable[[E], datetime] | None = None,
     ) -> None:
         self._config = config
         self._decode = decode
         self._handle = handle
         self._dead_letters = dead_letters
         self._invalid = invalid
+        self._occurred_at = occurred_at
+        self._batch_seconds = BATCH_SECONDS.labels(config.group_id)
+        self._end_to_end = END_TO_END_SECONDS.labels(config.group_id)
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -101,11 +148,13 @@ class ConsumerRunner[E]:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._config.max_batch)
                 if not batches:
                     continue
+                self._report_lag(consumer, batches, committed=False)
                 try:
                     await self._process([r for records in batches.values() for r in records])
                 except Stopping:
                     return
                 await self._commit(consumer, batches)
+                self._report_lag(consumer, batches, committed=True)
         finally:
             self._consumer = None
             await consumer.stop()  # leaves the group, so the partitions move on at once
@@ -146,8 +195,53 @@ class ConsumerRunner[E]:
                 valid.append(Delivery(self._decode(record.value or b""), record))
             except self._invalid as error:
                 await self._dead_letter(record, f"invalid event: {error}")
-        if valid:
+        if not valid:
+            return
+        started = time.perf_counter()
+        spans = self._processing_spans(valid)
+        try:
             await self._handle_with_retries(valid)
+        finally:
+            for span in spans:
+                span.end()
+        self._batch_seconds.observe(time.perf_counter() - started)
+        if self._occurred_at is not None:
+            now = datetime.now(UTC)
+            for delivery in valid:
+                self._end_to_end.observe((now - self._occurred_at(delivery.event)).total_seconds())
+
+    def _processing_spans(self, deliveries: Sequence[Delivery[E]]) -> list[Span]:
+        """One consumer span per event, a child of its producer's span, over its processing."""
+        if not tracing_enabled():
+            return []
+        return [
+            tracer.start_span(
+                f"{delivery.record.topic} process",
+                context=delivery.trace_context,
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.consumer.group.name": self._config.group_id,
+                    "messaging.destination.partition.id": str(delivery.record.partition),
+                    "messaging.kafka.offset": delivery.record.offset,
+                },
+            )
+            for delivery in deliveries
+        ]
+
+    def _report_lag(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+        *,
+        committed: bool,
+    ) -> None:
+        for tp, records in batches.items():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            done = records[-1].offset + 1 if committed else records[0].offset
+            LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(highwater - done)
 
     async def _handle_with_retries(self, deliveries: Sequence[Delivery[E]]) -> None:
         failures = 0

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from order_platform.building_blocks.correlation import CorrelationIdMiddleware
 from order_platform.building_blocks.health import Readiness, health_router
+from order_platform.building_blocks.http_metrics import HttpMetricsMiddleware
 from order_platform.building_blocks.metrics import metrics_router
 from order_platform.building_blocks.problem import install_problem_handlers
+from order_platform.building_blocks.tracing import instrument_app, tracing_enabled
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,10 @@ def service_app[Api](
 
     app = FastAPI(title=title, version="1.0.0", summary=summary, lifespan=lifespan)
     install_problem_handlers(app)
+    app.add_middleware(CorrelationIdMiddleware)
+    app.add_middleware(HttpMetricsMiddleware)
     app.include_router(health_router())
     app.include_router(metrics_router())
+    if tracing_enabled():
+        instrument_app(app)
     return app

@@ -7,6 +7,16 @@ import sys
 
 import structlog
 
+from order_platform.building_blocks.tracing import trace_id_of
+
+
+def _add_trace_id(
+    logger: object, method: str, event: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    if "trace_id" not in event and (trace_id := trace_id_of()) is not None:
+        event["trace_id"] = trace_id
+    return event
+
 
 def configure_logging(*, service: str, level: str = "INFO", log_format: str = "console") -> None:
     renderer: structlog.typing.Processor = (
@@ -17,6 +27,7 @@ def configure_logging(*, service: str, level: str = "INFO", log_format: str = "c
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_trace_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -85,6 +85,7 @@ async def bootstrap(
         handle=NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger)),
         dead_letters=dead_letters,
         invalid=InvalidEvent,
+        occurred_at=lambda event: event.occurred_at,
     )
     consuming = asyncio.create_task(runner.run(), name="notification-consumer")
     consuming.add_done_callback(_report_exit)

@@ -14,9 +14,11 @@ from fastapi import FastAPI
 from prometheus_client import Gauge
 
 from order_platform.building_blocks.clock import SystemClock
+from order_platform.building_blocks.correlation import current_correlation_id
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
 from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.tracing import current_traceparent
 from order_platform.order_service.application.create_order import CreateOrderHandler
 from order_platform.order_service.domain import Order
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
@@ -33,7 +35,10 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_DRAIN_SECONDS = 3.0
 
 _outbox_held = Gauge(
-    "order_outbox_held_entries", "Outbox entries this relay holds in memory, not yet published"
+    "outbox_pending_entries", "Outbox entries this relay holds, not yet acknowledged by Kafka"
+)
+_outbox_oldest = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest outbox entry this relay holds"
 )
 
 
@@ -64,10 +69,18 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         batch_size=settings.outbox_batch_size,
     )
     _outbox_held.set_function(lambda: relay.pending)
+    _outbox_oldest.set_function(relay.oldest_pending_age)
 
     def outbox_entry(order: Order) -> OutboxEntry:
+        # Called inside the request: its correlation id and trace travel with the event.
         (event,) = order.events
-        return OutboxEntry.for_event(event, owner=owner, lease_until=clock.now() + lease)
+        return OutboxEntry.for_event(
+            event,
+            owner=owner,
+            lease_until=clock.now() + lease,
+            correlation_id=current_correlation_id.get(),
+            traceparent=current_traceparent(),
+        )
 
     create_order = CreateOrderHandler(
         new_unit_of_work=lambda: MongoUnitOfWork(

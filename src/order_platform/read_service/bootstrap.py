@@ -67,6 +67,7 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         handle=ProjectionHandler(ProjectOrders(read_model, cache)),
         dead_letters=dead_letters,
         invalid=InvalidEvent,
+        occurred_at=lambda event: event.occurred_at,
     )
     consuming = asyncio.create_task(runner.run(), name="projection-consumer")
 

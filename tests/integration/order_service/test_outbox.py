@@ -104,7 +104,7 @@ async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(
 
 async def _relay_idle(client: httpx.AsyncClient) -> bool:
     metrics = (await client.get("/metrics")).text
-    return "order_outbox_held_entries 0.0" in metrics
+    return "outbox_pending_entries 0.0" in metrics
 
 
 async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(

@@ -13,9 +13,11 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import structlog
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
 from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.building_blocks.tracing import tracer
 from order_platform.contracts import OrderCreatedV1
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
@@ -90,10 +92,19 @@ class NotificationBatchHandler:
 
     async def _one(self, delivery: Delivery[OrderCreatedV1]) -> None:
         event = delivery.event
-        context = {"order_id": str(event.order_id), "event_id": str(event.event_id)}
-        if correlation := dict(delivery.record.headers).get("correlation-id"):
-            context["correlation_id"] = correlation.decode(errors="replace")
-        with structlog.contextvars.bound_contextvars(**context):
+        context = {
+            "order_id": str(event.order_id),
+            "event_id": str(event.event_id),
+            **delivery.log_context,
+        }
+        with (
+            structlog.contextvars.bound_contextvars(**context),
+            # Current in this event's task, so the ledger's Redis spans and the webhook's
+            # request nest under it, in the order's trace.
+            tracer.start_as_current_span(
+                "notification send", context=delivery.trace_context, kind=SpanKind.INTERNAL
+            ),
+        ):
             try:
                 outcome = await self._notify(notification_of(event))
             except NotificationFailed as error:

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from opentelemetry.trace import SpanKind
 
+from order_platform.building_blocks.tracing import (
+    context_from_traceparent,
+    current_traceparent,
+    tracer,
+    tracing_enabled,
+)
 from order_platform.order_service.infrastructure.outbox import OutboxEntry
 
 log = structlog.get_logger(__name__)
@@ -39,7 +46,7 @@ class KafkaPublisher:
         try:
             sends = [
                 await producer.send(
-                    self._topic, value=entry.value, key=entry.key, headers=list(entry.headers)
+                    self._topic, value=entry.value, key=entry.key, headers=self._headers(entry)
                 )
                 for entry in entries
             ]
@@ -57,6 +64,26 @@ class KafkaPublisher:
         if len(acknowledged) < len(entries):
             await self._reset()  # a producer that lost its broker is rebuilt, not trusted
         return acknowledged
+
+    def _headers(self, entry: OutboxEntry) -> list[tuple[str, bytes]]:
+        """The entry's headers, plus the `traceparent` of a publish span in the order's trace."""
+        if not tracing_enabled():
+            return list(entry.headers)
+        with tracer.start_as_current_span(
+            f"{self._topic} publish",
+            context=context_from_traceparent(entry.traceparent),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": self._topic,
+                "messaging.kafka.message.key": entry.order_id,
+                "order.id": entry.order_id,
+                "event.id": entry.event_id,
+            },
+        ):
+            traceparent = current_traceparent()
+        extra = [("traceparent", traceparent.encode())] if traceparent else []
+        return [*entry.headers, *extra]
 
     async def _connected(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -33,9 +33,19 @@ class OutboxEntry:
     headers: tuple[tuple[str, bytes], ...]
     lease_owner: str
     lease_until: datetime
+    created_at: datetime
+    traceparent: str | None = None  # of the request that created the order
 
     @classmethod
-    def for_event(cls, event: OrderCreated, *, owner: str, lease_until: datetime) -> OutboxEntry:
+    def for_event(
+        cls,
+        event: OrderCreated,
+        *,
+        owner: str,
+        lease_until: datetime,
+        correlation_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> OutboxEntry:
         message = OrderCreatedV1(
             event_id=event.event_id,
             occurred_at=event.created_at,
@@ -49,9 +59,11 @@ class OutboxEntry:
             event_id=str(event.event_id),
             key=str(event.order_id).encode(),
             value=message.to_json(),
-            headers=tuple(event_headers()),
+            headers=tuple(event_headers(correlation_id=correlation_id)),
             lease_owner=owner,
             lease_until=lease_until,
+            created_at=event.created_at,
+            traceparent=traceparent,
         )
 
     def to_document(self) -> Document:
@@ -62,6 +74,7 @@ class OutboxEntry:
             "headers": [[name, value] for name, value in self.headers],
             "leaseOwner": self.lease_owner,
             "leaseUntil": self.lease_until,
+            "traceparent": self.traceparent,
         }
 
     @classmethod
@@ -75,6 +88,8 @@ class OutboxEntry:
             headers=tuple((name, bytes(value)) for name, value in outbox["headers"]),
             lease_owner=outbox["leaseOwner"],
             lease_until=outbox["leaseUntil"],
+            created_at=document["createdAt"],
+            traceparent=outbox.get("traceparent"),
         )
 
 
@@ -119,7 +134,9 @@ class MongoOutbox:
 
     async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
         """Take over entries whose lease ran out; a compare-and-set so one replica wins each."""
-        expired = self._orders.find({LEASE_FIELD: {"$lt": now}}, {"outbox": 1}, limit=limit)
+        expired = self._orders.find(
+            {LEASE_FIELD: {"$lt": now}}, {"outbox": 1, "createdAt": 1}, limit=limit
+        )
         claimed: list[OutboxEntry] = []
         async for document in expired:
             entry = OutboxEntry.from_order_document(document)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
+from prometheus_client import Counter
 
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
@@ -26,6 +27,11 @@ from order_platform.order_service.infrastructure.outbox import MongoOutbox, Outb
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 
 log = structlog.get_logger(__name__)
+
+PUBLISHED = Counter("outbox_published_total", "Outbox events the broker acknowledged")
+PUBLISH_FAILURES = Counter(
+    "outbox_publish_failures_total", "Publish attempts that failed (retried with backoff)"
+)
 
 
 class Publisher(Protocol):
@@ -67,6 +73,13 @@ class OutboxRelay:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def oldest_pending_age(self) -> float:
+        """Seconds since the oldest held entry's order was created; 0 when none is held."""
+        if not self._pending:
+            return 0.0
+        oldest = min(entry.created_at for entry in self._pending.values())
+        return max((self._clock.now() - oldest).total_seconds(), 0.0)
 
     def notify(self, entries: Sequence[OutboxEntry]) -> None:
         """Called right after a commit: publish these soon."""
@@ -117,6 +130,7 @@ class OutboxRelay:
             except Exception as error:
                 failures += 1
                 self.failures += 1
+                PUBLISH_FAILURES.inc()
                 delay = self._backoff(failures)
                 log.warning("outbox_relay_retrying", error=str(error), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
@@ -159,6 +173,7 @@ class OutboxRelay:
         done = {entry.event_id for entry in acknowledged}
         self._hold([entry for entry in batch if entry.event_id not in done])
         self.published += len(acknowledged)
+        PUBLISHED.inc(len(acknowledged))
         self._published.extend(acknowledged)
         self._wake_remover.set()
         if len(acknowledged) < len(batch):

@@ -16,6 +16,7 @@ from decimal import Decimal
 from uuid import UUID
 
 import structlog
+from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -23,6 +24,12 @@ from order_platform.read_service.application.ports import Page
 from order_platform.read_service.domain import ListPosition, OrderView
 
 log = structlog.get_logger(__name__)
+
+LOOKUPS = Counter("cache_lookups_total", "Cache lookups by kind and result", ["kind", "result"])
+INVALIDATIONS = Counter("cache_invalidations_total", "List generations made obsolete")
+ERRORS = Counter("cache_errors_total", "Redis calls that failed: answered from MongoDB instead")
+ORDER_HIT, ORDER_MISS = LOOKUPS.labels("order", "hit"), LOOKUPS.labels("order", "miss")
+LIST_HIT, LIST_MISS = LOOKUPS.labels("list", "hit"), LOOKUPS.labels("list", "miss")
 
 
 def _view_to_json(view: OrderView) -> list[str]:
@@ -76,6 +83,7 @@ class RedisViewCache:
 
     async def get_order(self, order_id: UUID) -> OrderView | None:
         raw = await self._safely(lambda: self._redis.get(f"{self._prefix}order:{order_id}"))
+        (ORDER_MISS if raw is None else ORDER_HIT).inc()
         return None if raw is None else _view_from_json(json.loads(raw))
 
     async def put_order(self, view: OrderView) -> None:
@@ -95,6 +103,7 @@ class RedisViewCache:
     ) -> Page | None:
         key = self._page_key(generation, limit, after)
         raw = await self._safely(lambda: self._redis.get(key))
+        (LIST_MISS if raw is None else LIST_HIT).inc()
         if raw is None:
             return None
         data = json.loads(raw)
@@ -133,14 +142,17 @@ class RedisViewCache:
     async def _safely[T](self, operation: Callable[[], Awaitable[T]] | None) -> T | None:
         """Run a Redis call, or skip it while Redis is known to be away; never raise."""
         if time.monotonic() < self._skip_until:
+            ERRORS.inc()  # skipped: counted as a fallback to MongoDB too
             return None
         try:
             if self._invalidation_owed:
                 # A projection ran while Redis was away: lists cached before it are stale.
                 await self._redis.incr(self._generation_key)
                 self._invalidation_owed = False
+                INVALIDATIONS.inc()
             result = None if operation is None else await operation()
         except (RedisError, OSError, TimeoutError) as error:
+            ERRORS.inc()
             self._skip_until = time.monotonic() + self._retry_after
             if self.last_error is None:
                 log.warning("redis_unavailable_serving_from_mongodb", error=str(error))

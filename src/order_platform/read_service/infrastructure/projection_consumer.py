@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import structlog
+
 from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
 from order_platform.contracts import OrderCreatedV1
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.domain import OrderView
+
+log = structlog.get_logger(__name__)
 
 
 def view_of(event: OrderCreatedV1) -> OrderView:
@@ -31,3 +35,11 @@ class ProjectionHandler:
             await self.project([view_of(delivery.event) for delivery in deliveries])
         except ReadModelUnavailable as error:
             raise DependencyUnavailable(str(error)) from error
+        for delivery in deliveries:
+            # "Where is my order?": one line per order, with its correlation and trace ids.
+            log.info(
+                "order_projected",
+                order_id=str(delivery.event.order_id),
+                event_id=str(delivery.event.event_id),
+                **delivery.log_context,
+            )
