@@ -53,10 +53,11 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 class Platform:
     """The embedded servers and the three services, as in `order-platform dev`."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, *, otlp_endpoint: str | None = None) -> None:
         self.servers = EmbeddedServers(log_dir=log_dir)
         self.services: dict[str, PlatformService] = {}
         self.log_dir = log_dir
+        self.otlp_endpoint = otlp_endpoint
 
     def __enter__(self) -> Platform:
         self.servers.start()
@@ -67,6 +68,8 @@ class Platform:
             "REDIS_URL": self.servers.redis_url,
             "LOG_LEVEL": "WARNING",
         }
+        if self.otlp_endpoint:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
         own_database = {"read-service": {"MONGODB_URI": self.servers.read_mongodb_uri}}
         for name in SERVICES:
             self.services[name] = PlatformService(
@@ -277,6 +280,28 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
     return figures
 
 
+class SpanSink:
+    """Accepts OTLP/HTTP exports and throws them away: the collector's cost is not ours."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
@@ -284,15 +309,22 @@ def main() -> int:
     parser.add_argument("--fixed-rate", type=float, default=300.0, help="POSTs/s for phase 2")
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per phase")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="export traces (OTLP/HTTP) to a sink in this process, to measure the overhead",
+    )
     args = parser.parse_args()
 
     log_dir = Path(tempfile.mkdtemp(prefix="order-platform-bench-"))
-    with Platform(log_dir) as platform_:
+    sink = SpanSink() if args.tracing else None
+    with Platform(log_dir, otlp_endpoint=sink.url if sink else None) as platform_:
         figures = {
             "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
             f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
             "concurrency": args.concurrency,
             "duration_s": args.duration,
+            "tracing": "exported over OTLP/HTTP to a local sink" if sink else "off",
             **asyncio.run(measure(args, platform_)),
         }
     print(json.dumps(figures, indent=2))
