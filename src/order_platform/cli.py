@@ -9,7 +9,9 @@ from pathlib import Path
 
 import uvicorn
 
+from order_platform.building_blocks.settings import ServiceSettings
 from order_platform.building_blocks.structured_logging import configure_logging
+from order_platform.building_blocks.tracing import configure_tracing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,6 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="services on BASE+1.., embedded servers on BASE+10.. (default 8000)",
     )
     dev.add_argument("--data-dir", type=Path, help="keep MongoDB data here between runs")
+    dev.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="replicas of the read service and of the worker, to show consumer groups sharing "
+        "partitions: the first on BASE+2 and BASE+3, the others on BASE+20+i and BASE+30+i",
+    )
+    dev.add_argument("--order-port", type=int, help="Order Service port (default BASE+1)")
+    dev.add_argument("--read-port", type=int, help="(first) Read Service port (default BASE+2)")
+    dev.add_argument(
+        "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
+    )
 
     args = parser.parse_args(argv)
     if args.command == "order-service":
@@ -55,7 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dev":
         from order_platform.dev import DevOptions, run_dev
 
-        return run_dev(DevOptions(port_base=args.port_base, data_dir=args.data_dir))
+        return run_dev(
+            DevOptions(
+                port_base=args.port_base,
+                data_dir=args.data_dir,
+                replicas=args.replicas,
+                order_port=args.order_port,
+                read_port=args.read_port,
+                notification_port=args.notification_port,
+            )
+        )
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
     return 2
 
@@ -65,9 +88,7 @@ def _run_order_service(host: str, port: int) -> int:
     from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 
     settings = OrderServiceSettings()
-    configure_logging(
-        service="order-service", level=settings.log_level, log_format=settings.log_format
-    )
+    _observe("order-service", settings)
     _serve(create_http_app(settings), host, port)
     return 0
 
@@ -77,9 +98,7 @@ def _run_read_service(host: str, port: int) -> int:
     from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 
     settings = ReadServiceSettings()
-    configure_logging(
-        service="order-read-service", level=settings.log_level, log_format=settings.log_format
-    )
+    _observe("order-read-service", settings)
     _serve(create_http_app(settings), host, port)
     return 0
 
@@ -91,11 +110,15 @@ def _run_notification_service(host: str, port: int) -> int:
     )
 
     settings = NotificationServiceSettings()
-    configure_logging(
-        service="notification-service", level=settings.log_level, log_format=settings.log_format
-    )
+    _observe("notification-service", settings)
     _serve(create_http_app(settings), host, port)
     return 0
+
+
+def _observe(service: str, settings: ServiceSettings) -> None:
+    """Logs always; traces when OTEL_EXPORTER_OTLP_ENDPOINT says where to send them."""
+    configure_logging(service=service, level=settings.log_level, log_format=settings.log_format)
+    configure_tracing(service)
 
 
 def _serve(app: object, host: str, port: int) -> None:

@@ -1,0 +1,111 @@
+"""`order-platform dev` as a developer runs it: up, the printed curl works, the notification
+shows in the terminal once, Ctrl-C leaves no process behind, a taken port is one sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from order_platform.dev import DevError, DevOptions, PortPlan
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def free_port_base() -> int:
+    """A base whose whole port plan is free right now (a few random tries)."""
+    for _ in range(20):
+        base = random.randrange(20_000, 60_000, 100)
+        try:
+            PortPlan.of(DevOptions(port_base=base)).check("127.0.0.1")
+        except DevError:
+            continue
+        return base
+    raise AssertionError("no free port base found")
+
+
+def children(pid: int) -> set[int]:
+    """Direct children of `pid` (each service and server leads its own process group)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
+
+
+def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
+    tmp_path: Path,
+) -> None:
+    base = free_port_base()
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "order_platform.cli", "dev", "--port-base", str(base)],
+            stdout=stdout,
+            stderr=stderr,
+            env={**os.environ, "LOG_FORMAT": "console"},
+        )
+    try:
+        wait_until(
+            lambda: "Ctrl-C stops everything" in err.read_text() or dev.poll() is not None,
+            timeout=60,
+            what="dev up",
+        )
+        banner = err.read_text()
+        assert dev.poll() is None, banner
+        assert f"curl -si http://127.0.0.1:{base + 1}/orders" in banner
+        spawned = children(dev.pid)
+        assert len(spawned) >= 6, spawned  # three servers, three services
+
+        created = httpx.post(
+            f"http://127.0.0.1:{base + 1}/orders",
+            json={"customerName": "Lucas", "totalAmount": 199.90},
+            timeout=10,
+        )
+        assert created.status_code == 201
+        line = f"📩 Notification sent to Lucas | Order: {created.json()['id']} | Total: $199.90"
+        wait_until(lambda: line in out.read_text(), timeout=15, what="notification shown")
+    finally:
+        dev.send_signal(signal.SIGINT)
+        code = dev.wait(timeout=30)
+    assert code == 0, err.read_text()
+    assert out.read_text().count(line) == 1
+    assert not alive(spawned), "nothing left behind"
+
+
+def test_dev_reports_a_taken_service_port_in_one_sentence(tmp_path: Path) -> None:
+    base = free_port_base()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 1))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "order_platform.cli", "dev", "--port-base", str(base)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"could not start: order-service: port {base + 1} on 127.0.0.1 is already in use by "
+        "another process; stop that process or choose another port "
+        "(--order-port or --port-base choose others)"
+    )
