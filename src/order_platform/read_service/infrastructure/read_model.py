@@ -9,23 +9,27 @@ from typing import Any
 from uuid import UUID
 
 from bson.decimal128 import Decimal128
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from order_platform.building_blocks.mongo import translate_unavailable
 from order_platform.read_service.application.ports import Page, ReadModelUnavailable
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.timeline import (
     DAYS_KEY,
+    chunks_of,
     day_key,
+    index_updates,
+    indexed_after,
+    merge,
     minute_key,
-    newest_first,
-    position_slot,
-    slot_key,
-    timeline_updates,
+    position_second,
+    second_key,
 )
 
 Document = dict[str, Any]
+
+DUPLICATE_KEY = 11000
 
 
 def order_document(view: OrderView) -> Document:
@@ -51,32 +55,48 @@ class MongoReadModel:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._orders = database["orders"]
         self._timeline = database["timeline"]
+        # Index entries this process has made durable: `$addToSet` would change nothing, so
+        # a batch skips them. Bounded; forgetting only costs a redundant update.
+        self._indexed: set[str] = set()
 
     async def apply(self, views: Sequence[OrderView]) -> None:
         first_per_order = list({view.id: view for view in reversed(views)}.values())
         with translate_unavailable(ReadModelUnavailable):
-            result = await self._orders.bulk_write(
-                [
-                    UpdateOne({"_id": str(v.id)}, {"$setOnInsert": order_document(v)}, upsert=True)
-                    for v in first_per_order
-                ],
-                ordered=False,
-            )
-            inserted = set((result.upserted_ids or {}).values())
+            stored_before = await self._insert_new(first_per_order)
             # Already stored: list it only if it is the very event stored (a redelivery after a
             # crash between the two writes); a different event for the same order changes nothing.
-            known = [v for v in first_per_order if str(v.id) not in inserted]
             stored = await asyncio.gather(
-                *(self._orders.find_one({"_id": str(v.id)}, {"eventId": 1}) for v in known)
+                *(self._orders.find_one({"_id": str(v.id)}, {"eventId": 1}) for v in stored_before)
             )
-            redelivered = {
+            conflicting = {
                 v.id
-                for v, doc in zip(known, stored, strict=True)
-                if doc and doc["eventId"] == str(v.event_id)
+                for v, doc in zip(stored_before, stored, strict=True)
+                if doc is None or doc["eventId"] != str(v.event_id)
             }
-            listed = [v for v in first_per_order if str(v.id) in inserted or v.id in redelivered]
+            listed = [v for v in first_per_order if v.id not in conflicting]
             if listed:
-                await self._timeline.bulk_write(timeline_updates(listed), ordered=False)
+                await self._list(listed)
+
+    async def _insert_new(self, views: list[OrderView]) -> list[OrderView]:
+        """Insert the orders (cheaper than upserts); return those that were already there."""
+        try:
+            await self._orders.insert_many(
+                [{"_id": str(v.id), **order_document(v)} for v in views], ordered=False
+            )
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return [views[e["index"]] for e in errors]
+        return []
+
+    async def _list(self, views: list[OrderView]) -> None:
+        chunks = chunks_of(views)
+        await self._timeline.insert_many(list(chunks.values()), ordered=False)
+        await self._timeline.bulk_write(index_updates(chunks, self._indexed), ordered=False)
+        if len(self._indexed) > 100_000:
+            self._indexed.clear()
+        self._indexed |= indexed_after(chunks)
 
     async def get(self, order_id: UUID) -> OrderView | None:
         with translate_unavailable(ReadModelUnavailable):
@@ -86,8 +106,7 @@ class MongoReadModel:
     async def page(self, limit: int, after: ListPosition | None) -> Page:
         collected: list[OrderView] = []
         with translate_unavailable(ReadModelUnavailable):
-            async for slot in self._slots_from(after):
-                views = newest_first(slot)
+            async for views in self._seconds_from(after):
                 if after is not None:
                     views = [view for view in views if view.position < after]
                 collected.extend(views)
@@ -95,21 +114,24 @@ class MongoReadModel:
                     return Page(collected[:limit], collected[limit - 1].position)
         return Page(collected, None)
 
-    async def _slots_from(self, after: ListPosition | None) -> AsyncIterator[dict[str, Document]]:
-        """Slots from the newest down, starting at the one that holds `after`."""
-        start = position_slot(after) if after is not None else None
+    async def _seconds_from(self, after: ListPosition | None) -> AsyncIterator[list[OrderView]]:
+        """Each second's orders, from the newest second down to the one that holds `after`."""
+        start = position_second(after) if after is not None else None
         for day in sorted(await self._names(DAYS_KEY, "days"), reverse=True):
             if start and day > start[0]:
                 continue
             for minute in sorted(await self._names(day_key(day), "minutes"), reverse=True):
                 if start and (day, minute) > start[:2]:
                     continue
-                slots = await self._names(minute_key(day, minute), "slots")
-                for slot in sorted(slots, reverse=True):
-                    if start and (day, minute, slot) > start:
+                seconds = await self._names(minute_key(day, minute), "seconds")
+                for sec in sorted(seconds, reverse=True):
+                    if start and (day, minute, sec) > start:
                         continue
-                    document = await self._timeline.find_one({"_id": slot_key(day, minute, slot)})
-                    yield document.get("orders", {}) if document else {}
+                    chunk_ids = await self._names(second_key((day, minute, sec)), "chunks")
+                    chunks = await asyncio.gather(
+                        *(self._timeline.find_one({"_id": chunk_id}) for chunk_id in chunk_ids)
+                    )
+                    yield merge([chunk for chunk in chunks if chunk])
 
     async def _names(self, key: str, field: str) -> list[str]:
         document = await self._timeline.find_one({"_id": key}, {field: 1})

@@ -1,19 +1,23 @@
-"""Newest-first listing built from point lookups only.
+"""Newest-first listing built from point lookups and inserts only.
 
 The embedded MongoDB-wire server scans and sorts the whole collection for every
-`find().sort()`, whatever the indexes (DESIGN.md, "Servers"). So the list is kept in
-time slots addressed by `_id`: one document per 100 ms holds that slot's orders (a map by
-order id), and a small index (days → minutes of a day → slots of a minute) says which slots
-exist. Every update is an upsert that sets a field or adds to a set: idempotent and
-order-independent, so redeliveries, replicas and partitions apply events in any order. A
-page reads a handful of documents by `_id`, on any MongoDB, however large the model grows;
-slots stay small at any order rate the platform sustains (~1,500/s: ~150 per slot).
+`find().sort()`, whatever the indexes, and an update costs it a copy of the whole document
+(DESIGN.md, "Servers"). So the list is written append-only: each projected batch inserts one
+**chunk** per second it touches (the orders of that second in that batch), and a small index
+says which chunks exist: days → minutes of a day → seconds of a minute → chunks of a second,
+each an `$addToSet` upsert. A page reads a handful of documents by `_id`, on any MongoDB,
+however large the model grows, and a chunk is as large as a batch, so chunks stay few when
+orders come fast and lookups stay few when they come slowly.
+
+A redelivered batch writes its orders into a new chunk: the same order can then stand in two
+chunks of its second, always with the same position, and is listed once (`merge`).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -24,18 +28,14 @@ from pymongo import UpdateOne
 from order_platform.read_service.domain import ListPosition, OrderView
 
 Document = dict[str, Any]
+Second = tuple[str, str, str]  # ("2026-11-25", "08:39", "12")
 
 DAYS_KEY = "days"
 
 
-def slot_of(at: datetime) -> tuple[str, str, str]:
-    """(day, minute, slot): e.g. ("2026-11-25", "08:39", "12.3") for 08:39:12.3xx UTC."""
+def second_of(at: datetime) -> Second:
     at = at.astimezone(UTC)
-    return (
-        at.strftime("%Y-%m-%d"),
-        at.strftime("%H:%M"),
-        f"{at.second:02d}.{at.microsecond // 100_000}",
-    )
+    return at.strftime("%Y-%m-%d"), at.strftime("%H:%M"), at.strftime("%S")
 
 
 def day_key(day: str) -> str:
@@ -46,12 +46,14 @@ def minute_key(day: str, minute: str) -> str:
     return f"minute:{day}T{minute}"
 
 
-def slot_key(day: str, minute: str, slot: str) -> str:
-    return f"slot:{day}T{minute}:{slot}"
+def second_key(second: Second) -> str:
+    day, minute, sec = second
+    return f"second:{day}T{minute}:{sec}"
 
 
 def entry(view: OrderView) -> Document:
     return {
+        "id": str(view.id),
         "customerName": view.customer_name,
         "totalAmount": Decimal128(view.total_amount),
         "createdAt": view.created_at,
@@ -59,9 +61,9 @@ def entry(view: OrderView) -> Document:
     }
 
 
-def view_from_entry(order_id: str, document: Document) -> OrderView:
+def view_from_entry(document: Document) -> OrderView:
     return OrderView(
-        id=UUID(order_id),
+        id=UUID(document["id"]),
         customer_name=document["customerName"],
         total_amount=document["totalAmount"].to_decimal(),
         created_at=document["createdAt"].astimezone(UTC),
@@ -69,42 +71,63 @@ def view_from_entry(order_id: str, document: Document) -> OrderView:
     )
 
 
-def timeline_updates(views: Iterable[OrderView]) -> list[UpdateOne]:
-    """Slots first, then the index from the bottom up; a reader treats a slot the index
-    names but that holds nothing yet as empty."""
-    slots: dict[str, dict[str, Document]] = defaultdict(dict)
-    minutes: dict[str, set[str]] = defaultdict(set)
-    days: dict[str, set[str]] = defaultdict(set)
+def chunks_of(views: Iterable[OrderView]) -> dict[Second, Document]:
+    """One new chunk document per second the batch touches."""
+    by_second: dict[Second, list[Document]] = defaultdict(list)
     for view in views:
-        day, minute, slot = slot_of(view.created_at)
-        slots[slot_key(day, minute, slot)][f"orders.{view.id}"] = entry(view)
-        minutes[minute_key(day, minute)].add(slot)
-        days[day_key(day)].add(minute)
+        by_second[second_of(view.created_at)].append(entry(view))
+    return {
+        second: {"_id": f"chunk:{second_key(second)}:{uuid.uuid4().hex}", "orders": orders}
+        for second, orders in by_second.items()
+    }
+
+
+def index_updates(chunks: dict[Second, Document], already_indexed: set[str]) -> list[UpdateOne]:
+    """Add the chunks to their seconds, and seconds, minutes and days not yet known to be
+    indexed, bottom up: an index entry is written only once what it points to exists."""
     updates = [
-        UpdateOne({"_id": key}, {"$set": fields}, upsert=True) for key, fields in slots.items()
-    ]
-    updates += [
-        UpdateOne({"_id": key}, {"$addToSet": {"slots": {"$each": sorted(values)}}}, upsert=True)
-        for key, values in minutes.items()
-    ]
-    updates += [
-        UpdateOne({"_id": key}, {"$addToSet": {"minutes": {"$each": sorted(values)}}}, upsert=True)
-        for key, values in days.items()
-    ]
-    updates.append(
         UpdateOne(
-            {"_id": DAYS_KEY},
-            {"$addToSet": {"days": {"$each": sorted(key.removeprefix("day:") for key in days)}}},
+            {"_id": second_key(second)},
+            {"$addToSet": {"chunks": chunk["_id"]}},
             upsert=True,
         )
-    )
+        for second, chunk in chunks.items()
+    ]
+    parents: list[tuple[str, str, str]] = []  # (document, field, value)
+    for day, minute, sec in chunks:
+        parents += [
+            (minute_key(day, minute), "seconds", sec),
+            (day_key(day), "minutes", minute),
+            (DAYS_KEY, "days", day),
+        ]
+    grouped: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for key, field, value in parents:
+        if f"{key}/{value}" not in already_indexed:
+            grouped[(key, field)].add(value)
+    updates += [
+        UpdateOne({"_id": key}, {"$addToSet": {field: {"$each": sorted(values)}}}, upsert=True)
+        for (key, field), values in grouped.items()
+    ]
     return updates
 
 
-def newest_first(orders: Mapping[str, Document]) -> list[OrderView]:
-    views = (view_from_entry(order_id, document) for order_id, document in orders.items())
-    return sorted(views, key=lambda view: view.position, reverse=True)
+def indexed_after(chunks: dict[Second, Document]) -> set[str]:
+    """The index entries the updates above have made durable."""
+    done = set()
+    for day, minute, sec in chunks:
+        done |= {
+            f"{minute_key(day, minute)}/{sec}",
+            f"{day_key(day)}/{minute}",
+            f"{DAYS_KEY}/{day}",
+        }
+    return done
 
 
-def position_slot(position: ListPosition) -> tuple[str, str, str]:
-    return slot_of(position.created_at)
+def merge(chunks: Sequence[Document]) -> list[OrderView]:
+    """A second's orders from all its chunks, newest first, each order once."""
+    unique = {d["id"]: d for chunk in chunks for d in chunk.get("orders", ())}
+    return sorted(map(view_from_entry, unique.values()), key=lambda v: v.position, reverse=True)
+
+
+def position_second(position: ListPosition) -> Second:
+    return second_of(position.created_at)
