@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -92,6 +92,12 @@ class BatchHandler[E](Protocol):
     async def __call__(self, deliveries: Sequence[Delivery[E]]) -> None:
         """Apply the effects of these events durably and idempotently (redelivery happens)."""
         ...
+
+
+class RetryOptions(TypedDict, total=False):
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,11 +9,9 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
-from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
 )
@@ -39,20 +37,6 @@ class ConsumerNotStarted(Exception):
     """The consumer has not joined the broker yet (or has stopped)."""
 
 
-def consumer_config(settings: NotificationServiceSettings) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.order_created_topic,
-        group_id=settings.notification_consumer_group,
-        max_batch=settings.notification_batch_size,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        max_attempts=settings.notification_max_attempts,
-        backoff_base_seconds=settings.notification_backoff_base_seconds,
-        backoff_max_seconds=settings.notification_backoff_max_seconds,
-    )
-
-
 async def bootstrap(
     settings: NotificationServiceSettings,
 ) -> Started[None]:
@@ -74,19 +58,16 @@ async def bootstrap(
         sender, close_sender = webhook, webhook.close
     else:
         sender = LogNotificationSender()
-    dead_letters = DeadLetterPublisher(
-        settings.kafka_bootstrap_servers,
-        settings.notification_consumer_group,
-        enable_idempotence=settings.kafka_enable_idempotence,
-    )
-    runner = ConsumerRunner(
-        consumer_config(settings),
-        decode=OrderCreatedV1.from_json,
+    consumer = order_created_consumer(
+        settings,
+        group_id=settings.notification_consumer_group,
         handle=NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger)),
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-        occurred_at=lambda event: event.occurred_at,
+        max_batch=settings.notification_batch_size,
+        max_attempts=settings.notification_max_attempts,
+        backoff_base_seconds=settings.notification_backoff_base_seconds,
+        backoff_max_seconds=settings.notification_backoff_max_seconds,
     )
+    runner, dead_letters = consumer.runner, consumer.dead_letters
     consuming = asyncio.create_task(runner.run(), name="notification-consumer")
     consuming.add_done_callback(_report_exit)
 

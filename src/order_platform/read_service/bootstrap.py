@@ -10,12 +10,10 @@ from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
+from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
-from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
@@ -49,26 +47,13 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         retry_after_seconds=settings.redis_retry_after_seconds,
         key_prefix=settings.cache_key_prefix,
     )
-    dead_letters = DeadLetterPublisher(
-        settings.kafka_bootstrap_servers,
-        settings.consumer_group,
-        enable_idempotence=settings.kafka_enable_idempotence,
-    )
-    runner = ConsumerRunner(
-        ConsumerConfig(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=settings.order_created_topic,
-            group_id=settings.consumer_group,
-            max_batch=settings.consumer_max_batch,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        ),
-        decode=OrderCreatedV1.from_json,
+    consumer = order_created_consumer(
+        settings,
+        group_id=settings.consumer_group,
         handle=ProjectionHandler(ProjectOrders(read_model, cache)),
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-        occurred_at=lambda event: event.occurred_at,
+        max_batch=settings.consumer_max_batch,
     )
+    runner, dead_letters = consumer.runner, consumer.dead_letters
     consuming = asyncio.create_task(runner.run(), name="projection-consumer")
 
     async def mongodb_answers() -> object:

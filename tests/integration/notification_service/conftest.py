@@ -13,6 +13,7 @@ from order_platform.notification_service.infrastructure.settings import (
     NotificationServiceSettings,
 )
 from tests.integration.notification_service.webhook_receiver import WebhookReceiver
+from tests.support.asgi import serving
 
 
 @pytest.fixture
@@ -49,9 +50,5 @@ def settings(
 @asynccontextmanager
 async def running(settings: NotificationServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
     """The worker consuming, and a client for its health and metrics port."""
-    app = create_http_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://worker") as client,
-    ):
+    async with serving(create_http_app(settings), "worker") as client:
         yield client

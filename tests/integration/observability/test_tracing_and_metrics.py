@@ -25,6 +25,7 @@ from order_platform.order_service.bootstrap import create_http_app as order_app
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.read_service.bootstrap import create_http_app as read_app
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+from tests.support.asgi import serving
 from tests.support.events import produce
 from tests.support.waiting import eventually
 
@@ -81,14 +82,10 @@ async def platform(
         ),
     ]
     async with AsyncExitStack() as stack:
-        clients = []
-        for app, host in zip(apps, ("order", "read", "worker"), strict=True):
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            clients.append(
-                await stack.enter_async_context(
-                    httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=f"http://{host}")
-                )
-            )
+        clients = [
+            await stack.enter_async_context(serving(app, host))
+            for app, host in zip(apps, ("order", "read", "worker"), strict=True)
+        ]
         yield Platform(*clients)
 
 

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.order_service.bootstrap import create_http_app
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+from tests.support.asgi import serving
 
 
 @pytest.fixture
@@ -30,11 +31,7 @@ def settings(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> OrderS
 
 @asynccontextmanager
 async def serve(settings: OrderServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://order") as client,
-    ):
+    async with serving(create_http_app(settings), "order") as client:
         yield client
 
 

@@ -13,6 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.read_service.bootstrap import create_http_app
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+from tests.support.asgi import serving
 
 
 @pytest.fixture
@@ -36,11 +37,7 @@ def settings(
 
 @asynccontextmanager
 async def serve(settings: ReadServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_http_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://reads") as client,
-    ):
+    async with serving(create_http_app(settings), "reads") as client:
         yield client
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC
 from typing import Any
 from uuid import UUID
 
-from bson.decimal128 import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -19,12 +17,14 @@ from order_platform.read_service.infrastructure.timeline import (
     DAYS_KEY,
     chunks_of,
     day_key,
+    entry,
     index_updates,
     indexed_after,
     merge,
     minute_key,
     position_second,
     second_key,
+    view_from_entry,
 )
 
 Document = dict[str, Any]
@@ -33,22 +33,14 @@ DUPLICATE_KEY = 11000
 
 
 def order_document(view: OrderView) -> Document:
-    return {
-        "customerName": view.customer_name,
-        "totalAmount": Decimal128(view.total_amount),
-        "createdAt": view.created_at,
-        "eventId": str(view.event_id),
-    }
+    """The order as stored by id: the timeline's entry, keyed by `_id` instead of `id`."""
+    document = entry(view)
+    document["_id"] = document.pop("id")
+    return document
 
 
 def view_from_document(document: Document) -> OrderView:
-    return OrderView(
-        id=UUID(document["_id"]),
-        customer_name=document["customerName"],
-        total_amount=document["totalAmount"].to_decimal(),
-        created_at=document["createdAt"].astimezone(UTC),
-        event_id=UUID(document["eventId"]),
-    )
+    return view_from_entry({**document, "id": document["_id"]})
 
 
 class MongoReadModel:
@@ -80,9 +72,7 @@ class MongoReadModel:
     async def _insert_new(self, views: list[OrderView]) -> list[OrderView]:
         """Insert the orders (cheaper than upserts); return those that were already there."""
         try:
-            await self._orders.insert_many(
-                [{"_id": str(v.id), **order_document(v)} for v in views], ordered=False
-            )
+            await self._orders.insert_many([order_document(v) for v in views], ordered=False)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):

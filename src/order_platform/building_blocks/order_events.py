@@ -1,0 +1,55 @@
+"""A consumer of `OrderCreated` v1, wired the same way in every consuming service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Unpack
+
+from order_platform.building_blocks.consumer import (
+    BatchHandler,
+    ConsumerConfig,
+    ConsumerRunner,
+    RetryOptions,
+)
+from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.contracts import InvalidEvent, OrderCreatedV1
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCreatedConsumer:
+    runner: ConsumerRunner[OrderCreatedV1]
+    dead_letters: DeadLetterPublisher  # to close after the runner stopped
+
+
+def order_created_consumer(
+    settings: ServiceSettings,
+    *,
+    group_id: str,
+    handle: BatchHandler[OrderCreatedV1],
+    max_batch: int,
+    **retry: Unpack[RetryOptions],
+) -> OrderCreatedConsumer:
+    dead_letters = DeadLetterPublisher(
+        settings.kafka_bootstrap_servers,
+        group_id,
+        enable_idempotence=settings.kafka_enable_idempotence,
+    )
+    config = ConsumerConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topic=settings.order_created_topic,
+        group_id=group_id,
+        max_batch=max_batch,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        **retry,
+    )
+    runner = ConsumerRunner(
+        config,
+        decode=OrderCreatedV1.from_json,
+        handle=handle,
+        dead_letters=dead_letters,
+        invalid=InvalidEvent,
+        occurred_at=lambda event: event.occurred_at,
+    )
+    return OrderCreatedConsumer(runner, dead_letters)
