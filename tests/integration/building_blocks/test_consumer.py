@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from uuid import UUID
 
 import pytest
 
 from order_platform.building_blocks.consumer import (
     ConsumerConfig,
-    ConsumerRunner,
     Delivery,
     DependencyUnavailable,
 )
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
-from order_platform.contracts import InvalidEvent, OrderCreatedV1, dead_letter_topic
+from order_platform.contracts import OrderCreatedV1, dead_letter_topic
+from tests.support.consumers import consuming
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
@@ -58,40 +55,17 @@ def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
     )
 
 
-@asynccontextmanager
-async def running(
-    config: ConsumerConfig, handler: RecordingHandler
-) -> AsyncIterator[ConsumerRunner[OrderCreatedV1]]:
-    dead_letters = DeadLetterPublisher(
-        config.bootstrap_servers, config.group_id, enable_idempotence=False
-    )
-    runner = ConsumerRunner(
-        config,
-        decode=OrderCreatedV1.from_json,
-        handle=handler,
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        yield runner
-    finally:
-        runner.request_stop()
-        await asyncio.wait_for(task, timeout=10)
-        await dead_letters.close()
-
-
 async def test_every_event_is_handled_and_committed(config: ConsumerConfig) -> None:
     events = [order_created(customer_name=f"C{n}") for n in range(20)]
     await produce(config.bootstrap_servers, config.topic, events)
     handler = RecordingHandler()
 
-    async with running(config, handler):
+    async with consuming(config, handler):
         await eventually(lambda: _count(handler, 20), what="all events applied")
 
     again = RecordingHandler()
     await produce(config.bootstrap_servers, config.topic, [last := order_created()])
-    async with running(config, again):
+    async with consuming(config, again):
         await eventually(lambda: _count(again, 1), what="only the new event")
     assert list(again.applied) == [last.order_id], "committed events are not delivered again"
 
@@ -110,7 +84,7 @@ async def test_guarantee_3_poison_events_are_dead_lettered_and_the_partition_mov
     await produce(config.bootstrap_servers, config.topic, [after])
     handler = RecordingHandler()
 
-    async with running(config, handler):
+    async with consuming(config, handler):
         await eventually(lambda: _count(handler, 1), what="the event after the poison applied")
 
     dlq = dead_letter_topic(config.topic, config.group_id)
@@ -131,7 +105,7 @@ async def test_an_event_that_keeps_failing_is_dead_lettered_alone(config: Consum
     handler.always_failing.add(events[2].order_id)
     await produce(config.bootstrap_servers, config.topic, events)
 
-    async with running(config, handler):
+    async with consuming(config, handler):
         await eventually(lambda: _count(handler, 4), what="the other four applied")
         letters = await eventually(
             lambda: read_topic(
@@ -154,7 +128,7 @@ async def test_an_unavailable_dependency_is_waited_for_without_dead_lettering(
     handler.unavailable_times = 10  # far more than max_attempts
     await produce(config.bootstrap_servers, config.topic, [event := order_created()])
 
-    async with running(config, handler):
+    async with consuming(config, handler):
         await eventually(lambda: _count(handler, 1), what="applied once the store is back")
 
     assert handler.calls == 11

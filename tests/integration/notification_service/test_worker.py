@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from uuid import UUID
 
 import httpx
 from aiokafka import ConsumerRecord
 from prometheus_client import REGISTRY
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
-from order_platform.contracts import InvalidEvent, OrderCreatedV1, dead_letter_topic
+from order_platform.building_blocks.consumer import ConsumerConfig, Delivery
+from order_platform.contracts import OrderCreatedV1, dead_letter_topic
 from order_platform.embedded import RedisServer
 from order_platform.notification_service.infrastructure.settings import (
     NotificationServiceSettings,
 )
 from tests.integration.notification_service.conftest import running
 from tests.integration.notification_service.webhook_receiver import WebhookReceiver
+from tests.support.consumers import consuming
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
@@ -36,10 +35,10 @@ class RecordingProjection:
         self.seen.update(delivery.event.event_id for delivery in deliveries)
 
 
-@asynccontextmanager
-async def read_side(
+def read_side(
     settings: NotificationServiceSettings, handler: RecordingProjection
-) -> AsyncIterator[None]:
+) -> AbstractAsyncContextManager[object]:
+    """A second consumer group, as the read service's, on the same topic."""
     config = ConsumerConfig(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         topic=settings.order_created_topic,
@@ -47,23 +46,7 @@ async def read_side(
         session_timeout_ms=2000,
         heartbeat_interval_ms=300,
     )
-    dead_letters = DeadLetterPublisher(
-        config.bootstrap_servers, config.group_id, enable_idempotence=False
-    )
-    runner = ConsumerRunner(
-        config,
-        decode=OrderCreatedV1.from_json,
-        handle=handler,
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        yield
-    finally:
-        runner.request_stop()
-        await asyncio.wait_for(task, timeout=10)
-        await dead_letters.close()
+    return consuming(config, handler)
 
 
 type Record = ConsumerRecord[bytes, bytes]

@@ -31,16 +31,6 @@ def notification(event_id: UUID | None = None) -> Notification:
 
 
 @pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
-
-
-@pytest.fixture
-def ledger() -> FakeLedger:
-    return FakeLedger()
-
-
-@pytest.fixture
 def notify(sender: RecordingSender, ledger: FakeLedger) -> NotifyCustomerHandler:
     return NotifyCustomerHandler(sender=sender, ledger=ledger)
 

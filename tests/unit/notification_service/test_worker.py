@@ -35,16 +35,6 @@ def delivered(event: OrderCreatedV1, offset: int = 0) -> Delivery[OrderCreatedV1
 
 
 @pytest.fixture
-def sender() -> RecordingSender:
-    return RecordingSender()
-
-
-@pytest.fixture
-def ledger() -> FakeLedger:
-    return FakeLedger()
-
-
-@pytest.fixture
 def handle(sender: RecordingSender, ledger: FakeLedger) -> NotificationBatchHandler:
     return NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger))
 

@@ -1,0 +1,15 @@
+"""Fakes of the worker's ports, fresh for every test."""
+
+import pytest
+
+from tests.unit.notification_service.fakes import FakeLedger, RecordingSender
+
+
+@pytest.fixture
+def sender() -> RecordingSender:
+    return RecordingSender()
+
+
+@pytest.fixture
+def ledger() -> FakeLedger:
+    return FakeLedger()
