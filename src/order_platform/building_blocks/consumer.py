@@ -247,7 +247,9 @@ class ConsumerRunner[E]:
             if highwater is None:
                 continue
             done = records[-1].offset + 1 if committed else records[0].offset
-            LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(highwater - done)
+            # The embedded broker can report a high watermark short of the real end.
+            lag = max(highwater - done, 0)
+            LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(lag)
 
     async def _handle_with_retries(self, deliveries: Sequence[Delivery[E]]) -> None:
         failures = 0
