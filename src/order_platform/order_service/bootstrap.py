@@ -13,7 +13,6 @@ import structlog
 from fastapi import FastAPI
 from prometheus_client import Gauge
 
-from order_platform.building_blocks.clock import SystemClock
 from order_platform.building_blocks.correlation import current_correlation_id
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
@@ -27,6 +26,7 @@ from order_platform.order_service.infrastructure.kafka_publisher import KafkaPub
 from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
 from order_platform.order_service.infrastructure.relay import OutboxRelay
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
+from order_platform.order_service.infrastructure.server_clock import ServerClock
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
 
@@ -47,7 +47,9 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     client = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
     database = client[settings.mongodb_database]
     orders = database["orders"]
-    clock = SystemClock()
+    # Every replica takes its time from the database server, so clock skew between replicas
+    # changes nothing in leases and heartbeats (and `createdAt` orders across replicas).
+    clock = ServerClock(lambda: client.admin.command("hello"))
     lease = timedelta(seconds=settings.outbox_lease_seconds)
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -67,6 +69,8 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         publisher,
         clock,
         batch_size=settings.outbox_batch_size,
+        max_in_memory=settings.outbox_max_in_memory,
+        sweep_interval=timedelta(seconds=settings.outbox_sweep_interval_seconds),
     )
     _outbox_held.set_function(lambda: relay.pending)
     _outbox_oldest.set_function(relay.oldest_pending_age)
@@ -84,7 +88,10 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
 
     create_order = CreateOrderHandler(
         new_unit_of_work=lambda: MongoUnitOfWork(
-            orders, new_outbox_entry=outbox_entry, on_committed=relay.notify
+            orders,
+            new_outbox_entry=outbox_entry,
+            on_committed=relay.notify,
+            on_outcome_unknown=relay.expect,
         ),
         idempotency_keys=idempotency_keys,
         clock=clock,
@@ -105,9 +112,18 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
             else:
                 return
 
+    async def relay_on_server_time() -> None:
+        # Sweeping by a skewed clock could claim other replicas' fresh entries: wait for it.
+        await clock.wait_synced()
+        await relay.run()
+
+    with contextlib.suppress(Exception):  # MongoDB away at start: synced in the background
+        await asyncio.wait_for(clock.sync(), 1.0)
+
     background = [
         asyncio.create_task(prepare_storage(), name="prepare-storage"),
-        asyncio.create_task(relay.run(), name="outbox-relay"),
+        asyncio.create_task(clock.keep_synced(), name="server-clock"),
+        asyncio.create_task(relay_on_server_time(), name="outbox-relay"),
     ]
 
     async def ping() -> object:

@@ -49,7 +49,10 @@ def new_unit_of_work(
         return OutboxEntry.for_event(order.events[0], owner="test", lease_until=NOW)
 
     return lambda: MongoUnitOfWork(
-        database.orders, new_outbox_entry=outbox_entry, on_committed=lambda entries: None
+        database.orders,
+        new_outbox_entry=outbox_entry,
+        on_committed=lambda entries: None,
+        on_outcome_unknown=lambda entries: None,
     )
 
 

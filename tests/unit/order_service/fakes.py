@@ -13,6 +13,7 @@ from order_platform.order_service.application.ports import (
     KeyClaim,
     OrderAlreadyExists,
     StorageUnavailable,
+    WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order, OrderCreated
 
@@ -45,6 +46,8 @@ class FakeStore:
         self.available = True
         self.fail_commits = False
         self.claims_work_while_down = False
+        # The next commits are applied (or not) but their reply is lost: outcome unknown.
+        self.lose_replies = False
         # Set a gate to hold commits until the test opens it (an attempt "in flight").
         self.commit_gate: asyncio.Event | None = None
         self.commit_waiting = asyncio.Event()
@@ -93,6 +96,8 @@ class FakeUnitOfWork:
             self._store.orders[order.id] = order
             self._store.outbox.extend(order.events)
         self.orders.added.clear()
+        if self._store.lose_replies:
+            raise WriteOutcomeUnknown("fake reply lost")
 
 
 class FakeIdempotencyKeys:

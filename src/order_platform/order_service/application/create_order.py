@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from uuid import UUID
 
 from order_platform.order_service.application.ports import (
     Clock,
@@ -17,6 +18,7 @@ from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
     StorageUnavailable,
     UnitOfWork,
+    WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order
 
@@ -61,7 +63,11 @@ class CreateOrderHandler:
             now=self.clock.now(),
         )
         if command.idempotency_key is None:
-            await self._store(order)
+            try:
+                await self._store(order)
+            except OrderAlreadyExists:
+                # Its id is new, so only our own write can be there (a retried insert).
+                return CreatedOrder(await self._stored(order.id))
             return CreatedOrder(order)
         return await self._create_once(command.idempotency_key, order)
 
@@ -88,11 +94,9 @@ class CreateOrderHandler:
         try:
             await self._store(order)
         except OrderAlreadyExists:
-            async with self.new_unit_of_work() as uow:
-                existing = await uow.orders.get(order.id)
-            if existing is None:  # pragma: no cover - a store that lies about its contents
-                raise
-            return CreatedOrder(existing, replayed=True)
+            return CreatedOrder(await self._stored(order.id), replayed=True)
+        except WriteOutcomeUnknown:
+            raise  # the key stays claimed: a retry finds the order if the write landed
         except Exception:
             if holder == ours:
                 # Best effort: if the store is down, the claim simply ages out of its window.
@@ -105,6 +109,13 @@ class CreateOrderHandler:
         async with self.new_unit_of_work() as uow:
             uow.orders.add(order)
             await uow.commit()
+
+    async def _stored(self, order_id: UUID) -> Order:
+        async with self.new_unit_of_work() as uow:
+            existing = await uow.orders.get(order_id)
+        if existing is None:  # pragma: no cover - a store that lies about its contents
+            raise OrderAlreadyExists(str(order_id))
+        return existing
 
 
 def _fingerprint(order: Order) -> str:

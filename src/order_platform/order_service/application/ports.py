@@ -15,6 +15,14 @@ class StorageUnavailable(Exception):
     """The write model cannot be reached; nothing was written. Worth a retry later."""
 
 
+class WriteOutcomeUnknown(Exception):
+    """The write was sent but no answer came in time: it may or may not be stored.
+
+    Never report such an order as "not stored", and never give its Idempotency-Key back: a
+    retry with the same key must find the order if the write landed after all.
+    """
+
+
 class OrderAlreadyExists(Exception):
     """An order with this id is already stored (two attempts raced for one idempotency key)."""
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
+import structlog
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -24,7 +25,10 @@ from order_platform.order_service.application.create_order import (
     IdempotencyKeyReused,
     RequestInFlight,
 )
-from order_platform.order_service.application.ports import StorageUnavailable
+from order_platform.order_service.application.ports import (
+    StorageUnavailable,
+    WriteOutcomeUnknown,
+)
 from order_platform.order_service.domain import InvalidOrderField
 from order_platform.order_service.entrypoints.schemas import (
     CreateOrderRequest,
@@ -32,6 +36,8 @@ from order_platform.order_service.entrypoints.schemas import (
     OrderResponse,
     parse_json,
 )
+
+log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 _API_FIELD = {"customer_name": "customerName", "total_amount": "totalAmount"}
@@ -133,6 +139,15 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
                 type_="urn:order-platform:problem:request-in-flight",
                 headers={"Retry-After": "1"},
             )
+        except WriteOutcomeUnknown:
+            return problem_response(
+                503,
+                "The order store answered too late: the order may or may not have been stored. "
+                "Retry with the same Idempotency-Key to find out; without one, check before "
+                "retrying.",
+                type_="urn:order-platform:problem:outcome-unknown",
+                headers={"Retry-After": "2"},
+            )
         except StorageUnavailable:
             return problem_response(
                 503,
@@ -140,6 +155,7 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
                 headers={"Retry-After": "2"},
             )
         order = created.order
+        log.info("order_accepted", order_id=str(order.id), replayed=created.replayed)
         headers = {"Location": f"{api.location_base_url}/orders/{order.id}"}
         if created.replayed:
             headers["Idempotent-Replayed"] = "true"

@@ -2,10 +2,16 @@
 
 Fast path: the unit of work hands each committed entry to `notify`, so an event is published
 within milliseconds without the relay reading it back; removing published entries happens
-behind, in batches, so it never delays the next publish. Slow path: when a relay's heartbeat
-runs out (it crashed, or a previous run left entries), the others sweep for entries whose
-lease expired and publish them, so nothing is stranded. An entry leaves MongoDB only after
-the broker acknowledged it.
+behind, in batches, so it never delays the next publish. Slow paths, so that no entry is ever
+stranded while a relay lives: an insert whose outcome was unknown (its reply came too late) is
+handed to `expect`, and looked up by `_id` every heartbeat until it shows up or cannot any
+more; entries left in MongoDB for any other reason (a relay that died, entries beyond the
+in-memory cap during a long broker outage) are found by a sweep for expired leases, run when
+a relay's heartbeat runs out, when this relay's own dropped entries expire, and every
+`sweep_interval` as a safety net. An entry leaves MongoDB only after the broker acknowledged it.
+
+Every time compared here comes from one `Clock`, the database server's in production (see
+`server_clock`), so replicas whose own clocks disagree agree on leases and heartbeats.
 """
 
 from __future__ import annotations
@@ -23,8 +29,7 @@ from prometheus_client import Counter
 
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
-from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
+from order_platform.order_service.infrastructure.outbox import OutboxEntry
 
 log = structlog.get_logger(__name__)
 
@@ -33,40 +38,78 @@ PUBLISH_FAILURES = Counter(
     "outbox_publish_failures_total", "Publish attempts that failed (retried with backoff)"
 )
 
+# How long an insert whose outcome was unknown is looked for before the safety-net sweep is
+# left to find it, in lease periods.
+EXPECT_FOR_LEASES = 6
+
 
 class Publisher(Protocol):
     async def publish(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]: ...
 
 
+class Outbox(Protocol):
+    """Lease operations on the stored entries (`MongoOutbox`)."""
+
+    @property
+    def lease(self) -> timedelta: ...
+
+    async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None: ...
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
+
+    async def remove_published(self, entries: list[OutboxEntry]) -> None: ...
+
+
+class Heartbeats(Protocol):
+    """The relays' heartbeats (`RelayRegistry`)."""
+
+    @property
+    def beat_interval(self) -> timedelta: ...
+
+    async def beat(self, now: datetime) -> None: ...
+
+    async def departed(self, now: datetime) -> list[tuple[str, datetime]]: ...
+
+    def fully_expired(self, alive_until: datetime, now: datetime) -> bool: ...
+
+    async def forget(self, owner: str, alive_until: datetime) -> None: ...
+
+    async def leave(self) -> None: ...
+
+
 class OutboxRelay:
     def __init__(
         self,
-        outbox: MongoOutbox,
-        registry: RelayRegistry,
+        outbox: Outbox,
+        heartbeats: Heartbeats,
         publisher: Publisher,
         clock: Clock,
         *,
         batch_size: int = 200,
         max_backoff: timedelta = timedelta(seconds=5),
         max_in_memory: int = 50_000,
+        sweep_interval: timedelta = timedelta(seconds=60),
     ) -> None:
         self._outbox = outbox
-        self._registry = registry
+        self._heartbeats = heartbeats
         self._publisher = publisher
         self._clock = clock
         self._batch_size = batch_size
         self._max_backoff = max_backoff.total_seconds()
         # Beyond this many held entries (a long broker outage under load) new ones are left
-        # in MongoDB for a later sweep: nothing is lost and memory stays bounded.
+        # in MongoDB for a sweep once their leases expire: nothing is lost, memory is bounded.
         self._max_in_memory = max_in_memory
+        self._sweep_interval = sweep_interval
         # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
         self._pending: dict[str, OutboxEntry] = {}
         self._published: list[OutboxEntry] = []  # acknowledged, not yet removed
+        # Inserts whose outcome is unknown, by event id, with when to stop looking for them.
+        self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
         self._wake = asyncio.Event()
         self._wake_remover = asyncio.Event()
-        self._sweep_due = True  # at start: an earlier run may have left entries
+        self._next_beat: datetime | None = None
+        self._sweep_at: datetime | None = None  # at start: an earlier run may have left entries
         self._departed: list[tuple[str, datetime]] = []
-        self._dropped = False
         self.published = 0
         self.failures = 0
 
@@ -86,11 +129,29 @@ class OutboxRelay:
         self._hold(entries)
         self._wake.set()
 
+    def expect(self, entries: Sequence[OutboxEntry]) -> None:
+        """Called when an insert's reply was lost: publish these if they turn out stored."""
+        give_up_at = self._clock.now() + self._outbox.lease * EXPECT_FOR_LEASES
+        for entry in entries:
+            self._expected[entry.event_id] = (entry, give_up_at)
+
     async def run(self) -> None:
         """Publish until cancelled; a broker or database outage only slows it down."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._publish_forever())
             tasks.create_task(self._remove_forever())
+
+    async def tick(self) -> None:
+        """One round of work: heartbeat, expected entries and sweep when due, then a batch."""
+        now = self._clock.now()
+        if self._next_beat is None or now >= self._next_beat:
+            await self._beat(now)
+            await self._look_for_expected(now)
+            self._next_beat = now + self._heartbeats.beat_interval
+        if self._sweep_at is None or now >= self._sweep_at:
+            await self._sweep(now)
+        if self._pending:
+            await self._publish_batch()
 
     async def drain(self, within_seconds: float) -> None:
         """On shutdown: publish what is held and remove what was published, in bounded time."""
@@ -100,32 +161,32 @@ class OutboxRelay:
             while self._pending and loop.time() < deadline:
                 await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
             await asyncio.wait_for(self._remove_published(), max(deadline - loop.time(), 0.1))
-        if self._pending or self._published:
-            log.info("outbox_relay_left_pending", entries=len(self._pending) + len(self._published))
+        if self._pending or self._published or self._expected:
+            left = len(self._pending) + len(self._published) + len(self._expected)
+            log.info("outbox_relay_left_pending", entries=left)
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._registry.leave(), 1.0)
+            await asyncio.wait_for(self._heartbeats.leave(), 1.0)
 
     def _hold(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
+            if entry.event_id in self._pending:
+                continue
             if len(self._pending) >= self._max_in_memory:
-                self._dropped = True
-                return
-            self._pending.setdefault(entry.event_id, entry)
+                # Left in MongoDB under our lease; once that lease has run out, a sweep finds it.
+                self._schedule_sweep(entry.lease_until)
+                continue
+            self._pending[entry.event_id] = entry
+
+    def _schedule_sweep(self, at: datetime) -> None:
+        if self._sweep_at is None or at < self._sweep_at:
+            self._sweep_at = at
 
     async def _publish_forever(self) -> None:
         failures = 0
-        loop = asyncio.get_running_loop()
-        next_beat = loop.time()
         while True:
             try:
-                if loop.time() >= next_beat:
-                    await self._beat()
-                    next_beat = loop.time() + self._registry.beat_interval.total_seconds()
-                if self._sweep_due:
-                    await self._sweep()
-                if self._pending:
-                    await self._publish_batch()
+                await self.tick()
                 failures = 0
             except Exception as error:
                 failures += 1
@@ -138,28 +199,50 @@ class OutboxRelay:
             if not self._pending:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), max(next_beat - loop.time(), 0))
+                    await asyncio.wait_for(self._wake.wait(), self._seconds_until_due())
 
-    async def _beat(self) -> None:
-        now = self._clock.now()
-        await self._registry.beat(now)
-        departed = await self._registry.departed(now)
-        if departed or self._dropped:
-            self._sweep_due = True
-        self._departed = departed
+    def _seconds_until_due(self) -> float:
+        due = [at for at in (self._next_beat, self._sweep_at) if at is not None]
+        if not due:
+            return 0.0
+        return max((min(due) - self._clock.now()).total_seconds(), 0.0)
 
-    async def _sweep(self) -> None:
-        now = self._clock.now()
+    async def _beat(self, now: datetime) -> None:
+        await self._heartbeats.beat(now)
+        self._departed = await self._heartbeats.departed(now)
+        for _, alive_until in self._departed:
+            # Sweep once every entry the departed relay may have left has an expired lease.
+            self._schedule_sweep(alive_until + self._heartbeats.beat_interval)
+
+    async def _look_for_expected(self, now: datetime) -> None:
+        for event_id, (entry, give_up_at) in list(self._expected.items()):
+            # A renewal is a compare-and-set on our own entry: it succeeds only if it is stored.
+            if (renewed := await self._outbox.renew(entry, now)) is not None:
+                del self._expected[event_id]
+                log.info("outbox_entry_found_after_unknown_outcome", order_id=entry.order_id)
+                self._hold([renewed])
+            elif now >= give_up_at:
+                del self._expected[event_id]
+                # Not stored so far; should it land even later, the safety-net sweep finds it.
+                log.info("outbox_entry_not_stored", order_id=entry.order_id)
+
+    async def _sweep(self, now: datetime) -> None:
+        if len(self._pending) >= self._max_in_memory:
+            # Claiming now would only drop what it claims; look again once memory is freed.
+            self._sweep_at = now + self._heartbeats.beat_interval
+            return
         claimed = await self._outbox.claim_expired(now, self._batch_size)
         if claimed:
             log.info("outbox_entries_claimed", entries=len(claimed))
             self._hold(claimed)
-        if len(claimed) < self._batch_size:  # complete: nothing expired is left unclaimed
-            self._sweep_due = False
-            self._dropped = False
-            for owner, alive_until in self._departed:
-                if self._registry.fully_expired(alive_until, now):
-                    await self._registry.forget(owner, alive_until)
+        if len(claimed) >= self._batch_size:
+            return  # more may be expired: sweep again on the next round
+        # Complete: nothing expired by `now` is left unclaimed.
+        self._sweep_at = None
+        self._schedule_sweep(now + self._sweep_interval)
+        for owner, alive_until in self._departed:
+            if self._heartbeats.fully_expired(alive_until, now):
+                await self._heartbeats.forget(owner, alive_until)
 
     async def _publish_batch(self) -> None:
         event_ids = list(itertools.islice(self._pending, self._batch_size))

@@ -12,5 +12,11 @@ class OrderServiceSettings(ServiceSettings):
     # slower recovery after a crash, shorter more lease renewals during a broker outage.
     outbox_lease_seconds: float = 10.0
     outbox_batch_size: int = 200
+    # Entries one relay holds in memory at most (a long broker outage under load); beyond it,
+    # new entries wait in MongoDB and a sweep picks them up once their leases run out.
+    outbox_max_in_memory: int = 50_000
+    # The safety net: every this often a relay sweeps for entries left behind for any reason.
+    # A full scan on the embedded server, an index lookup on MongoDB.
+    outbox_sweep_interval_seconds: float = 60.0
     idempotency_key_ttl_hours: float = 48.0
     mongodb_timeout_seconds: float = 5.0

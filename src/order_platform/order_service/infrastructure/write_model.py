@@ -7,16 +7,35 @@ from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
 
+import pymongo
+import structlog
 from bson.decimal128 import Decimal128
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+    WaitQueueTimeoutError,
+)
 
 from order_platform.building_blocks.mongo import translate_unavailable
-from order_platform.order_service.application.ports import OrderAlreadyExists, StorageUnavailable
+from order_platform.order_service.application.ports import (
+    OrderAlreadyExists,
+    StorageUnavailable,
+    WriteOutcomeUnknown,
+)
 from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.outbox import OutboxEntry
 
+log = structlog.get_logger(__name__)
+
 Document = dict[str, Any]
+
+# Errors raised before the insert left this process: nothing can have been stored.
+NOT_SENT_ERRORS = (ServerSelectionTimeoutError, WaitQueueTimeoutError)
+# After a lost reply, how long to spend asking whether the insert landed.
+READ_BACK_SECONDS = 1.0
 
 
 def order_document(order: Order, outbox: OutboxEntry | None) -> Document:
@@ -63,10 +82,12 @@ class MongoUnitOfWork:
         *,
         new_outbox_entry: Callable[[Order], OutboxEntry],
         on_committed: Callable[[list[OutboxEntry]], None],
+        on_outcome_unknown: Callable[[list[OutboxEntry]], None],
     ) -> None:
         self._collection = orders
         self._new_outbox_entry = new_outbox_entry
         self._on_committed = on_committed
+        self._on_outcome_unknown = on_outcome_unknown
         self.orders = MongoOrderRepository(orders)
 
     async def __aenter__(self) -> Self:
@@ -89,12 +110,41 @@ class MongoUnitOfWork:
         try:
             for order in new_orders:
                 entry = self._new_outbox_entry(order)
-                try:
-                    with translate_unavailable(StorageUnavailable):
-                        await self._collection.insert_one(order_document(order, entry))
-                except DuplicateKeyError as error:
-                    raise OrderAlreadyExists(str(order.id)) from error
+                await self._insert(order, entry)
                 committed.append(entry)
         finally:
             if committed:
                 self._on_committed(committed)
+
+    async def _insert(self, order: Order, entry: OutboxEntry) -> None:
+        try:
+            await self._collection.insert_one(order_document(order, entry))
+        except DuplicateKeyError as error:
+            raise OrderAlreadyExists(str(order.id)) from error
+        except NOT_SENT_ERRORS as error:
+            raise StorageUnavailable(str(error)) from error
+        except PyMongoError as error:
+            if not isinstance(error, ConnectionFailure) and not error.timeout:
+                raise
+            # Slow is not down: the insert may have been applied, its reply lost or late.
+            await self._settle_unknown_outcome(order, entry, error)
+
+    async def _settle_unknown_outcome(
+        self, order: Order, entry: OutboxEntry, error: PyMongoError
+    ) -> None:
+        """Read the order back; if that cannot tell either, hand the entry to the relay to
+        look for, and say the outcome is unknown (never "nothing was stored")."""
+        try:
+            with pymongo.timeout(READ_BACK_SECONDS):
+                stored = await self._collection.find_one(
+                    {"_id": str(order.id)}, {"outbox.eventId": 1}
+                )
+        except PyMongoError:
+            stored = None
+        if stored is not None:
+            if stored.get("outbox", {}).get("eventId") == entry.event_id:
+                return  # ours landed: committed after all
+            raise OrderAlreadyExists(str(order.id))  # stored by another attempt, or published
+        log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
+        self._on_outcome_unknown([entry])
+        raise WriteOutcomeUnknown(str(error)) from error
