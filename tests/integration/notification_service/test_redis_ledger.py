@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from redis.asyncio import Redis
 
 from order_platform.embedded import RedisServer
 from order_platform.embedded.ports import find_free_port
@@ -21,12 +22,14 @@ from order_platform.notification_service.application.ports import (
     ClaimState,
     LedgerUnavailable,
     NotificationLedger,
+    Recorded,
 )
 from order_platform.notification_service.domain import Notification
 from order_platform.notification_service.infrastructure.redis_ledger import (
     RedisNotificationLedger,
     new_redis_client,
 )
+from tests.support.fault_proxy import FaultProxy
 from tests.support.waiting import eventually
 from tests.unit.notification_service.fakes import FakeLedger, RecordingSender
 
@@ -85,6 +88,37 @@ async def test_contract_releasing_does_not_undo_a_send(ledger: NotificationLedge
     assert (await ledger.claim(event_id)).state is ClaimState.SENT
 
 
+async def test_contract_a_record_says_whether_another_attempt_took_the_event_over(
+    ledger: NotificationLedger,
+) -> None:
+    event_id = uuid4()
+    first = await ledger.claim(event_id)
+    assert await ledger.mark_sent(first) is Recorded.OWN_CLAIM
+    assert await ledger.mark_sent(first) is Recorded.ALREADY_RECORDED  # a retried record
+
+    taken_over = uuid4()
+    late = await ledger.claim(taken_over)
+    await ledger.release(late)  # stands for its expiry
+    successor = await ledger.claim(taken_over)
+    assert await ledger.mark_sent(late) is Recorded.TAKEN_OVER
+    # The late record is true (that attempt did send): a failed send of the successor gives
+    # its claim back without erasing it.
+    await ledger.release(successor)
+    assert (await ledger.claim(taken_over)).state is ClaimState.SENT
+    assert await ledger.mark_sent(successor) is Recorded.TAKEN_OVER
+
+
+async def test_contract_a_record_whose_claim_expired_untouched_is_the_only_send(
+    ledger: NotificationLedger,
+) -> None:
+    event_id = uuid4()
+    claim = await ledger.claim(event_id)
+    await ledger.release(claim)  # stands for its expiry
+
+    assert await ledger.mark_sent(claim) is Recorded.OWN_CLAIM
+    assert (await ledger.claim(event_id)).state is ClaimState.SENT
+
+
 async def test_a_claim_whose_holder_crashed_expires(redis_ledger: RedisNotificationLedger) -> None:
     event_id = uuid4()
     crashed = await redis_ledger.claim(event_id)
@@ -140,3 +174,141 @@ async def test_the_client_survives_a_redis_restart(
     redis_server.restart()
 
     assert (await redis_ledger.claim(uuid4())).state is ClaimState.CLAIMED
+
+
+def _ledger_at(
+    url: str, prefix: str, *, claim_seconds: float, timeout: float = 0.2
+) -> tuple[RedisNotificationLedger, Redis]:
+    client = new_redis_client(url, timeout_seconds=timeout)
+    ledger = RedisNotificationLedger(
+        client,
+        key_prefix=prefix,
+        claim_for=timedelta(seconds=claim_seconds),
+        keep_sent_for=timedelta(hours=1),
+    )
+    return ledger, client
+
+
+def _event() -> Notification:
+    return Notification(
+        event_id=uuid4(), order_id=uuid4(), customer_name="Lucas", total_amount=Decimal("1.00")
+    )
+
+
+async def _settled(replica: NotifyCustomerHandler, event: Notification) -> Outcome | None:
+    """What a replica that owns the partition now does with a redelivery of `event`."""
+    try:
+        return await replica(event)
+    except NotificationInFlight:
+        return None  # the runner waits and redelivers, without committing past the event
+
+
+async def _send_then_lose_the_record(
+    replica: NotifyCustomerHandler, sender: RecordingSender, proxy: FaultProxy, event: Notification
+) -> None:
+    """The claim reaches Redis, the send goes out, then Redis stops answering the sender."""
+    sender.gate = asyncio.Event()
+    sending = asyncio.create_task(replica(event))
+    await sender.sending.wait()
+    proxy.blackhole()
+    sender.gate.set()
+    with pytest.raises(LedgerUnavailable):
+        await sending
+    # What went into the black hole is lost, as on a broken network path: no late record.
+    proxy.drop_connections()
+
+
+async def test_guarantee_2_a_redis_stall_after_a_send_never_makes_a_replica_taking_over_send(
+    redis_server: RedisServer, redis_url: str, unique_name: str
+) -> None:
+    """Replica A sends, its `sent` record is blackholed; the partition moves to replica B."""
+    sender = RecordingSender()
+    event = _event()
+    with FaultProxy(redis_server.host, redis_server.port) as proxy:
+        ledger_a, client_a = _ledger_at(f"redis://{proxy.address}/0", unique_name, claim_seconds=4)
+        ledger_b, client_b = _ledger_at(redis_url, unique_name, claim_seconds=4, timeout=1)
+        replica_a = NotifyCustomerHandler(sender=sender, ledger=ledger_a, record_retry_seconds=0.05)
+        replica_b = NotifyCustomerHandler(sender=sender, ledger=ledger_b)
+        retrying = asyncio.create_task(replica_a.retry_unrecorded_forever())
+        try:
+            await _send_then_lose_the_record(replica_a, sender, proxy, event)
+
+            assert await _settled(replica_b, event) is None  # A's claim is live: B waits
+            proxy.heal()
+            outcome = await eventually(
+                lambda: _settled(replica_b, event), timeout=10, what="B settled the event"
+            )
+        finally:
+            retrying.cancel()
+            await client_a.aclose()
+            await client_b.aclose()
+
+    assert outcome is Outcome.DUPLICATE
+    assert sender.sent == [event]
+
+
+async def test_guarantee_2_a_duplicate_needs_redis_unreachable_from_the_sender_beyond_the_claim(
+    redis_server: RedisServer, redis_url: str, unique_name: str
+) -> None:
+    """Case (b) of the README, and only it: then the second send is reported."""
+    sender = RecordingSender()
+    event = _event()
+    reports: list[Recorded] = []
+    with FaultProxy(redis_server.host, redis_server.port) as proxy:
+        ledger_a, client_a = _ledger_at(f"redis://{proxy.address}/0", unique_name, claim_seconds=1)
+        ledger_b, client_b = _ledger_at(redis_url, unique_name, claim_seconds=1, timeout=1)
+        replica_a = NotifyCustomerHandler(
+            sender=sender,
+            ledger=ledger_a,
+            report=lambda _, recorded: reports.append(recorded),
+            record_retry_seconds=0.05,
+        )
+        replica_b = NotifyCustomerHandler(sender=sender, ledger=ledger_b)
+        retrying = asyncio.create_task(replica_a.retry_unrecorded_forever())
+        try:
+            await _send_then_lose_the_record(replica_a, sender, proxy, event)
+            sender.gate = None
+
+            # Still unreachable from A when its claim expires: B takes over and sends again.
+            outcome = await eventually(
+                lambda: _settled(replica_b, event), timeout=10, what="B took the event over"
+            )
+            assert outcome is Outcome.SENT
+            proxy.heal()
+            await eventually(
+                lambda: _is(replica_a.unrecorded == 0), timeout=10, what="A's late record landed"
+            )
+        finally:
+            retrying.cancel()
+            await client_a.aclose()
+            await client_b.aclose()
+
+    assert sender.sent == [event, event]
+    assert reports == [Recorded.TAKEN_OVER]
+
+
+async def test_a_claim_retried_after_a_late_reply_is_still_this_attempts(
+    redis_server: RedisServer, unique_name: str
+) -> None:
+    """The client retries a claim whose answer timed out; the retry finds its own first try."""
+    with FaultProxy(redis_server.host, redis_server.port) as proxy:
+        ledger, client = _ledger_at(f"redis://{proxy.address}/0", unique_name, claim_seconds=5)
+        try:
+            await ledger.ping()  # connected before the fault
+            proxy.hold_replies()
+            event_id = uuid4()
+            claiming = asyncio.create_task(ledger.claim(event_id))
+            accepted = proxy.connections_accepted
+            await eventually(
+                lambda: _is(proxy.connections_accepted > accepted), what="the client's retry"
+            )
+            proxy.release_replies()
+            claim = await claiming
+        finally:
+            await client.aclose()
+
+    assert claim.state is ClaimState.CLAIMED
+
+
+async def _is(value: bool) -> bool:
+    return value

@@ -11,6 +11,7 @@ from order_platform.notification_service.application.ports import (
     ClaimState,
     LedgerUnavailable,
     NotificationFailed,
+    Recorded,
 )
 from order_platform.notification_service.domain import Notification
 
@@ -18,7 +19,7 @@ _SENT = "sent"
 
 
 class FakeLedger:
-    """A dict of event id to `sent` or `pending:<token>`; claims expire only when told to."""
+    """A dict of event id to `sent:<token>` or `pending:<token>`; claims expire when told to."""
 
     def __init__(self) -> None:
         self.entries: dict[UUID, str] = {}
@@ -33,15 +34,21 @@ class FakeLedger:
             token = next(self._tokens)
             self.entries[event_id] = f"pending:{token}"
             return Claim(event_id, ClaimState.CLAIMED, token)
-        if holder == _SENT:
+        if holder.startswith(_SENT):
             return Claim(event_id, ClaimState.SENT)
         return Claim(event_id, ClaimState.IN_FLIGHT)
 
-    async def mark_sent(self, claim: Claim) -> None:
+    async def mark_sent(self, claim: Claim) -> Recorded:
         self._check()
         if self.fail_mark_sent:
             raise LedgerUnavailable("fake ledger refuses to record")
-        self.entries[claim.event_id] = _SENT
+        replaced = self.entries.get(claim.event_id)
+        self.entries[claim.event_id] = f"{_SENT}:{claim.token}"
+        if replaced is None or replaced == f"pending:{claim.token}":
+            return Recorded.OWN_CLAIM
+        if replaced == f"{_SENT}:{claim.token}":
+            return Recorded.ALREADY_RECORDED
+        return Recorded.TAKEN_OVER
 
     async def release(self, claim: Claim) -> None:
         self._check()
@@ -50,7 +57,13 @@ class FakeLedger:
 
     def expire_claims(self) -> None:
         """What time does to claims whose holder crashed."""
-        self.entries = {key: value for key, value in self.entries.items() if value == _SENT}
+        self.entries = {
+            key: value for key, value in self.entries.items() if value.startswith(_SENT)
+        }
+
+    def sent(self) -> set[UUID]:
+        """The events recorded as sent."""
+        return {key for key, value in self.entries.items() if value.startswith(_SENT)}
 
     def _check(self) -> None:
         if not self.available:

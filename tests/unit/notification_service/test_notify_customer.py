@@ -16,8 +16,10 @@ from order_platform.notification_service.application.notify_customer import (
 from order_platform.notification_service.application.ports import (
     LedgerUnavailable,
     NotificationFailed,
+    Recorded,
 )
 from order_platform.notification_service.domain import Notification
+from tests.support.waiting import eventually
 from tests.unit.notification_service.fakes import FakeLedger, RecordingSender
 
 
@@ -43,7 +45,7 @@ async def test_sends_and_records_a_new_event(
     assert await notify(first) is Outcome.SENT
 
     assert sender.sent == [first]
-    assert ledger.entries == {first.event_id: "sent"}
+    assert ledger.sent() == {first.event_id}
 
 
 async def test_guarantee_2_a_redelivered_event_sends_nothing(
@@ -128,5 +130,104 @@ async def test_a_send_the_ledger_could_not_record_is_recorded_without_sending_ag
 
     assert await notify(event) is Outcome.SENT
     assert sender.sent == [event]
-    assert ledger.entries == {event.event_id: "sent"}
+    assert ledger.sent() == {event.event_id}
+    assert notify.unrecorded == 0
     assert await notify(event) is Outcome.DUPLICATE
+
+
+async def test_guarantee_2_a_replica_taking_over_an_unrecorded_send_waits_until_it_is_recorded(
+    sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    """The record lands from the sender's background retry, whoever owns the partition now."""
+    reports: list[Recorded] = []
+    replica_a = NotifyCustomerHandler(
+        sender=sender, ledger=ledger, report=lambda _, recorded: reports.append(recorded)
+    )
+    replica_b = NotifyCustomerHandler(sender=sender, ledger=ledger)
+    event = notification()
+    ledger.fail_mark_sent = True
+    with pytest.raises(LedgerUnavailable):
+        await replica_a(event)  # sent; the record failed; the partition then moves to B
+
+    with pytest.raises(NotificationInFlight):
+        await replica_b(event)
+    assert await replica_a.record_unrecorded() == 0  # the ledger still refuses
+    ledger.fail_mark_sent = False
+    assert await replica_a.record_unrecorded() == 1
+
+    assert await replica_b(event) is Outcome.DUPLICATE
+    assert sender.sent == [event]
+    assert reports == [Recorded.OWN_CLAIM]
+
+
+async def test_the_background_retry_records_until_the_ledger_takes_it(
+    sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    notify = NotifyCustomerHandler(sender=sender, ledger=ledger, record_retry_seconds=0.001)
+    event = notification()
+    ledger.fail_mark_sent = True
+    with pytest.raises(LedgerUnavailable):
+        await notify(event)
+
+    retrying = asyncio.create_task(notify.retry_unrecorded_forever())
+    try:
+        await eventually(lambda: _true(ledger.fail_mark_sent), what="a pass that failed")
+        ledger.fail_mark_sent = False
+        await eventually(lambda: _true(notify.unrecorded == 0), what="the record landed")
+    finally:
+        retrying.cancel()
+    assert ledger.sent() == {event.event_id}
+    assert sender.sent == [event]
+
+
+async def test_unrecorded_sends_are_bounded_by_sending_no_more(
+    sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    notify = NotifyCustomerHandler(sender=sender, ledger=ledger, max_unrecorded=1)
+    first, second = notification(), notification()
+    ledger.fail_mark_sent = True
+    with pytest.raises(LedgerUnavailable):
+        await notify(first)
+
+    with pytest.raises(LedgerUnavailable):
+        await notify(second)
+    assert sender.sent == [first]
+    assert second.event_id not in ledger.entries  # not even claimed
+
+    ledger.fail_mark_sent = False
+    await notify.record_unrecorded()
+    assert await notify(second) is Outcome.SENT
+    assert sender.sent == [first, second]
+
+
+async def test_guarantee_2_a_duplicate_needs_the_claim_to_expire_and_is_reported(
+    sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    """Case (b): the sender cannot record for longer than the claim lives; B takes over."""
+    reports: list[Recorded] = []
+    replica_a = NotifyCustomerHandler(
+        sender=sender, ledger=ledger, report=lambda _, recorded: reports.append(recorded)
+    )
+    replica_b = NotifyCustomerHandler(sender=sender, ledger=ledger)
+    event = notification()
+    ledger.fail_mark_sent = True
+    with pytest.raises(LedgerUnavailable):
+        await replica_a(event)
+    ledger.expire_claims()
+    ledger.fail_mark_sent = False
+    sender.gate = asyncio.Event()
+    sender.sending.clear()
+    taking_over = asyncio.create_task(replica_b(event))
+    await sender.sending.wait()
+
+    assert await replica_a.record_unrecorded() == 1
+    sender.gate.set()
+    assert await taking_over is Outcome.SENT
+
+    assert sender.sent == [event, event]
+    assert reports == [Recorded.TAKEN_OVER]
+    assert await replica_b(event) is Outcome.DUPLICATE
+
+
+async def _true(value: bool) -> bool:
+    return value

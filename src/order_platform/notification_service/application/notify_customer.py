@@ -8,20 +8,31 @@ Exactly-once effect over at-least-once delivery, with the ledger recording per `
 2. send; on failure give the claim back and raise, so the retry can send at once;
 3. record it as *sent* (long-lived).
 
-A crash between 2 and 3 leaves a claim that expires; the next delivery then sends again. We
-chose that side deliberately: at least once, with the duplicate window limited to a crash
-between sending and recording. The other order (record, then send) would lose the
+A send whose record fails (the ledger stalled) is remembered in this process, and the record,
+never the send, is retried: by the next delivery of the event here, and by
+`retry_unrecorded_forever` in the background, whoever owns the partition by then. Meanwhile the
+claim stays live in the ledger, so a replica that takes the partition over sees it in flight
+and sends nothing; once the record lands it sees *sent*. A duplicate therefore needs one of:
+
+(a) the process that sent dies between sending and recording (its claim then expires and the
+    next delivery sends again); or
+(b) the ledger stays unreachable from the replica that sent for longer than the claim lifetime
+    while another replica, which does reach it, takes the event over.
+
+We chose that side deliberately: the other order (record, then send) would lose the
 notification on such a crash, silently, which is worse than a rare second message (and the
-webhook carries the event id, so a receiver can drop that one too). A failure to record after
-a successful send is remembered in this process and only the record is retried, so an
-unavailable ledger alone never causes a second send.
+webhook carries the event id, so a receiver can drop that one too). Case (b) is detected: the
+late record reports `Recorded.TAKEN_OVER` to `report`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NoReturn
 from uuid import UUID
 
 from order_platform.notification_service.application.ports import (
@@ -30,6 +41,7 @@ from order_platform.notification_service.application.ports import (
     LedgerUnavailable,
     NotificationLedger,
     NotificationSender,
+    Recorded,
 )
 from order_platform.notification_service.domain import Notification
 
@@ -47,18 +59,34 @@ class Outcome(Enum):
     DUPLICATE = "duplicate"
 
 
+def _ignore(event_id: UUID, recorded: Recorded) -> None:
+    pass
+
+
 @dataclass(frozen=True, slots=True)
 class NotifyCustomerHandler:
     sender: NotificationSender
     ledger: NotificationLedger
-    # Sent, but the ledger did not take the record yet: a retry records without resending.
+    # Told what every landed record replaced (observability: a takeover means a second send).
+    report: Callable[[UUID, Recorded], None] = _ignore
+    # Sends still waiting for their record, at most: beyond it nothing more is sent until the
+    # ledger takes them (as if it were unavailable), so memory stays bounded.
+    max_unrecorded: int = 1000
+    # Pause between background passes while the ledger refuses records.
+    record_retry_seconds: float = 0.5
+    # Sent, but the ledger did not take the record yet: only the record is retried.
     _unrecorded: dict[UUID, Claim] = field(default_factory=dict, init=False, repr=False)
+    _to_record: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     async def __call__(self, notification: Notification) -> Outcome:
         event_id = notification.event_id
         if (sent := self._unrecorded.get(event_id)) is not None:
             await self._record(sent)
             return Outcome.SENT
+        if len(self._unrecorded) >= self.max_unrecorded:
+            raise LedgerUnavailable(
+                f"{len(self._unrecorded)} sends wait for their record; no more until it is back"
+            )
         claim = await self.ledger.claim(event_id)
         if claim.state is ClaimState.SENT:
             return Outcome.DUPLICATE
@@ -73,9 +101,46 @@ class NotifyCustomerHandler:
                 await self.ledger.release(claim)
             raise
         self._unrecorded[event_id] = claim
+        self._to_record.set()
         await self._record(claim)
         return Outcome.SENT
 
+    @property
+    def unrecorded(self) -> int:
+        """How many sends wait for their record."""
+        return len(self._unrecorded)
+
+    async def record_unrecorded(self) -> int:
+        """One pass over the sends that wait for their record; stops at the first refusal.
+
+        Returns how many records landed.
+        """
+        landed = 0
+        for claim in list(self._unrecorded.values()):
+            if claim.event_id not in self._unrecorded:
+                continue  # recorded meanwhile by a delivery of the event
+            try:
+                await self._record(claim)
+            except LedgerUnavailable:
+                break
+            landed += 1
+        return landed
+
+    async def retry_unrecorded_forever(self) -> NoReturn:
+        """Record unrecorded sends until each lands, whichever partitions this process owns.
+
+        Run it as a supervised background task for the life of the process; it idles while
+        nothing waits. Errors other than an unavailable ledger propagate (to the supervisor).
+        """
+        while True:
+            await self._to_record.wait()
+            await self.record_unrecorded()
+            if self._unrecorded:
+                await asyncio.sleep(self.record_retry_seconds)
+            else:
+                self._to_record.clear()
+
     async def _record(self, claim: Claim) -> None:
-        await self.ledger.mark_sent(claim)
-        del self._unrecorded[claim.event_id]
+        recorded = await self.ledger.mark_sent(claim)
+        if self._unrecorded.pop(claim.event_id, None) is not None:
+            self.report(claim.event_id, recorded)

@@ -39,6 +39,17 @@ class Claim:
     token: str = ""
 
 
+class Recorded(Enum):
+    """What a `sent` record replaced: tells whether another attempt sent the event too."""
+
+    OWN_CLAIM = "own_claim"
+    """This attempt's claim, or nothing (it expired untouched): this was the only send."""
+    ALREADY_RECORDED = "already_recorded"
+    """This attempt's own record: an earlier try of it landed though its answer was lost."""
+    TAKEN_OVER = "taken_over"
+    """Another attempt's claim or record: it took over after this claim expired and sent too."""
+
+
 class NotificationSender(Protocol):
     async def send(self, notification: Notification) -> None:
         """Return once delivered; raise `NotificationFailed` (or its subclass) otherwise."""
@@ -59,8 +70,14 @@ class NotificationLedger(Protocol):
         """
         ...
 
-    async def mark_sent(self, claim: Claim) -> None:
-        """Record for a long time that the event was notified (replaces the claim)."""
+    async def mark_sent(self, claim: Claim) -> Recorded:
+        """Record for a long time that the event was notified, whatever holds it now.
+
+        Only an attempt that did send calls this, so `sent` is true whenever it lands, even
+        late: it then replaces whatever is there (another attempt's claim included, which makes
+        a release after that attempt's failed send keep `sent`, as it should) and says what it
+        replaced.
+        """
         ...
 
     async def release(self, claim: Claim) -> None:

@@ -27,6 +27,7 @@ from order_platform.notification_service.application.notify_customer import (
 from order_platform.notification_service.application.ports import (
     LedgerUnavailable,
     NotificationFailed,
+    Recorded,
 )
 from order_platform.notification_service.domain import Notification
 
@@ -42,6 +43,11 @@ NOTIFICATION_FAILURES = Counter(
     "Send attempts that failed (retried, then dead-lettered), by error",
     ["error"],
 )
+SENT_TWICE = Counter(
+    "notification_sent_twice_total",
+    "Sends whose late `sent` record found that another replica had taken the event over "
+    "(the ledger was unreachable from the sender for longer than the claim): sent twice",
+)
 SENT = NOTIFICATIONS.labels("sent")
 DEDUPLICATED = NOTIFICATIONS.labels("deduplicated")
 
@@ -56,6 +62,13 @@ def notification_of(event: OrderCreatedV1) -> Notification:
         customer_name=event.customer_name,
         total_amount=event.total_amount,
     )
+
+
+def report_record(event_id: UUID, recorded: Recorded) -> None:
+    """`NotifyCustomerHandler.report`: make a second send visible (log line and metric)."""
+    if recorded is Recorded.TAKEN_OVER:
+        SENT_TWICE.inc()
+        log.warning("notification_sent_twice", event_id=str(event_id), recorded=recorded.value)
 
 
 class NotificationBatchHandler:

@@ -1,10 +1,16 @@
 """The ledger of notified events in Redis: durable, shared by every replica, one key per event.
 
-A key holds `pending:<token>` (a claim, with a short TTL) or `sent` (with a long TTL).
+A key holds `pending:<token>` (a claim, with a short TTL) or `sent:<token>` (with a long TTL;
+the token of the attempt that sent, and plain `sent` as written before tokens were kept).
 Claiming is one atomic `SET key pending:<token> NX PX <claim> GET` (Redis >= 7.0): it either
 takes the key or returns who holds it, so two replicas never both get the claim. Giving a claim
 back is a compare-and-delete script, so an attempt whose claim expired and was taken over
-cannot remove its successor's claim.
+cannot remove its successor's claim. Recording is one `SET key sent:<token> PX <keep> GET`: only
+an attempt that did send records, so `sent` is true whenever it lands and may replace anything;
+what it replaced tells whether another attempt took over and sent too.
+
+The client retries a command whose reply timed out; a retried claim can then find its own
+first try's claim, which is still this attempt's (not another one in flight).
 """
 
 from __future__ import annotations
@@ -24,10 +30,16 @@ from order_platform.notification_service.application.ports import (
     Claim,
     ClaimState,
     LedgerUnavailable,
+    Recorded,
 )
 
 SENT = b"sent"
 PENDING = b"pending:"
+
+
+def _is_sent(holder: object) -> bool:
+    return isinstance(holder, bytes) and (holder == SENT or holder.startswith(SENT + b":"))
+
 
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -64,23 +76,32 @@ class RedisNotificationLedger:
 
     async def claim(self, event_id: UUID) -> Claim:
         token = uuid.uuid4().hex
+        mine = PENDING + token.encode()
         try:
             holder = await self._client.set(
-                self.key(event_id), PENDING + token.encode(), nx=True, px=self._claim_ms, get=True
+                self.key(event_id), mine, nx=True, px=self._claim_ms, get=True
             )
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
-        if holder is None:
+        if holder is None or holder == mine:
             return Claim(event_id, ClaimState.CLAIMED, token)
-        if holder == SENT:
+        if _is_sent(holder):
             return Claim(event_id, ClaimState.SENT)
         return Claim(event_id, ClaimState.IN_FLIGHT)
 
-    async def mark_sent(self, claim: Claim) -> None:
+    async def mark_sent(self, claim: Claim) -> Recorded:
+        token = claim.token.encode()
         try:
-            await self._client.set(self.key(claim.event_id), SENT, px=self._keep_ms)
+            replaced = await self._client.set(
+                self.key(claim.event_id), SENT + b":" + token, px=self._keep_ms, get=True
+            )
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
+        if replaced is None or replaced == PENDING + token:
+            return Recorded.OWN_CLAIM
+        if replaced == SENT + b":" + token:
+            return Recorded.ALREADY_RECORDED
+        return Recorded.TAKEN_OVER
 
     async def release(self, claim: Claim) -> None:
         try:
