@@ -10,7 +10,10 @@ from order_platform.order_service.application.create_order import (
     IdempotencyKeyReused,
     RequestInFlight,
 )
-from order_platform.order_service.application.ports import StorageUnavailable
+from order_platform.order_service.application.ports import (
+    StorageUnavailable,
+    WriteOutcomeUnknown,
+)
 from order_platform.order_service.domain import InvalidOrderField
 from tests.unit.order_service.fakes import (
     FakeClock,
@@ -150,3 +153,38 @@ async def test_a_retry_completes_an_attempt_that_died_after_claiming_its_key(
     assert created.order.id == reserved
     assert list(store.orders) == [reserved]
     assert len(store.outbox) == 1
+
+
+async def test_guarantee_7_a_lost_reply_keeps_the_key_so_the_retry_replays_the_stored_order(
+    handler: CreateOrderHandler, store: FakeStore, keys: FakeIdempotencyKeys
+) -> None:
+    store.lose_replies = True  # the write is applied, its answer never arrives
+    with pytest.raises(WriteOutcomeUnknown):
+        await handler(CreateOrder("Lucas", Decimal("199.90"), "k-1"))
+    assert "k-1" in keys.claims  # not released: the outcome is unknown
+    store.lose_replies = False
+
+    retried = await handler(CreateOrder("Lucas", Decimal("199.90"), "k-1"))
+
+    assert retried.replayed
+    assert list(store.orders) == [retried.order.id]  # one order, not two
+
+
+async def test_guarantee_7_a_retried_insert_that_finds_its_own_order_reports_it_created(
+    handler: CreateOrderHandler, store: FakeStore, clock: FakeClock
+) -> None:
+    # A driver retrying an insert whose first attempt landed gets "duplicate key" for the
+    # order's own, freshly generated id: that is our order, stored once, not a conflict.
+    first = await handler(LUCAS)
+    ids = iter([first.order.id, first.order.events[0].event_id])
+    retrying = CreateOrderHandler(
+        new_unit_of_work=lambda: FakeUnitOfWork(store),
+        idempotency_keys=FakeIdempotencyKeys(store),
+        clock=clock,
+        new_id=lambda: next(ids),
+    )
+
+    created = await retrying(LUCAS)
+
+    assert created.order == first.order
+    assert not created.replayed

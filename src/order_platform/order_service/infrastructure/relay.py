@@ -160,7 +160,7 @@ class OutboxRelay:
         with contextlib.suppress(Exception):  # whatever is left is safe in MongoDB
             while self._pending and loop.time() < deadline:
                 await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
-            await asyncio.wait_for(self._remove_published(), max(deadline - loop.time(), 0.1))
+            await asyncio.wait_for(self.remove_published(), max(deadline - loop.time(), 0.1))
         if self._pending or self._published or self._expected:
             left = len(self._pending) + len(self._published) + len(self._expected)
             log.info("outbox_relay_left_pending", entries=left)
@@ -227,22 +227,23 @@ class OutboxRelay:
                 log.info("outbox_entry_not_stored", order_id=entry.order_id)
 
     async def _sweep(self, now: datetime) -> None:
-        if len(self._pending) >= self._max_in_memory:
+        room = min(self._batch_size, self._max_in_memory - len(self._pending))
+        if room <= 0:
             # Claiming now would only drop what it claims; look again once memory is freed.
             self._sweep_at = now + self._heartbeats.beat_interval
             return
-        claimed = await self._outbox.claim_expired(now, self._batch_size)
+        claimed = await self._outbox.claim_expired(now, room)
+        if len(claimed) < room:  # complete: nothing expired by `now` is left unclaimed
+            self._sweep_at = None
+            self._schedule_sweep(now + self._sweep_interval)
+            for owner, alive_until in self._departed:
+                if self._heartbeats.fully_expired(alive_until, now):
+                    await self._heartbeats.forget(owner, alive_until)
+        else:
+            self._sweep_at = now  # more may be expired: sweep again on the next round
         if claimed:
             log.info("outbox_entries_claimed", entries=len(claimed))
             self._hold(claimed)
-        if len(claimed) >= self._batch_size:
-            return  # more may be expired: sweep again on the next round
-        # Complete: nothing expired by `now` is left unclaimed.
-        self._sweep_at = None
-        self._schedule_sweep(now + self._sweep_interval)
-        for owner, alive_until in self._departed:
-            if self._heartbeats.fully_expired(alive_until, now):
-                await self._heartbeats.forget(owner, alive_until)
 
     async def _publish_batch(self) -> None:
         event_ids = list(itertools.islice(self._pending, self._batch_size))
@@ -268,7 +269,7 @@ class OutboxRelay:
             await self._wake_remover.wait()
             self._wake_remover.clear()
             try:
-                await self._remove_published()
+                await self.remove_published()
                 failures = 0
             except Exception as error:
                 # They stay leased to us; if we die first they are published again (at least once).
@@ -277,7 +278,8 @@ class OutboxRelay:
                 await asyncio.sleep(self._backoff(failures))
                 self._wake_remover.set()
 
-    async def _remove_published(self) -> None:
+    async def remove_published(self) -> None:
+        """Remove what the broker acknowledged from MongoDB (run behind by `run`)."""
         # Everything acknowledged since the last removal goes in one bulk write.
         while self._published:
             batch, self._published = self._published, []

@@ -1,0 +1,96 @@
+"""Hand-written fakes of the relay's ports (`Outbox`, `Heartbeats`, `Publisher`).
+
+Several relays ("replicas") share one `FakeOutboxStore`, as they share one MongoDB; the
+contract suite in tests/integration runs these fakes and the MongoDB adapters through the
+same tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
+from order_platform.order_service.infrastructure.outbox import OutboxEntry
+
+
+class FakeOutboxStore:
+    """The pending entries and heartbeats a database would hold."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, OutboxEntry] = {}
+        self.alive_until: dict[str, datetime] = {}
+
+    def insert(self, entry: OutboxEntry) -> None:
+        """An order's write landing, with its outbox entry."""
+        self.entries[entry.event_id] = entry
+
+
+class FakeOutbox:
+    def __init__(self, store: FakeOutboxStore, *, owner: str, lease: timedelta) -> None:
+        self._store = store
+        self.owner = owner
+        self.lease = lease
+
+    async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
+        stored = self._store.entries.get(entry.event_id)
+        if stored is None or stored.lease_owner != self.owner:
+            return None
+        renewed = replace(stored, lease_until=now + self.lease)
+        self._store.entries[entry.event_id] = renewed
+        return renewed
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        expired = [e for e in self._store.entries.values() if e.lease_until < now][:limit]
+        claimed = [
+            replace(e, lease_owner=self.owner, lease_until=now + self.lease) for e in expired
+        ]
+        for entry in claimed:
+            self._store.entries[entry.event_id] = entry
+        return claimed
+
+    async def remove_published(self, entries: list[OutboxEntry]) -> None:
+        for entry in entries:
+            self._store.entries.pop(entry.event_id, None)
+
+
+class FakeHeartbeats:
+    def __init__(self, store: FakeOutboxStore, *, owner: str, lease: timedelta) -> None:
+        self._store = store
+        self.owner = owner
+        self.lease = lease
+        self.beat_interval = lease / 3
+
+    async def beat(self, now: datetime) -> None:
+        self._store.alive_until[self.owner] = now + self.lease
+
+    async def departed(self, now: datetime) -> list[tuple[str, datetime]]:
+        return [(owner, until) for owner, until in self._store.alive_until.items() if until < now]
+
+    def fully_expired(self, alive_until: datetime, now: datetime) -> bool:
+        return now > alive_until + self.beat_interval
+
+    async def forget(self, owner: str, alive_until: datetime) -> None:
+        if self._store.alive_until.get(owner) == alive_until:
+            del self._store.alive_until[owner]
+
+    async def leave(self) -> None:
+        self._store.alive_until.pop(self.owner, None)
+
+
+class FakePublisher:
+    """The broker: acknowledges everything while `available`; records what it received."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self.received: list[OutboxEntry] = []
+
+    async def publish(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        if not self.available:
+            raise PublishFailed("fake broker is away")
+        self.received.extend(entries)
+        return list(entries)
+
+    def event_ids(self) -> list[str]:
+        return [entry.event_id for entry in self.received]
