@@ -6,6 +6,7 @@ timestamps as RFC 3339 UTC. Consumers ignore unknown fields and reject anything 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -28,6 +29,9 @@ SCHEMA_PATH = Path(__file__).with_name("order_created.v1.schema.json")
 
 _MAX_AMOUNT = Decimal(1_000_000_000)
 _CENT = Decimal("0.01")
+# C0 and C1 controls, DEL, U+2028 and U+2029: never in a name (DESIGN.md guarantee 10), so an
+# event that carries one was not published by the Order Service and is dead-lettered.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class InvalidEvent(ValueError):
@@ -63,6 +67,10 @@ def _money(value: object) -> Decimal:
 def _customer_name(name: str) -> str:
     if not 1 <= len(name) <= 200 or name != name.strip():
         raise ValueError("customerName must be 1 to 200 characters, trimmed")
+    if (control := _CONTROL_CHARACTERS.search(name)) is not None:
+        raise ValueError(
+            f"customerName contains a control character (U+{ord(control.group()):04X})"
+        )
     return name
 
 

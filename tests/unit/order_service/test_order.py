@@ -97,3 +97,32 @@ def test_now_must_be_timezone_aware() -> None:
             total_amount=Decimal(1),
             now=datetime(2026, 1, 1),
         )
+
+
+CONTROL_CHARACTERS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]]
+
+
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS, ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("where", ["inside", "leading", "trailing"])
+def test_guarantee_10_a_name_with_a_control_character_cannot_exist(
+    control: str, where: str
+) -> None:
+    name = {
+        "inside": f"Lu{control}cas",
+        "leading": f"{control}Lucas",
+        "trailing": f"Lucas{control}",
+    }
+
+    with pytest.raises(InvalidOrderField, match="control character") as refused:
+        create(name[where])
+    assert refused.value.field == "customer_name"
+    assert control not in str(refused.value)  # the error does not quote the character
+
+
+@given(
+    st.text(
+        alphabet=st.characters(exclude_categories=["Cc", "Cs", "Zl", "Zp"]), min_size=1, max_size=50
+    ).filter(str.strip)
+)
+def test_names_without_control_characters_are_accepted(name: str) -> None:
+    assert create(name).customer_name == name.strip()

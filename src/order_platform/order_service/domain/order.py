@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -12,10 +13,20 @@ from order_platform.order_service.domain.errors import InvalidOrderField
 MAX_NAME_LENGTH = 200
 MAX_TOTAL_AMOUNT = Decimal(1_000_000_000)
 CENT = Decimal("0.01")
+# C0 controls (tab, newline, CR and ESC among them), DEL, C1 controls, and the Unicode line and
+# paragraph separators: a name is data, and none of these belongs in one; each could break a
+# log line, a terminal or a message apart.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def valid_customer_name(raw: str) -> str:
-    """Trim, then require 1 to 200 characters (code points, so "Zoë 李" is 5)."""
+    """No control character anywhere (checked before trimming, so a trailing newline is
+    refused too); trim; then 1 to 200 characters (code points, so "Zoë 李" is 5)."""
+    if (control := CONTROL_CHARACTERS.search(raw)) is not None:
+        raise InvalidOrderField(
+            "customer_name",
+            f"must not contain control characters (found U+{ord(control.group()):04X})",
+        )
     name = raw.strip()
     if not name:
         raise InvalidOrderField("customer_name", "must not be empty or only whitespace")

@@ -64,8 +64,15 @@ class CreateOrderRequest(BaseModel):
 
     customer_name: StrictStr = Field(
         alias="customerName",
-        description="1 to 200 characters after trimming white space.",
-        json_schema_extra={"minLength": 1, "pattern": r"\S"},
+        description=(
+            "1 to 200 characters after trimming white space; no control characters "
+            "(C0, DEL, C1) and no line or paragraph separator (U+2028, U+2029)."
+        ),
+        json_schema_extra={
+            "minLength": 1,
+            "pattern": r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*[^\s\u0000-\u001f\u007f-\u009f]"
+            r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$",
+        },
     )
     total_amount: Amount = Field(alias="totalAmount")
 
