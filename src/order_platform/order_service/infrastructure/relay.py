@@ -136,18 +136,33 @@ class OutboxRelay:
             self._expected[entry.event_id] = (entry, give_up_at)
 
     async def run(self) -> None:
-        """Publish until cancelled; a broker or database outage only slows it down."""
+        """Publish until cancelled; a broker or database outage only slows it down.
+
+        Heartbeats have a loop of their own: a publish that hangs on a slow broker must not
+        make this relay look departed to the others.
+        """
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._beat_forever())
             tasks.create_task(self._publish_forever())
             tasks.create_task(self._remove_forever())
 
     async def tick(self) -> None:
-        """One round of work: heartbeat, expected entries and sweep when due, then a batch."""
+        """One round of both loops (for tests): a heartbeat when due, then publishing work."""
+        if self._next_beat is None or self._clock.now() >= self._next_beat:
+            await self.heartbeat()
+        await self._work()
+
+    async def heartbeat(self) -> None:
+        """Beat, notice departed relays, look for expected entries; every beat interval."""
         now = self._clock.now()
-        if self._next_beat is None or now >= self._next_beat:
-            await self._beat(now)
-            await self._look_for_expected(now)
-            self._next_beat = now + self._heartbeats.beat_interval
+        self._next_beat = now + self._heartbeats.beat_interval
+        await self._beat(now)
+        await self._look_for_expected(now)
+        if self._pending or (self._sweep_at is not None and self._sweep_at <= now):
+            self._wake.set()
+
+    async def _work(self) -> None:
+        now = self._clock.now()
         if self._sweep_at is None or now >= self._sweep_at:
             await self._sweep(now)
         if self._pending:
@@ -182,11 +197,23 @@ class OutboxRelay:
         if self._sweep_at is None or at < self._sweep_at:
             self._sweep_at = at
 
+    async def _beat_forever(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.heartbeat()
+                failures = 0
+            except Exception as error:
+                failures += 1
+                log.warning("outbox_heartbeat_failed", error=str(error))
+            delay = self._heartbeats.beat_interval.total_seconds()
+            await asyncio.sleep(min(delay, self._backoff(failures)) if failures else delay)
+
     async def _publish_forever(self) -> None:
         failures = 0
         while True:
             try:
-                await self.tick()
+                await self._work()
                 failures = 0
             except Exception as error:
                 failures += 1
@@ -199,13 +226,12 @@ class OutboxRelay:
             if not self._pending:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._seconds_until_due())
+                    await asyncio.wait_for(self._wake.wait(), self._seconds_until_sweep())
 
-    def _seconds_until_due(self) -> float:
-        due = [at for at in (self._next_beat, self._sweep_at) if at is not None]
-        if not due:
+    def _seconds_until_sweep(self) -> float:
+        if self._sweep_at is None:
             return 0.0
-        return max((min(due) - self._clock.now()).total_seconds(), 0.0)
+        return max((self._sweep_at - self._clock.now()).total_seconds(), 0.0)
 
     async def _beat(self, now: datetime) -> None:
         await self._heartbeats.beat(now)
