@@ -4,13 +4,16 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: run test lint sync clean bench
+.PHONY: run test test-packages lint sync clean bench
 
 run: sync ## start the embedded servers and all three services
 	$(RUN) order-platform dev $(ARGS)
 
-test: sync lint ## lint, types, import contracts, then the whole test suite
+test: sync lint test-packages ## lint, types, import contracts, then the whole test suite
 	$(RUN) pytest $(ARGS)
+
+test-packages: ## Debian packages the suite needs (libfaketime), when missing
+	scripts/install-test-packages
 
 lint: sync
 	$(RUN) ruff check .
