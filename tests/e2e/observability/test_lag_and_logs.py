@@ -78,7 +78,7 @@ def test_lag_rises_while_the_read_side_is_down_and_returns_to_zero(
             read.stop()
 
 
-def test_a_read_service_json_log_line_carries_the_correlation_id_of_the_post(
+def test_the_order_and_read_services_json_log_lines_carry_the_correlation_id_of_the_post(
     env: dict[str, str], unique_name: str, tmp_path: Path
 ) -> None:
     with (
@@ -113,6 +113,14 @@ def test_a_read_service_json_log_line_carries_the_correlation_id_of_the_post(
 
         wait_until(projected_line, timeout=20, what="order_projected logged")
         record = projected_line()
+        accepted = [
+            json.loads(line)
+            for line in orders.log().splitlines()
+            if line.startswith("{") and '"order_accepted"' in line
+        ]
+    # Guarantee 9 of issue 11: the command side logs the order too, so one grep finds it all.
+    assert [(a["order_id"], a["correlation_id"]) for a in accepted] == [(order_id, "checkout-7f3a")]
+    assert accepted[0]["service"] == "order-service"
     assert record is not None
     assert record["correlation_id"] == "checkout-7f3a"
     assert record["order_id"] == order_id
