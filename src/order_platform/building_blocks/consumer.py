@@ -5,6 +5,11 @@ after the handler returned (its effects are durable). Poison messages go to the 
 topic at once. A dependency that is away (`DependencyUnavailable`) is waited for with capped
 backoff, without committing past it; any other failure is retried a bounded number of times,
 then the batch is split so that only the failing event is dead-lettered and the rest proceed.
+
+A rebalance mid-batch is expected (every rolling deploy): the batch is finished, only the
+partitions still assigned are committed, the others are redelivered to their new owner (the
+effects are idempotent). `report_lag` is a second loop that exports the group's lag for every
+partition of the topic from the group's committed offsets, whoever owns the partition.
 """
 
 from __future__ import annotations
@@ -12,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypedDict
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Gauge, Histogram
@@ -42,7 +47,8 @@ EVENTS = Counter(
 )
 LAG = Gauge(
     "consumer_lag",
-    "Messages behind: the partition's high watermark minus the group's committed offset",
+    "Messages behind, for every partition of the topic: its end offset minus the group's "
+    "committed offset, whoever owns the partition (aggregate the members' series with max)",
     ["group", "topic", "partition"],
 )
 BATCH_SECONDS = Histogram(
@@ -57,6 +63,9 @@ END_TO_END_SECONDS = Histogram(
     ["group"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+
+
+UNJOINED_CLOSE_SECONDS = 2.0
 
 
 class DependencyUnavailable(Exception):
@@ -113,6 +122,9 @@ class ConsumerConfig:
     max_attempts: int = 5
     backoff_base_seconds: float = 0.1
     backoff_max_seconds: float = 5.0
+    # `report_lag` reads the group's committed offsets and the end offsets this often.
+    lag_interval_seconds: float = 5.0
+    lag_timeout_seconds: float = 5.0
 
 
 class ConsumerRunner[E]:
@@ -136,31 +148,52 @@ class ConsumerRunner[E]:
         self._end_to_end = END_TO_END_SECONDS.labels(config.group_id)
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        # Per partition, the furthest end offset seen in fetches: the embedded broker's
+        # ListOffsets can answer short of the real end (see `report_lag`).
+        self._ends_seen: dict[TopicPartition, int] = {}
 
     def request_stop(self) -> None:
-        """Stop taking batches; the batch in flight is finished and committed."""
+        """Stop taking batches (the batch in flight is finished and committed) and stop
+        reporting lag."""
         self._stop.set()
 
     @property
     def consumer(self) -> AIOKafkaConsumer | None:
         return self._consumer
 
+    def is_consuming(self) -> bool:
+        """Connected to the group and in its loop (for readiness)."""
+        return self._consumer is not None
+
     async def run(self) -> None:
         consumer = await self._connect()
         if consumer is None:
             return
+        fetch_failures = 0
         try:
             while not self._stop.is_set():
-                batches = await consumer.getmany(timeout_ms=200, max_records=self._config.max_batch)
+                try:
+                    batches = await consumer.getmany(
+                        timeout_ms=200, max_records=self._config.max_batch
+                    )
+                except KafkaError as error:
+                    # Mostly a partition that moved in a rebalance; a fresh fetch goes on. One
+                    # that keeps failing ends the run, so that its supervisor starts it afresh.
+                    fetch_failures += 1
+                    if fetch_failures >= self._config.max_attempts:
+                        raise
+                    log.warning("consumer_fetch_failed", error=repr(error), attempt=fetch_failures)
+                    await self._stop_requested_within(self._backoff(fetch_failures))
+                    continue
+                fetch_failures = 0
                 if not batches:
                     continue
-                self._report_lag(consumer, batches, committed=False)
+                self._note_ends(consumer, batches)
                 try:
                     await self._process([r for records in batches.values() for r in records])
                 except Stopping:
                     return
                 await self._commit(consumer, batches)
-                self._report_lag(consumer, batches, committed=True)
         finally:
             self._consumer = None
             await consumer.stop()  # leaves the group, so the partitions move on at once
@@ -181,7 +214,9 @@ class ConsumerRunner[E]:
                 client_id=self._config.group_id,
             )
             try:
-                await consumer.start()
+                # Joining can wait long (e.g. for a dead member's session to run out): it
+                # must not hold up a shutdown.
+                started = await self._unless_stopped(consumer.start())
             except (KafkaError, OSError) as error:
                 await consumer.stop()
                 failures += 1
@@ -189,6 +224,14 @@ class ConsumerRunner[E]:
                 if await self._stop_requested_within(self._backoff(failures)):
                     return None
                 continue
+            if not started:
+                # It never joined: nothing to commit. Leaving waits for the pending JoinGroup
+                # answer, which the broker may hold for a whole session timeout.
+                try:
+                    await asyncio.wait_for(consumer.stop(), UNJOINED_CLOSE_SECONDS)
+                except TimeoutError:
+                    log.warning("consumer_close_timed_out", group=self._config.group_id)
+                return None
             self._consumer = consumer
             log.info("consumer_started", group=self._config.group_id, topic=self._config.topic)
             return consumer
@@ -235,21 +278,84 @@ class ConsumerRunner[E]:
             for delivery in deliveries
         ]
 
-    def _report_lag(
+    def _note_ends(
         self,
         consumer: AIOKafkaConsumer,
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        *,
-        committed: bool,
     ) -> None:
+        assigned = consumer.assignment()
         for tp, records in batches.items():
-            highwater = consumer.highwater(tp)
-            if highwater is None:
-                continue
-            done = records[-1].offset + 1 if committed else records[0].offset
-            # The embedded broker can report a high watermark short of the real end.
-            lag = max(highwater - done, 0)
-            LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(lag)
+            end = records[-1].offset + 1
+            # `highwater` of a partition that a rebalance just took away is an error.
+            if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
+                end = max(end, highwater)
+            self._ends_seen[tp] = max(end, self._ends_seen.get(tp, 0))
+
+    def _set_lag(self, tp: TopicPartition, end: int, committed: int) -> None:
+        end = max(end, self._ends_seen.get(tp, 0))
+        LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(max(end - committed, 0))
+
+    async def report_lag(self) -> None:
+        """Export `consumer_lag` for every partition of the topic until `request_stop`.
+
+        From the group's committed offsets (OffsetFetch, which needs no ownership) and each
+        partition's end offset, through a client of its own that never joins the group: the
+        lag is reported also while this member owns nothing, or is down. A broker that does not
+        answer is retried at the next interval; only a bug ends this loop.
+        """
+        client: AIOKafkaConsumer | None = None
+        try:
+            while True:
+                try:
+                    if client is None:
+                        client = await self._lag_client()
+                    await asyncio.wait_for(
+                        self._refresh_lag(client), self._config.lag_timeout_seconds
+                    )
+                except (KafkaError, OSError, TimeoutError) as error:
+                    log.warning("consumer_lag_unavailable", error=repr(error))
+                    if client is not None:
+                        await client.stop()
+                        client = None
+                if await self._stop_requested_within(self._config.lag_interval_seconds):
+                    return
+        finally:
+            if client is not None:
+                await client.stop()
+
+    async def _lag_client(self) -> AIOKafkaConsumer:
+        timeout_ms = int(self._config.lag_timeout_seconds * 1000)
+        client = AIOKafkaConsumer(
+            bootstrap_servers=self._config.bootstrap_servers,
+            group_id=self._config.group_id,  # for OffsetFetch only: it subscribes to nothing
+            enable_auto_commit=False,
+            request_timeout_ms=timeout_ms,
+            client_id=f"{self._config.group_id}-lag",
+        )
+        try:
+            await asyncio.wait_for(client.start(), self._config.lag_timeout_seconds)
+        except BaseException:
+            await client.stop()
+            raise
+        return client
+
+    async def _refresh_lag(self, client: AIOKafkaConsumer) -> None:
+        topic = self._config.topic
+        partitions = client.partitions_for_topic(topic)
+        if not partitions:
+            # A client that subscribes to nothing tracks no topic: ask for its metadata.
+            await client._client.force_metadata_update()
+            partitions = client.partitions_for_topic(topic)
+        if not partitions:
+            return  # the topic does not exist yet
+        tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        ends = await client.end_offsets(tps)
+        committed = dict(zip(tps, [await client.committed(tp) for tp in tps], strict=True))
+        never = [tp for tp, offset in committed.items() if offset is None]
+        starts = await client.beginning_offsets(never) if never else {}
+        for tp in tps:
+            offset = committed[tp]
+            self._set_lag(tp, ends[tp], starts[tp] if offset is None else offset)
 
     async def _handle_with_retries(self, deliveries: Sequence[Delivery[E]]) -> None:
         failures = 0
@@ -282,42 +388,64 @@ class ConsumerRunner[E]:
             await self._handle_with_retries([delivery])
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
-        failures = 0
-        while True:
-            try:
-                await self._dead_letters.publish(record, error)
-            except (KafkaError, OSError, TimeoutError) as publish_error:
-                failures += 1
-                log.warning("dead_letter_publish_failed", error=str(publish_error))
-                await self._sleep(self._backoff(failures))
-                continue
-            log.warning(
-                "event_dead_lettered",
-                error=error,
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-            )
-            EVENTS.labels(self._config.group_id, "dead_lettered").inc()
-            return
+        # Bounded: a copy too large or a dead-letter topic that stays away ends in a dead
+        # letter by reference, or a log line, and the partition moves on either way.
+        outcome = await self._dead_letters.publish(record, error)
+        log.warning(
+            "event_dead_lettered",
+            error=error,
+            outcome=str(outcome),
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        EVENTS.labels(self._config.group_id, "dead_lettered").inc()
 
     async def _commit(
         self,
         consumer: AIOKafkaConsumer,
         batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
     ) -> None:
-        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items()}
+        # A rebalance during the batch may have moved partitions to another member: it
+        # redelivers from their last commit, and the handlers' idempotence makes that harmless.
+        assigned = consumer.assignment()
+        offsets = {tp: records[-1].offset + 1 for tp, records in batches.items() if tp in assigned}
+        if revoked := sorted(str(tp.partition) for tp in batches.keys() - offsets.keys()):
+            log.info("consumer_partitions_moved_mid_batch", partitions=",".join(revoked))
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
-        except CommitFailedError as error:
-            # The partitions moved to another member during a rebalance; it redelivers from the
-            # last commit, and the handlers' idempotence makes that harmless.
-            log.warning("consumer_commit_failed", error=str(error))
+        except KafkaError as error:
+            # CommitFailedError (the generation changed), IllegalStateError (unassigned since),
+            # or the coordinator moving: the same redelivery covers all of them.
+            log.warning("consumer_commit_failed", error=repr(error))
+            return
+        for tp, offset in offsets.items():
+            self._set_lag(tp, self._ends_seen.get(tp, offset), offset)
 
     async def _sleep(self, seconds: float) -> None:
         """Back off, but wake at once for shutdown: an unfinished batch is then left uncommitted."""
         if await self._stop_requested_within(seconds):
             raise Stopping
+
+    async def _unless_stopped(self, work: Awaitable[None]) -> bool:
+        """Await `work` unless a stop is requested first (then cancel it); True if it ended."""
+        working = asyncio.ensure_future(work)
+        stopping = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({working, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            working.cancel()
+            raise
+        finally:
+            stopping.cancel()
+        if not working.done():
+            working.cancel()
+            await asyncio.wait({working})
+            return False
+        working.result()  # its error, if any
+        return True
 
     async def _stop_requested_within(self, seconds: float) -> bool:
         try:

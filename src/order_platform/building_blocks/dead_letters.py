@@ -1,14 +1,50 @@
-"""Dead-letter publishing: a message that cannot be processed leaves the partition, with why."""
+"""Dead-letter publishing: a message that cannot be processed leaves the partition, with why.
+
+Bounded in time, so that poison never blocks a partition: the message is copied to the
+dead-letter topic in up to `attempts` tries of `timeout_seconds` each. A copy that is too
+large (the dead-letter headers push it over the producer's `max_request_size`) or that the
+broker keeps refusing is replaced by a dead letter *by reference*: no value, the original
+coordinates, the error, a preview of the value and `dlq-value-omitted: too-large|unavailable`.
+If even that cannot be published in one more try, one ERROR line (`dead_letter_unpublished`)
+with the coordinates is all that is left, and the consumer moves on.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from enum import StrEnum
 
+import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
+from prometheus_client import Counter
 
 from order_platform.contracts import dead_letter_topic
 
+log = structlog.get_logger(__name__)
+
 MAX_ERROR_HEADER_BYTES = 2000
+PREVIEW_BYTES = 1024
+MAX_REFERENCE_KEY_BYTES = 256
+
+BY_REFERENCE = Counter(
+    "dead_letters_by_reference_total",
+    "Dead letters published by reference (coordinates and a preview, no value), by why the "
+    "value could not be copied: too-large or unavailable",
+    ["group", "reason"],
+)
+UNPUBLISHED = Counter(
+    "dead_letters_unpublished_total",
+    "Poison messages passed over with only a log line: not even a dead letter by reference "
+    "could be published in time",
+    ["group", "reason"],
+)
+
+
+class DeadLetterOutcome(StrEnum):
+    COPIED = "copied"
+    BY_REFERENCE = "by-reference"
+    UNPUBLISHED = "unpublished"
 
 
 def dead_letter_headers(
@@ -17,6 +53,27 @@ def dead_letter_headers(
     """The original headers plus where the message came from and what was wrong with it."""
     return [
         *((name, value) for name, value in record.headers),
+        *_origin(record, error, consumer_group),
+    ]
+
+
+def reference_headers(
+    record: ConsumerRecord[bytes, bytes], *, error: str, consumer_group: str, reason: str
+) -> list[tuple[str, bytes]]:
+    """Where the original is and what was wrong with it, instead of the original itself."""
+    value = record.value or b""
+    return [
+        *_origin(record, error, consumer_group),
+        ("dlq-value-omitted", reason.encode()),
+        ("dlq-value-size", str(len(value)).encode()),
+        ("dlq-value-preview", value[:PREVIEW_BYTES]),
+    ]
+
+
+def _origin(
+    record: ConsumerRecord[bytes, bytes], error: str, consumer_group: str
+) -> list[tuple[str, bytes]]:
+    return [
         ("dlq-error", error.encode()[:MAX_ERROR_HEADER_BYTES]),
         ("dlq-original-topic", record.topic.encode()),
         ("dlq-original-partition", str(record.partition).encode()),
@@ -32,24 +89,80 @@ class DeadLetterPublisher:
         consumer_group: str,
         *,
         enable_idempotence: bool,
-        timeout_seconds: float = 10.0,
+        timeout_seconds: float = 5.0,
+        attempts: int = 3,
+        backoff_seconds: float = 0.2,
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._consumer_group = consumer_group
         self._enable_idempotence = enable_idempotence
         self._timeout = timeout_seconds
+        self._attempts = attempts
+        self._backoff = backoff_seconds
         self._producer: AIOKafkaProducer | None = None  # created on the first poison message
 
-    async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> None:
-        """Returns once the broker acknowledged; raises otherwise (the caller retries)."""
-        producer = await self._started_producer()
-        delivery = await producer.send(
-            dead_letter_topic(record.topic, self._consumer_group),
-            value=record.value,
-            key=record.key,
-            headers=dead_letter_headers(record, error=error, consumer_group=self._consumer_group),
+    @property
+    def bound_seconds(self) -> float:
+        """The longest one message can hold its partition here (the tries and their pauses)."""
+        pauses = self._backoff * (2.0 ** max(self._attempts - 1, 0) - 1)
+        return (self._attempts + 1) * self._timeout + pauses
+
+    async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> DeadLetterOutcome:
+        """Dead-letter `record` within `bound_seconds`; never raises for broker trouble."""
+        topic = dead_letter_topic(record.topic, self._consumer_group)
+        headers = dead_letter_headers(record, error=error, consumer_group=self._consumer_group)
+        reason = "unavailable"
+        for attempt in range(1, self._attempts + 1):
+            try:
+                await self._send(topic, record.value, record.key, headers)
+            except (MessageSizeTooLargeError, RecordTooLargeError) as too_large:
+                log.warning("dead_letter_too_large", error=repr(too_large), **_where(record))
+                reason = "too-large"
+                break
+            except (KafkaError, OSError, TimeoutError) as publish_error:
+                log.warning(
+                    "dead_letter_publish_failed",
+                    error=repr(publish_error),
+                    attempt=attempt,
+                    **_where(record),
+                )
+                if attempt < self._attempts:
+                    await asyncio.sleep(self._backoff * 2.0 ** (attempt - 1))
+            else:
+                return DeadLetterOutcome.COPIED
+        key = (
+            record.key if record.key is None or len(record.key) <= MAX_REFERENCE_KEY_BYTES else None
         )
-        await asyncio.wait_for(delivery, self._timeout)
+        reference = reference_headers(
+            record, error=error, consumer_group=self._consumer_group, reason=reason
+        )
+        try:
+            await self._send(topic, None, key, reference)
+        except (KafkaError, OSError, TimeoutError) as publish_error:
+            log.error(
+                "dead_letter_unpublished",
+                error=error,
+                publish_error=repr(publish_error),
+                reason=reason,
+                group=self._consumer_group,
+                **_where(record),
+            )
+            UNPUBLISHED.labels(self._consumer_group, reason).inc()
+            return DeadLetterOutcome.UNPUBLISHED
+        BY_REFERENCE.labels(self._consumer_group, reason).inc()
+        return DeadLetterOutcome.BY_REFERENCE
+
+    async def _send(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """One try, bounded as a whole: connecting, waiting for metadata, the acknowledgement."""
+
+        async def send() -> None:
+            producer = await self._started_producer()
+            delivery = await producer.send(topic, value=value, key=key, headers=headers)
+            await delivery
+
+        await asyncio.wait_for(send(), self._timeout)
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -61,7 +174,7 @@ class DeadLetterPublisher:
                 client_id=f"{self._consumer_group}-dead-letters",
             )
             try:
-                await asyncio.wait_for(producer.start(), self._timeout)
+                await producer.start()
             except BaseException:
                 await producer.stop()
                 raise
@@ -72,3 +185,7 @@ class DeadLetterPublisher:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+
+def _where(record: ConsumerRecord[bytes, bytes]) -> dict[str, object]:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset}

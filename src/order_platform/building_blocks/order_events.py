@@ -12,7 +12,9 @@ from order_platform.building_blocks.consumer import (
     RetryOptions,
 )
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.health import Check
 from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 
 
@@ -20,6 +22,16 @@ from order_platform.contracts import InvalidEvent, OrderCreatedV1
 class OrderCreatedConsumer:
     runner: ConsumerRunner[OrderCreatedV1]
     dead_letters: DeadLetterPublisher  # to close after the runner stopped
+
+    def supervise(self, supervisor: TaskSupervisor, name: str) -> Check:
+        """Start the consumer loop (`name`) and its lag reporter (`name-lag`) under
+        `supervisor`; the readiness check that fails while the loop is not consuming."""
+        runner = self.runner
+        supervisor.start(
+            name, runner.run, request_stop=runner.request_stop, ready=runner.is_consuming
+        )
+        supervisor.start(f"{name}-lag", runner.report_lag, request_stop=runner.request_stop)
+        return supervisor.check(name)
 
 
 def order_created_consumer(
@@ -42,6 +54,7 @@ def order_created_consumer(
         max_batch=max_batch,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        lag_interval_seconds=settings.consumer_lag_interval_seconds,
         **retry,
     )
     runner = ConsumerRunner(

@@ -17,5 +17,10 @@ class ServiceSettings(BaseSettings):
     # Consumers: Tansu (embedded) joins a group in about session_timeout / 2.
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    # How often each consumer exports the group's lag for every partition of the topic.
+    consumer_lag_interval_seconds: float = 5.0
+    # A background task that keeps dying without a healthy run for this long makes the
+    # process exit non-zero (status 70), so that an orchestrator restarts it.
+    task_give_up_seconds: float = 60.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
