@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from fastapi import FastAPI
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
 )
@@ -31,10 +31,6 @@ from order_platform.notification_service.infrastructure.webhook_sender import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-class ConsumerNotStarted(Exception):
-    """The consumer has not joined the broker yet (or has stopped)."""
 
 
 async def bootstrap(
@@ -67,26 +63,15 @@ async def bootstrap(
         backoff_base_seconds=settings.notification_backoff_base_seconds,
         backoff_max_seconds=settings.notification_backoff_max_seconds,
     )
-    runner, dead_letters = consumer.runner, consumer.dead_letters
-    consuming = asyncio.create_task(runner.run(), name="notification-consumer")
-    consuming.add_done_callback(_report_exit)
-
-    async def consumer_started() -> None:
-        if runner.consumer is None:
-            raise ConsumerNotStarted
+    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+    consuming = consumer.supervise(supervisor, "notification-consumer")
 
     async def stop() -> None:
         # Stop taking batches; the one in flight is finished and committed by the runner.
-        runner.request_stop()
-        try:
-            await asyncio.wait_for(consuming, settings.shutdown_timeout_seconds)
-        except TimeoutError:
-            log.warning("notification_consumer_stop_timed_out")  # wait_for cancelled it
-        except Exception:  # already reported by _report_exit
-            log.debug("notification_consumer_had_failed")
+        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
         if close_sender is not None:
             await close_sender()
-        await dead_letters.close()
+        await consumer.dead_letters.close()
         await redis.aclose()
         log.info("notification_service_stopped")
 
@@ -96,12 +81,7 @@ async def bootstrap(
         topic=settings.order_created_topic,
         sender=settings.notification_sender,
     )
-    return Started(None, Readiness({"redis": ledger.ping, "consumer": consumer_started}), stop)
-
-
-def _report_exit(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and (error := task.exception()) is not None:
-        log.error("notification_consumer_crashed", error=repr(error), exc_info=error)
+    return Started(None, Readiness({"redis": ledger.ping, "consumer": consuming}), stop)
 
 
 def create_http_app(settings: NotificationServiceSettings | None = None) -> FastAPI:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import structlog
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -14,6 +12,7 @@ from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
 from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
@@ -25,7 +24,7 @@ from order_platform.read_service.infrastructure.settings import ReadServiceSetti
 log = structlog.get_logger(__name__)
 
 # Guarantee 6: the consumer finishes and commits its batch; the whole shutdown stays < 10 s.
-CONSUMER_STOP_SECONDS = 7.0
+BACKGROUND_STOP_SECONDS = 7.0
 
 
 async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
@@ -53,24 +52,17 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         handle=ProjectionHandler(ProjectOrders(read_model, cache)),
         max_batch=settings.consumer_max_batch,
     )
-    runner, dead_letters = consumer.runner, consumer.dead_letters
-    consuming = asyncio.create_task(runner.run(), name="projection-consumer")
+    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+    # Readiness: 503 while the projection is not consuming (crashed, restarting, not joined),
+    # or the reads would look healthy while going stale.
+    consuming = consumer.supervise(supervisor, "projection-consumer")
 
     async def mongodb_answers() -> object:
         return await mongo.admin.command("ping")
 
-    async def consumer_joined() -> object:
-        if runner.consumer is None:
-            raise RuntimeError("not connected to Kafka")
-        return True
-
     async def stop() -> None:
-        runner.request_stop()
-        try:
-            await asyncio.wait_for(consuming, CONSUMER_STOP_SECONDS)
-        except TimeoutError:
-            log.warning("consumer_did_not_stop_in_time")
-        await dead_letters.close()
+        await supervisor.stop(within_seconds=BACKGROUND_STOP_SECONDS)
+        await consumer.dead_letters.close()
         await redis.aclose()
         await mongo.close()
         log.info("read_service_stopped")
@@ -79,7 +71,7 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         get_order=GetOrder(read_model, cache), list_orders=ListOrders(read_model, cache)
     )
     readiness = Readiness(
-        {"mongodb": mongodb_answers}, optional={"redis": cache.ping, "kafka": consumer_joined}
+        {"mongodb": mongodb_answers, "consumer": consuming}, optional={"redis": cache.ping}
     )
     log.info("read_service_started", group=settings.consumer_group)
     return Started(api, readiness, stop)
