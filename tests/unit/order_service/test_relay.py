@@ -102,13 +102,14 @@ async def test_guarantee_1_entries_beyond_the_in_memory_cap_are_published_after_
     relay = new_relay(store, broker, clock, max_in_memory=2)
     await run_for([relay], clock, BEAT)  # started: the start-up sweep found nothing
     broker.available = False
-    written = [entry(n, owner="a", lease_until=clock.now() + LEASE) for n in range(5)]
-    for each in written:
-        store.insert(each)
-    relay.notify(written)  # two are held, three are left in the store
-
-    await run_for([relay], clock, BEAT)
+    written = []
+    for n in range(5):  # written one after the other: their leases end one after the other
+        written.append(entry(n, owner="a", lease_until=clock.now() + LEASE))
+        store.insert(written[-1])
+        relay.notify(written[-1:])  # two are held, three are left in the store
+        clock.advance(timedelta(seconds=2))
     broker.available = True
+
     await run_for([relay], clock, LEASE * 2)
 
     assert sorted(broker.event_ids()) == sorted(e.event_id for e in written)

@@ -109,6 +109,8 @@ class OutboxRelay:
         self._wake_remover = asyncio.Event()
         self._next_beat: datetime | None = None
         self._sweep_at: datetime | None = None  # at start: an earlier run may have left entries
+        # The latest lease among entries dropped at the cap: a complete sweep after it finds all.
+        self._dropped_until: datetime | None = None
         self._departed: list[tuple[str, datetime]] = []
         self.published = 0
         self.failures = 0
@@ -189,7 +191,9 @@ class OutboxRelay:
                 continue
             if len(self._pending) >= self._max_in_memory:
                 # Left in MongoDB under our lease; once that lease has run out, a sweep finds it.
-                self._schedule_sweep(entry.lease_until)
+                if self._dropped_until is None or entry.lease_until > self._dropped_until:
+                    self._dropped_until = entry.lease_until
+                self._schedule_sweep(self._dropped_until)
                 continue
             self._pending[entry.event_id] = entry
 
@@ -262,6 +266,11 @@ class OutboxRelay:
         if len(claimed) < room:  # complete: nothing expired by `now` is left unclaimed
             self._sweep_at = None
             self._schedule_sweep(now + self._sweep_interval)
+            if self._dropped_until is not None:
+                if self._dropped_until < now:
+                    self._dropped_until = None  # every dropped entry was claimable: all found
+                else:
+                    self._schedule_sweep(self._dropped_until + timedelta(milliseconds=1))
             for owner, alive_until in self._departed:
                 if self._heartbeats.fully_expired(alive_until, now):
                     await self._heartbeats.forget(owner, alive_until)
