@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from uuid import UUID
 
 import pytest
+from aiokafka import TopicPartition
 
 from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
@@ -25,9 +26,11 @@ class BlockingHandler:
         self.applied: set[UUID] = set()
         self.blocked = asyncio.Event()
         self.release = asyncio.Event()
+        self.blocked_partitions: set[int] = set()
 
     async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
         if not self.blocked.is_set():
+            self.blocked_partitions = {d.record.partition for d in deliveries}
             self.blocked.set()
             await self.release.wait()
         self.applied.update(d.event.order_id for d in deliveries)
@@ -47,7 +50,7 @@ def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
         bootstrap_servers=kafka_bootstrap,
         topic=unique_name,
         group_id=f"{unique_name}-group",
-        max_batch=5,
+        max_batch=500,  # the first batch spans every partition
         session_timeout_ms=2000,
         heartbeat_interval_ms=300,
         backoff_base_seconds=0.01,
@@ -75,6 +78,8 @@ async def test_guarantee_8_a_member_mid_batch_survives_members_joining_and_leavi
                 lambda: _async(bool(_assignment(joined))), timeout=20, what="the second joined"
             )
             assert set(_assignment(runner)) != owned_before, "the group rebalanced mid-batch"
+            moved = first.blocked_partitions - {tp.partition for tp in _assignment(runner)}
+            assert moved, "some partitions of the batch in flight now belong to the second"
             first.release.set()
             await eventually(
                 lambda: _async(len(first.applied | second.applied) == len(first_wave)),
@@ -114,7 +119,7 @@ def _runner(config: ConsumerConfig, handler: BlockingHandler) -> ConsumerRunner[
     )
 
 
-def _assignment(runner: ConsumerRunner[OrderCreatedV1]) -> set[object]:
+def _assignment(runner: ConsumerRunner[OrderCreatedV1]) -> set[TopicPartition]:
     consumer = runner.consumer
     return set(consumer.assignment()) if consumer is not None else set()
 
