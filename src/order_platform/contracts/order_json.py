@@ -1,0 +1,55 @@
+"""An order as every HTTP API shows it: `{"id", "customerName", "totalAmount", "createdAt"}`.
+
+The same choices as the event (DESIGN.md, "HTTP API" and "Events"): camelCase, money as a
+decimal string with two places (never a JSON number, so nobody goes through float),
+timestamps RFC 3339 UTC with a `Z`. Made once here, for every service that answers orders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from order_platform.contracts.order_created import rfc3339
+
+
+class AnOrder(Protocol):
+    """What any service's order (the aggregate, a read-model view) has to show."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def customer_name(self) -> str: ...
+
+    @property
+    def total_amount(self) -> Decimal: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def order_json(order: AnOrder) -> dict[str, str]:
+    # A plain dict: serialised once by the response, not validated again on the hot path.
+    return {
+        "id": str(order.id),
+        "customerName": order.customer_name,
+        "totalAmount": f"{order.total_amount:.2f}",
+        "createdAt": rfc3339(order.created_at),
+    }
+
+
+# The schema of `order_json`, for the OpenAPI documents (`response_model`).
+class OrderResponse(BaseModel):
+    id: str = Field(examples=["0b8e6d0c-3f55-4a4e-9c39-7d6a0c2d8f10"])
+    customerName: str = Field(examples=["Lucas"])
+    totalAmount: str = Field(
+        pattern=r"^[0-9]+\.[0-9]{2}$",
+        description="Decimal string with two places, never a float.",
+        examples=["199.90"],
+    )
+    createdAt: str = Field(description="RFC 3339, UTC.", examples=["2026-11-25T08:00:00.000Z"])
