@@ -1,0 +1,256 @@
+"""One contract per query-side port, run against the hand-written fake and the real adapter
+(MongoDB, Redis) alike, so that the fakes the unit tests trust cannot drift from the truth."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from pymongo import AsyncMongoClient
+from redis.asyncio import Redis
+
+from order_platform.building_blocks.mongo import new_client
+from order_platform.embedded import RedisServer
+from order_platform.read_service.application.ports import (
+    Page,
+    ReadModel,
+    ReadModelUnavailable,
+    ViewCache,
+)
+from order_platform.read_service.domain import OrderView
+from order_platform.read_service.infrastructure.cache import RedisViewCache
+from order_platform.read_service.infrastructure.read_model import MongoReadModel
+from tests.support.fault_proxy import FaultProxy
+from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
+
+# Millisecond precision, as on the wire (RFC 3339 in OrderCreated) and in BSON.
+T0 = datetime(2026, 11, 25, 8, 0, 0, 250_000, tzinfo=UTC)
+
+
+def view(created_at: datetime = T0, order_id: UUID | None = None, name: str = "Lucas") -> OrderView:
+    return OrderView(order_id or uuid4(), name, Decimal("199.90"), created_at, uuid4())
+
+
+# -- ReadModel ------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "mongodb"])
+async def read_model(request: pytest.FixtureRequest, unique_name: str) -> AsyncIterator[ReadModel]:
+    if request.param == "fake":
+        yield FakeReadModel()
+        return
+    mongodb_uri: str = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    yield MongoReadModel(client[unique_name])
+    await client.close()
+
+
+@pytest.fixture(params=["fake", "mongodb"])
+async def away_read_model(
+    request: pytest.FixtureRequest, unused_tcp_port: int
+) -> AsyncIterator[ReadModel]:
+    if request.param == "fake":
+        fake = FakeReadModel()
+        fake.available = False
+        yield fake
+        return
+    client = new_client(f"mongodb://127.0.0.1:{unused_tcp_port}", timeout_seconds=0.3)
+    yield MongoReadModel(client["nowhere"])
+    await client.close()
+
+
+async def test_an_unknown_order_is_none(read_model: ReadModel) -> None:
+    assert await read_model.get(uuid4()) is None
+
+
+async def test_an_applied_order_reads_back_as_it_was(read_model: ReadModel) -> None:
+    applied = view(name="Zoë 李 🍕")
+    await read_model.apply([applied])
+
+    assert await read_model.get(applied.id) == applied
+
+
+async def test_an_order_stays_as_first_applied(read_model: ReadModel) -> None:
+    first = view()
+    later = view(order_id=first.id, name="Someone else")
+    await read_model.apply([first, later])
+    await read_model.apply([later])
+    await read_model.apply([first])  # a redelivery
+
+    assert await read_model.get(first.id) == first
+    assert (await read_model.page(10, None)).orders == [first]
+
+
+async def test_an_empty_model_lists_nothing(read_model: ReadModel) -> None:
+    assert await read_model.page(10, None) == Page([], None)
+
+
+async def test_pages_walk_newest_first_ties_by_id_each_order_once(read_model: ReadModel) -> None:
+    # Three in one millisecond (ties broken by id), two in other seconds and another minute.
+    same = [view(T0, UUID(int=n)) for n in (7, 3, 9)]
+    older, newer = view(T0 - timedelta(minutes=1)), view(T0 + timedelta(seconds=1))
+    await read_model.apply([same[0], older])
+    await read_model.apply([newer, same[1], same[2]])
+    expected = sorted([*same, older, newer], key=lambda v: v.position, reverse=True)
+
+    walked: list[OrderView] = []
+    after = None
+    for _ in range(3):
+        page = await read_model.page(2, after)
+        walked += page.orders
+        after = page.next_after
+        if after is None:
+            break
+        assert after == page.orders[-1].position
+
+    assert walked == expected
+    assert after is None
+
+
+async def test_a_page_that_takes_the_rest_announces_no_next(read_model: ReadModel) -> None:
+    views = [view(T0 + timedelta(seconds=n)) for n in range(3)]
+    await read_model.apply(views)
+
+    whole = await read_model.page(3, None)
+    assert len(whole.orders) == 3
+    assert whole.next_after is None
+    first = await read_model.page(1, None)
+    rest = await read_model.page(5, first.next_after)
+    assert [v.id for v in rest.orders] == [views[1].id, views[0].id]
+    assert rest.next_after is None
+
+
+async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.get(uuid4())
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.page(10, None)
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.apply([view()])
+
+
+# -- ViewCache ------------------------------------------------------------------------------
+
+
+@dataclass
+class CacheUnderTest:
+    """A cache and the switch that takes its server away and brings it back."""
+
+    cache: ViewCache
+    away: Callable[[], None]
+    back: Callable[[], None]
+
+
+@pytest.fixture(scope="module")
+def redis_path(redis_server: RedisServer) -> Iterator[FaultProxy]:
+    with FaultProxy(redis_server.host, redis_server.port) as proxy:
+        yield proxy
+
+
+@pytest.fixture(params=["fake", "redis"])
+async def subject(
+    request: pytest.FixtureRequest, unique_name: str
+) -> AsyncIterator[CacheUnderTest]:
+    if request.param == "fake":
+        fake = FakeViewCache()
+
+        def set_available(value: bool) -> Callable[[], None]:
+            return lambda: setattr(fake, "available", value)
+
+        yield CacheUnderTest(fake, set_available(False), set_available(True))
+        return
+    proxy: FaultProxy = request.getfixturevalue("redis_path")
+    redis = Redis.from_url(
+        f"redis://{proxy.address}/0", socket_timeout=0.3, socket_connect_timeout=0.3
+    )
+    cache = RedisViewCache(
+        redis,
+        order_ttl_seconds=60,
+        list_ttl_seconds=60,
+        retry_after_seconds=0,  # try Redis again at once: the test says when it is back
+        key_prefix=f"{unique_name}:",
+    )
+    yield CacheUnderTest(cache, proxy.blackhole, proxy.heal)
+    proxy.heal()
+    await redis.aclose()
+
+
+async def test_an_order_is_a_miss_until_put(subject: CacheUnderTest) -> None:
+    cache, cached = subject.cache, view(name="Zoë 李")
+    assert await cache.get_order(cached.id) is None
+
+    await cache.put_order(cached)
+
+    assert await cache.get_order(cached.id) == cached
+
+
+async def test_a_page_is_found_under_its_generation_limit_and_position_only(
+    subject: CacheUnderTest,
+) -> None:
+    cache = subject.cache
+    first, second = view(T0 + timedelta(seconds=1)), view(T0)
+    page = Page([first, second], second.position)
+    generation = await cache.list_generation()
+    assert generation is not None
+
+    await cache.put_page(generation, 2, None, page)
+
+    assert await cache.get_page(generation, 2, None) == page
+    assert await cache.get_page(generation, 3, None) is None
+    assert await cache.get_page(generation, 2, first.position) is None
+    assert await cache.get_page(generation + 1, 2, None) is None
+    last = Page([second], None)
+    await cache.put_page(generation, 1, first.position, last)
+    assert await cache.get_page(generation, 1, first.position) == last
+
+
+async def test_invalidating_lists_moves_to_a_new_generation(subject: CacheUnderTest) -> None:
+    cache = subject.cache
+    before = await cache.list_generation()
+    assert before is not None
+    await cache.put_page(before, 1, None, Page([view()], None))
+
+    await cache.invalidate_lists()
+
+    after = await cache.list_generation()
+    assert after is not None
+    assert after != before
+    assert await cache.get_page(after, 1, None) is None
+
+
+async def test_a_cache_that_is_away_misses_and_never_raises(subject: CacheUnderTest) -> None:
+    cache, cached = subject.cache, view()
+    generation = await cache.list_generation()
+    assert generation is not None
+    subject.away()
+
+    assert await cache.get_order(cached.id) is None
+    assert await cache.list_generation() is None
+    assert await cache.get_page(generation, 1, None) is None
+    await cache.put_order(cached)
+    await cache.put_page(generation, 1, None, Page([cached], None))
+
+    subject.back()
+    assert await cache.get_order(cached.id) is None  # nothing put while away was kept
+    assert await cache.get_page(generation, 1, None) is None
+
+
+async def test_an_invalidation_while_away_is_not_lost(subject: CacheUnderTest) -> None:
+    # Guarantee 4: a projection while Redis is away must still retire the lists cached before.
+    cache = subject.cache
+    before = await cache.list_generation()
+    assert before is not None
+    await cache.put_page(before, 1, None, Page([view()], None))
+    subject.away()
+
+    await cache.invalidate_lists()
+
+    subject.back()
+    after = await cache.list_generation()
+    assert after is not None
+    assert after != before
