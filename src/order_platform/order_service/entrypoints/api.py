@@ -1,4 +1,4 @@
-"""FastAPI application of the Order Service: `POST /orders`, health, metrics, docs."""
+"""HTTP API of the Order Service: `POST /orders`; health, metrics and docs come with the app."""
 
 from __future__ import annotations
 
@@ -7,20 +7,23 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
 
 from order_platform.building_blocks.body_limit import BodySizeLimit
+from order_platform.building_blocks.current_api import current_api
+from order_platform.building_blocks.json_body import JsonBody
 from order_platform.building_blocks.problem import (
     FieldError,
-    problem_response,
+    Problem,
+    ProblemTable,
+    install_problem_table,
+    invalid_request,
     problem_responses,
-    validation_problem,
 )
 from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.contracts import OrderResponse, order_json
 from order_platform.order_service.application.create_order import (
-    CreateOrder,
     CreateOrderHandler,
     IdempotencyKeyReused,
     RequestInFlight,
@@ -31,16 +34,14 @@ from order_platform.order_service.application.ports import (
 )
 from order_platform.order_service.domain import InvalidOrderField
 from order_platform.order_service.entrypoints.schemas import (
+    CREATED,
     CreateOrderRequest,
-    NotJson,
-    OrderResponse,
-    parse_json,
+    IdempotencyKey,
 )
 
 log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
-_API_FIELD = {"customer_name": "customerName", "total_amount": "totalAmount"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,72 @@ class OrderServiceApi:
     location_base_url: str  # without a trailing slash; empty for relative `Location`s
 
 
+router = APIRouter(tags=["orders"])
+Api = Annotated[OrderServiceApi, Depends(current_api)]
+order_body = JsonBody(CreateOrderRequest, what="the order")
+
+
+@router.post(
+    "/orders",
+    status_code=201,
+    response_model=OrderResponse,
+    responses={
+        201: CREATED,
+        **problem_responses(
+            409,
+            413,
+            415,
+            422,
+            500,
+            503,
+            retry_after=(409, 503),
+            s409="A request with this Idempotency-Key is in flight.",
+        ),
+    },
+    openapi_extra=order_body.openapi,
+)
+async def create_order(
+    body: Annotated[CreateOrderRequest, Depends(order_body)],
+    api: Api,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    created = await api.create_order(body.to_command(idempotency_key))
+    order = created.order
+    log.info("order_accepted", order_id=str(order.id), replayed=created.replayed)
+    headers = {"Location": f"{api.location_base_url}/orders/{order.id}"}
+    if created.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(order_json(order), status_code=201, headers=headers)
+
+
+PROBLEMS: ProblemTable = {
+    InvalidOrderField: lambda error: invalid_request(
+        FieldError(field=CreateOrderRequest.api_field(error.field), message=error.message)
+    ),
+    IdempotencyKeyReused: Problem(
+        422,
+        "This Idempotency-Key was first used with a different request body.",
+        type="urn:order-platform:problem:idempotency-key-reused",
+    ),
+    RequestInFlight: Problem(
+        409,
+        "A request with this Idempotency-Key is still being processed; retry shortly.",
+        type="urn:order-platform:problem:request-in-flight",
+        retry_after=1,
+    ),
+    WriteOutcomeUnknown: Problem(
+        503,
+        "The order store answered too late: the order may or may not have been stored. "
+        "Retry with the same Idempotency-Key to find out; without one, check before retrying.",
+        type="urn:order-platform:problem:outcome-unknown",
+        retry_after=2,
+    ),
+    StorageUnavailable: Problem(
+        503, "The order store is unavailable; nothing was stored. Retry later.", retry_after=2
+    ),
+}
+
+
 def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> FastAPI:
     app = service_app(
         title="Order Service",
@@ -58,114 +125,6 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
         start=start,
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-
-    @app.post(
-        "/orders",
-        status_code=201,
-        response_model=OrderResponse,
-        tags=["orders"],
-        responses={
-            201: {
-                "description": "Created (or replayed for a repeated Idempotency-Key).",
-                "headers": {"Location": {"schema": {"type": "string"}}},
-            },
-            **problem_responses(
-                409,
-                413,
-                415,
-                422,
-                500,
-                503,
-                s409="A request with this Idempotency-Key is in flight.",
-            ),
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": CreateOrderRequest.model_json_schema(by_alias=True)
-                    }
-                },
-            }
-        },
-    )
-    async def create_order(
-        request: Request,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                min_length=1,
-                max_length=255,
-                pattern=r"^[\x21-\x7e]+$",
-                description="Retry safely: same key and body replay the first answer.",
-            ),
-        ] = None,
-    ) -> Response:
-        api: OrderServiceApi = request.app.state.api
-        if not _is_json(request.headers.get("content-type", "")):
-            return problem_response(415, "Send the order as application/json.")
-        try:
-            body = CreateOrderRequest.model_validate(parse_json(await request.body()))
-        except NotJson as error:
-            return validation_problem([], f"The body is not valid JSON: {error}")
-        except ValidationError as error:
-            return validation_problem(
-                [
-                    FieldError(
-                        field=".".join(str(part) for part in item["loc"]) or "body",
-                        message=item["msg"],
-                    )
-                    for item in error.errors(include_url=False)
-                ]
-            )
-        command = CreateOrder(body.customer_name, body.total_amount, idempotency_key)
-        try:
-            created = await api.create_order(command)
-        except InvalidOrderField as error:
-            field = _API_FIELD.get(error.field, error.field)
-            return validation_problem([FieldError(field=field, message=error.message)])
-        except IdempotencyKeyReused:
-            return problem_response(
-                422,
-                "This Idempotency-Key was first used with a different request body.",
-                type_="urn:order-platform:problem:idempotency-key-reused",
-            )
-        except RequestInFlight:
-            return problem_response(
-                409,
-                "A request with this Idempotency-Key is still being processed; retry shortly.",
-                type_="urn:order-platform:problem:request-in-flight",
-                headers={"Retry-After": "1"},
-            )
-        except WriteOutcomeUnknown:
-            return problem_response(
-                503,
-                "The order store answered too late: the order may or may not have been stored. "
-                "Retry with the same Idempotency-Key to find out; without one, check before "
-                "retrying.",
-                type_="urn:order-platform:problem:outcome-unknown",
-                headers={"Retry-After": "2"},
-            )
-        except StorageUnavailable:
-            return problem_response(
-                503,
-                "The order store is unavailable; nothing was stored. Retry later.",
-                headers={"Retry-After": "2"},
-            )
-        order = created.order
-        log.info("order_accepted", order_id=str(order.id), replayed=created.replayed)
-        headers = {"Location": f"{api.location_base_url}/orders/{order.id}"}
-        if created.replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(OrderResponse.of(order), status_code=201, headers=headers)
-
+    install_problem_table(app, PROBLEMS)
+    app.include_router(router)
     return app
-
-
-def _is_json(content_type: str) -> bool:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type == "application/json" or (
-        media_type.startswith("application/") and media_type.endswith("+json")
-    )

@@ -1,31 +1,16 @@
-"""Request and response bodies of the Order Service's HTTP API."""
+"""What `POST /orders` takes (the body, the Idempotency-Key header, the command they make)
+and the headers of its answer; the answer's body, an order, is the platform's
+(`order_platform.contracts.order_json`)."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
+from fastapi import Header
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
-from order_platform.contracts import rfc3339
-from order_platform.order_service.domain import Order
-
-
-class NotJson(ValueError):
-    """The body is not a JSON document."""
-
-
-def parse_json(body: bytes) -> Any:
-    """JSON with every number read as `Decimal`, so 199.90 is never a float on its way in."""
-
-    def reject_constant(name: str) -> Any:
-        raise NotJson(f"{name} is not a number")
-
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise NotJson(str(error)) from error
+from order_platform.order_service.application.create_order import CreateOrder
 
 
 def _amount(value: object) -> Decimal:
@@ -56,6 +41,17 @@ Amount = Annotated[
     ),
 ]
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Retry safely: same key and body replay the first answer.",
+    ),
+]
+
 
 class CreateOrderRequest(BaseModel):
     model_config = ConfigDict(
@@ -76,23 +72,23 @@ class CreateOrderRequest(BaseModel):
     )
     total_amount: Amount = Field(alias="totalAmount")
 
-
-class OrderResponse(BaseModel):
-    id: str = Field(examples=["0b8e6d0c-3f55-4a4e-9c39-7d6a0c2d8f10"])
-    customerName: str = Field(examples=["Lucas"])
-    totalAmount: str = Field(
-        pattern=r"^[0-9]+\.[0-9]{2}$",
-        description="Decimal string with two places, never a float.",
-        examples=["199.90"],
-    )
-    createdAt: str = Field(description="RFC 3339, UTC.", examples=["2026-11-25T08:00:00.000Z"])
+    def to_command(self, idempotency_key: str | None) -> CreateOrder:
+        return CreateOrder(self.customer_name, self.total_amount, idempotency_key)
 
     @classmethod
-    def of(cls, order: Order) -> dict[str, str]:
-        # Plain dict: serialised once by the response, not validated again on the hot path.
-        return {
-            "id": str(order.id),
-            "customerName": order.customer_name,
-            "totalAmount": f"{order.total_amount:.2f}",
-            "createdAt": rfc3339(order.created_at),
-        }
+    def api_field(cls, name: str) -> str:
+        """The body's name of a domain field (`customer_name` is `customerName`)."""
+        field = cls.model_fields.get(name)
+        return field.alias if field is not None and field.alias else name
+
+
+CREATED: dict[str, Any] = {
+    "description": "Created (or replayed for a repeated Idempotency-Key).",
+    "headers": {
+        "Location": {"schema": {"type": "string"}},
+        "Idempotent-Replayed": {
+            "description": "`true` when this answer replays an earlier request's.",
+            "schema": {"type": "string", "enum": ["true"]},
+        },
+    },
+}
