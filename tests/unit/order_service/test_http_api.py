@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
 from order_platform.order_service.application.create_order import CreateOrderHandler
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
-from tests.support.asgi import serving
+from tests.unit.http_api import problem, serving_api
 from tests.unit.order_service.fakes import (
     FakeClock,
     FakeIdempotencyKeys,
@@ -41,25 +38,8 @@ async def client(store: FakeStore) -> AsyncIterator[httpx.AsyncClient]:
         clock=FakeClock(),
         new_id=SequentialIds(),
     )
-
-    async def start() -> Started[OrderServiceApi]:
-        async def stop() -> None:
-            pass
-
-        return Started(OrderServiceApi(handler, "http://reads:8002"), Readiness({}), stop)
-
-    async with serving(create_app(start), "order") as client:
+    async with serving_api(create_app, OrderServiceApi(handler, "http://reads:8002")) as client:
         yield client
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    return body
 
 
 async def test_201_with_the_order_and_its_location(

@@ -6,18 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
-from tests.support.asgi import serving
+from tests.unit.http_api import problem, serving_api
 from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -45,25 +42,8 @@ async def client(
     read_model: FakeReadModel, cache: FakeViewCache
 ) -> AsyncIterator[httpx.AsyncClient]:
     api = ReadServiceApi(GetOrder(read_model, cache), ListOrders(read_model, cache))
-
-    async def start() -> Started[ReadServiceApi]:
-        async def stop() -> None:
-            pass
-
-        return Started(api, Readiness({}), stop)
-
-    async with serving(create_app(start), "reads") as client:
+    async with serving_api(create_app, api) as client:
         yield client
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    return body
 
 
 async def test_an_order_is_answered_in_the_platform_shape(
