@@ -6,9 +6,10 @@
     ...
     await supervisor.stop(within_seconds=7)  # in the service's shutdown
 
-- `start(name, factory, *, request_stop=None, ready=None)`: `factory()` is awaited as a task. A
-  task that raises, or returns while the supervisor is not stopping, is logged (with its
-  traceback) and started again from `factory()` after a jittered exponential backoff.
+- `start(name, factory, *, request_stop=None, ready=None, once=False)`: `factory()` is awaited
+  as a task. A task that raises, or returns while the supervisor is not stopping, is logged
+  (with its traceback) and started again from `factory()` after a jittered exponential
+  backoff; with `once`, returning is the task's normal end.
 - A run that lasted `healthy_after_seconds` counts as healthy and resets the backoff. A task
   that keeps failing without a healthy run for longer than `give_up_after_seconds` is given up:
   `on_give_up(name, error)` is called once, by default `exit_process_with_failure`, which logs
@@ -92,7 +93,9 @@ class _Supervised:
     factory: Factory
     request_stop: Callable[[], None] | None
     ready: Callable[[], bool] | None
+    once: bool = False
     task: asyncio.Task[None] | None = None
+    finished: bool = False
     running: bool = False
     failures: int = 0  # consecutive failures since the last healthy run
     failing_since: float | None = None
@@ -128,11 +131,16 @@ class TaskSupervisor:
         *,
         request_stop: Callable[[], None] | None = None,
         ready: Callable[[], bool] | None = None,
+        once: bool = False,
     ) -> None:
-        """Run `factory()` as a task named `name`, restarted whenever it dies until `stop`."""
+        """Run `factory()` as a task named `name`, restarted whenever it dies until `stop`.
+
+        With `once`, a run that returns is the task's end (e.g. preparing storage); it is
+        restarted only when it raises.
+        """
         if name in self._tasks:
             raise ValueError(f"a task named {name!r} is already supervised")
-        supervised = _Supervised(name, factory, request_stop, ready)
+        supervised = _Supervised(name, factory, request_stop, ready, once)
         self._tasks[name] = supervised
         supervised.task = asyncio.create_task(self._keep_running(supervised), name=name)
 
@@ -179,6 +187,8 @@ class TaskSupervisor:
                 )
 
     def _why_down(self, supervised: _Supervised) -> str | None:
+        if supervised.finished:
+            return None
         if supervised.given_up:
             return f"given up after {supervised.failures} failures: {supervised.last_error!r}"
         if self._stopping.is_set():
@@ -202,6 +212,9 @@ class TaskSupervisor:
             except Exception as raised:
                 error = raised
             supervised.running = False
+            if supervised.once and error is None:
+                supervised.finished = True
+                return
             if self._stopping.is_set():
                 if error is not None:
                     supervised.crashes.append(error)

@@ -81,6 +81,20 @@ async def test_a_task_that_returns_while_not_stopping_is_restarted() -> None:
     await tasks.stop(within_seconds=1)
 
 
+async def test_a_task_run_once_is_restarted_only_until_it_succeeds() -> None:
+    task = FlakyTask(failures=2)
+    task.stop.set()  # the third run returns at once: done
+    tasks = supervisor(GiveUps())
+    tasks.start("prepare", task, once=True)
+    check = tasks.check("prepare")
+
+    await eventually(lambda: _true(len(task.starts) == 3 and not tasks.down()), what="done")
+    await check()  # finished is not down
+    await asyncio.sleep(0.2)  # would be several restarts with this backoff
+    assert len(task.starts) == 3
+    await tasks.stop(within_seconds=1)
+
+
 async def test_guarantee_8_a_task_that_cannot_recover_in_bounded_time_is_given_up() -> None:
     give_ups = GiveUps()
     tasks = supervisor(give_ups, give_up_after_seconds=0.3, backoff_max_seconds=0.05)
