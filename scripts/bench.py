@@ -32,7 +32,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from order_platform.embedded import EmbeddedServers, PlatformService
+from order_platform.devtools.embedded import EmbeddedServers, PlatformService
 
 SERVICES = {"order-service": 1, "read-service": 2, "notification-service": 3}
 FRESHNESS_POLL_SECONDS = 0.002

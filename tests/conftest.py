@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import pytest
 
-from order_platform.embedded import KafkaServer, MongoServer, RedisServer
+from order_platform.devtools.embedded import KafkaServer, MongoServer, RedisServer
 
 
 @pytest.fixture(scope="session")

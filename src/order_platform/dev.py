@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from order_platform.embedded import (
+from order_platform.devtools.embedded import (
     EmbeddedServer,
     EmbeddedServerError,
     EmbeddedServers,
     PlatformService,
     PortInUseError,
 )
-from order_platform.embedded.ports import ensure_port_free
+from order_platform.devtools.embedded.ports import ensure_port_free
 
 # Service ports are port_base + offset; the embedded servers start at port_base + 10. Extra
 # replicas get predictable ports too: read service i (1-based beyond the first) on

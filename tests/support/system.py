@@ -21,7 +21,7 @@ from uuid import uuid4
 
 import httpx
 
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from tests.support.kafka_lag import uncommitted
 from tests.support.waiting import eventually
 

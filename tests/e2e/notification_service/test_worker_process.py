@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from tests.integration.notification_service.webhook_receiver import WebhookReceiver
 from tests.support.events import order_created, produce
 from tests.support.waiting import wait_until

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from order_platform.contracts import OrderCreatedV1
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from tests.support.kafka_topic import read_topic
 
 

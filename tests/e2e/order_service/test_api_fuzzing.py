@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from order_platform.order_service.bootstrap import create_http_app
 
 pytestmark = pytest.mark.slow

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from order_platform.embedded import KafkaServer, PlatformService
+from order_platform.devtools.embedded import KafkaServer, PlatformService
 from tests.e2e.order_service.conftest import pending, post_orders, published_order_ids
 from tests.support.fault_proxy import FaultProxy
 from tests.support.waiting import wait_until

@@ -21,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from order_platform.embedded import PlatformService
+from order_platform.devtools.embedded import PlatformService
 from order_platform.read_service.bootstrap import create_http_app
 from tests.support.events import order_created, produce
 from tests.support.waiting import wait_until

@@ -18,7 +18,7 @@ import httpx
 import pytest
 from pymongo import MongoClient
 
-from order_platform.embedded import PlatformService, RedisServer
+from order_platform.devtools.embedded import PlatformService, RedisServer
 from tests.support.system import (
     NOTIFICATION,
     LogicalOrder,

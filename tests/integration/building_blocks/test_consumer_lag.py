@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1, event_headers
-from order_platform.embedded.kafka import create_topic
+from order_platform.devtools.embedded.kafka import create_topic
 from tests.support.events import order_created
 from tests.support.waiting import eventually
 

@@ -12,7 +12,7 @@ from aiokafka import TopicPartition
 from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
-from order_platform.embedded.kafka import create_topic
+from order_platform.devtools.embedded.kafka import create_topic
 from tests.support.consumers import consuming
 from tests.support.events import order_created, produce
 from tests.support.kafka_lag import uncommitted

@@ -16,7 +16,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from order_platform.embedded.fast_memory_engine import FastIdMemoryEngine, has_exact_match_id
+from order_platform.devtools.embedded.fast_memory_engine import (
+    FastIdMemoryEngine,
+    has_exact_match_id,
+)
 
 ID_FACTORIES: dict[str, Callable[[], object]] = {
     "str": lambda: f"order-{uuid.uuid4().hex}",

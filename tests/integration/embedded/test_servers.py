@@ -16,7 +16,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from order_platform.embedded import (
+from order_platform.devtools.embedded import (
     EmbeddedServer,
     EmbeddedServers,
     KafkaServer,
@@ -26,7 +26,7 @@ from order_platform.embedded import (
     ServerStartError,
     create_topic,
 )
-from order_platform.embedded import launcher as launcher_module
+from order_platform.devtools.embedded import launcher as launcher_module
 
 # Tansu completes a group join after about half the session timeout: keep it short in tests.
 FAST_GROUP_JOIN = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300}

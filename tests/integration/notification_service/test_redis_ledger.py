@@ -11,8 +11,8 @@ from uuid import uuid4
 import pytest
 from redis.asyncio import Redis
 
-from order_platform.embedded import RedisServer
-from order_platform.embedded.ports import find_free_port
+from order_platform.devtools.embedded import RedisServer
+from order_platform.devtools.embedded.ports import find_free_port
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
     NotifyCustomerHandler,

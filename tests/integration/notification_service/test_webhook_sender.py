@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from order_platform.embedded.ports import find_free_port
+from order_platform.devtools.embedded.ports import find_free_port
 from order_platform.notification_service.application.ports import (
     NotificationFailed,
     NotificationRejected,

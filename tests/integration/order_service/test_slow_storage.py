@@ -14,7 +14,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.contracts import OrderCreatedV1
-from order_platform.embedded import MongoServer
+from order_platform.devtools.embedded import MongoServer
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from tests.integration.order_service.conftest import serve
 from tests.support.fault_proxy import FaultProxy

@@ -13,7 +13,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic
-from order_platform.embedded import RedisServer
+from order_platform.devtools.embedded import RedisServer
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic

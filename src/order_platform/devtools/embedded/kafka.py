@@ -17,8 +17,8 @@ from typing import Self, Unpack
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from order_platform.embedded.errors import EmbeddedServerError, ServerBinaryNotFoundError
-from order_platform.embedded.launcher import EmbeddedServer, ServerOptions
+from order_platform.devtools.embedded.errors import EmbeddedServerError, ServerBinaryNotFoundError
+from order_platform.devtools.embedded.launcher import EmbeddedServer, ServerOptions
 
 _API_VERSIONS_KEY = 18
 _PROBE_CORRELATION_ID = 0x0EB0

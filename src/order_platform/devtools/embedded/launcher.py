@@ -14,9 +14,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypedDict
 
-from order_platform.embedded.errors import PortInUseError
-from order_platform.embedded.ports import ensure_port_free, find_free_port
-from order_platform.embedded.process import ManagedProcess
+from order_platform.devtools.embedded.errors import PortInUseError
+from order_platform.devtools.embedded.ports import ensure_port_free, find_free_port
+from order_platform.devtools.embedded.process import ManagedProcess
 
 DEFAULT_HOST = "127.0.0.1"
 _AUTO_PORT_ATTEMPTS = 3

@@ -9,7 +9,7 @@ from typing import Unpack
 
 from pymongo import MongoClient
 
-from order_platform.embedded.launcher import EmbeddedServer, ServerOptions
+from order_platform.devtools.embedded.launcher import EmbeddedServer, ServerOptions
 
 
 class MongoServer(EmbeddedServer):
@@ -37,7 +37,7 @@ class MongoServer(EmbeddedServer):
         argv = [
             sys.executable,
             "-m",
-            "order_platform.embedded.mongo_server",
+            "order_platform.devtools.embedded.mongo_server",
             "--host",
             self.host,
             "--port",

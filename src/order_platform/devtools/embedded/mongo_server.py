@@ -1,4 +1,5 @@
-"""Entrypoint of the embedded MongoDB-wire server: `python -m order_platform.embedded.mongo_server`.
+"""Entrypoint of the embedded MongoDB-wire server, run as
+`python -m order_platform.devtools.embedded.mongo_server`.
 
 It runs in its own process so that its event loop and CPU time never compete with the code
 under test, and so that it can be stopped and restarted like the other servers.
@@ -18,7 +19,7 @@ from pathlib import Path
 from mongoeco.engines.base import AsyncStorageEngine
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 
-from order_platform.embedded.fast_memory_engine import FastIdMemoryEngine
+from order_platform.devtools.embedded.fast_memory_engine import FastIdMemoryEngine
 
 
 def build_engine(data_dir: Path | None) -> AsyncStorageEngine:

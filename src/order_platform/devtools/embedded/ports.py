@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from order_platform.embedded.errors import PortInUseError
+from order_platform.devtools.embedded.errors import PortInUseError
 
 
 def find_free_port(host: str = "127.0.0.1") -> int:

@@ -18,7 +18,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from order_platform.embedded.errors import ServerStartError
+from order_platform.devtools.embedded.errors import ServerStartError
 
 Probe = Callable[[], bool]
 """Returns True once the server answers a real request; may raise while it does not."""

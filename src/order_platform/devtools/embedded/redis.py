@@ -8,8 +8,8 @@ from __future__ import annotations
 import shutil
 import socket
 
-from order_platform.embedded.errors import ServerBinaryNotFoundError
-from order_platform.embedded.launcher import EmbeddedServer
+from order_platform.devtools.embedded.errors import ServerBinaryNotFoundError
+from order_platform.devtools.embedded.launcher import EmbeddedServer
 
 
 def redis_server_binary() -> str:

@@ -18,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from order_platform.embedded.kafka import KafkaServer
-from order_platform.embedded.launcher import DEFAULT_HOST, EmbeddedServer
-from order_platform.embedded.mongo import MongoServer
-from order_platform.embedded.redis import RedisServer
+from order_platform.devtools.embedded.kafka import KafkaServer
+from order_platform.devtools.embedded.launcher import DEFAULT_HOST, EmbeddedServer
+from order_platform.devtools.embedded.mongo import MongoServer
+from order_platform.devtools.embedded.redis import RedisServer
 
 # Offsets from `port_base` when the caller wants predictable ports (`dev --port-base`).
 KAFKA_PORT_OFFSET = 0

@@ -14,7 +14,7 @@ from typing import Unpack
 
 import httpx
 
-from order_platform.embedded.launcher import EmbeddedServer, ServerOptions
+from order_platform.devtools.embedded.launcher import EmbeddedServer, ServerOptions
 
 
 class PlatformService(EmbeddedServer):
