@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        from order_platform.dev import DevOptions, run_dev
+        from order_platform.devtools.dev import DevOptions, run_dev
 
         return run_dev(
             DevOptions(

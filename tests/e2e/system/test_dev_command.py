@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from order_platform.dev import DevError, DevOptions, PortPlan
+from order_platform.devtools.dev import DevError, DevOptions, PortPlan
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
