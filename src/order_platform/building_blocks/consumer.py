@@ -15,7 +15,6 @@ partition of the topic from the group's committed offsets, whoever owns the part
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
+from order_platform.building_blocks.backoff import Backoff
 from order_platform.building_blocks.correlation import correlation_id_from
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.tracing import (
@@ -144,6 +144,11 @@ class ConsumerRunner[E]:
         self._dead_letters = dead_letters
         self._invalid = invalid
         self._occurred_at = occurred_at
+        # The config's base is the ceiling before any failure: after the first one it doubled.
+        # Equal jitter keeps replicas from retrying in lockstep.
+        self._backoff = Backoff(
+            2 * config.backoff_base_seconds, config.backoff_max_seconds, jitter="equal"
+        )
         self._batch_seconds = BATCH_SECONDS.labels(config.group_id)
         self._end_to_end = END_TO_END_SECONDS.labels(config.group_id)
         self._stop = asyncio.Event()
@@ -183,7 +188,7 @@ class ConsumerRunner[E]:
                     if fetch_failures >= self._config.max_attempts:
                         raise
                     log.warning("consumer_fetch_failed", error=repr(error), attempt=fetch_failures)
-                    await self._stop_requested_within(self._backoff(fetch_failures))
+                    await self._stop_requested_within(self._backoff.delay(fetch_failures))
                     continue
                 fetch_failures = 0
                 if not batches:
@@ -221,7 +226,7 @@ class ConsumerRunner[E]:
                 await consumer.stop()
                 failures += 1
                 log.warning("consumer_cannot_connect", error=str(error))
-                if await self._stop_requested_within(self._backoff(failures)):
+                if await self._stop_requested_within(self._backoff.delay(failures)):
                     return None
                 continue
             if not started:
@@ -377,7 +382,7 @@ class ConsumerRunner[E]:
             else:
                 EVENTS.labels(self._config.group_id, "applied").inc(len(deliveries))
                 return
-            await self._sleep(self._backoff(failures))
+            await self._sleep(self._backoff.delay(failures))
 
     async def _isolate(self, deliveries: Sequence[Delivery[E]], error: Exception) -> None:
         """Retry one event at a time, so that only the one that keeps failing is dead-lettered."""
@@ -453,7 +458,3 @@ class ConsumerRunner[E]:
         except TimeoutError:
             return False
         return True
-
-    def _backoff(self, failures: int) -> float:
-        cap = min(self._config.backoff_max_seconds, self._config.backoff_base_seconds * 2**failures)
-        return random.uniform(cap / 2, cap)  # jitter keeps replicas from retrying in lockstep

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
+
+from order_platform.building_blocks.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -117,8 +118,8 @@ class TaskSupervisor:
     ) -> None:
         self._give_up_after = give_up_after_seconds
         self._healthy_after = healthy_after_seconds
-        self._backoff_base = backoff_base_seconds
-        self._backoff_max = backoff_max_seconds
+        # Equal jitter: replicas do not retry in lockstep, nor much sooner than planned.
+        self._backoff = Backoff(backoff_base_seconds, backoff_max_seconds, jitter="equal")
         self._on_give_up = on_give_up
         self._clock = clock
         self._tasks: dict[str, _Supervised] = {}
@@ -238,12 +239,8 @@ class TaskSupervisor:
                 supervised.given_up = True
                 self._on_give_up(supervised.name, supervised.last_error)
                 return
-            delay = self._backoff(supervised.failures)
+            delay = self._backoff.delay(supervised.failures)
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:
                 log.info("background_task_restarting", task=supervised.name)
-
-    def _backoff(self, failures: int) -> float:
-        cap = min(self._backoff_max, self._backoff_base * 2 ** (failures - 1))
-        return random.uniform(cap / 2, cap)  # jitter: replicas do not retry in lockstep

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -27,6 +26,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter
 
+from order_platform.building_blocks.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
 from order_platform.order_service.infrastructure.outbox import OutboxEntry
@@ -95,7 +95,8 @@ class OutboxRelay:
         self._publisher = publisher
         self._clock = clock
         self._batch_size = batch_size
-        self._max_backoff = max_backoff.total_seconds()
+        # Full jitter: replicas that lost the broker together do not return in lockstep.
+        self._backoff = Backoff(0.2, max_backoff.total_seconds(), jitter="full")
         # Beyond this many held entries (a long broker outage under load) new ones are left
         # in MongoDB for a sweep once their leases expire: nothing is lost, memory is bounded.
         self._max_in_memory = max_in_memory
@@ -211,7 +212,7 @@ class OutboxRelay:
                 failures += 1
                 log.warning("outbox_heartbeat_failed", error=str(error))
             delay = self._heartbeats.beat_interval.total_seconds()
-            await asyncio.sleep(min(delay, self._backoff(failures)) if failures else delay)
+            await asyncio.sleep(min(delay, self._backoff.delay(failures)) if failures else delay)
 
     async def _publish_forever(self) -> None:
         failures = 0
@@ -223,7 +224,7 @@ class OutboxRelay:
                 failures += 1
                 self.failures += 1
                 PUBLISH_FAILURES.inc()
-                delay = self._backoff(failures)
+                delay = self._backoff.delay(failures)
                 log.warning("outbox_relay_retrying", error=str(error), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
                 continue
@@ -310,7 +311,7 @@ class OutboxRelay:
                 # They stay leased to us; if we die first they are published again (at least once).
                 failures += 1
                 log.warning("outbox_removal_retrying", error=str(error))
-                await asyncio.sleep(self._backoff(failures))
+                await asyncio.sleep(self._backoff.delay(failures))
                 self._wake_remover.set()
 
     async def remove_published(self) -> None:
@@ -338,7 +339,3 @@ class OutboxRelay:
             elif (renewed := await self._outbox.renew(entry, now)) is not None:
                 kept.append(renewed)
         return kept
-
-    def _backoff(self, failures: int) -> float:
-        # Full jitter: replicas that lost the broker together do not return in lockstep.
-        return random.uniform(0, min(self._max_backoff, 0.1 * 2**failures))
