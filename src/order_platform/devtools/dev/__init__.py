@@ -1,5 +1,15 @@
-"""`order-platform dev`: the embedded servers and every service as child processes, one command."""
+"""`order-platform dev`: the embedded servers and every service as child processes, one command.
 
-from order_platform.devtools.dev.supervisor import DevError, DevOptions, PortPlan, run_dev
+One module, one job: `options` (what the developer asked for), `port_plan` (every port, decided
+and checked before anything starts), `supervisor` (start, watch and stop the child processes),
+`banner` (what is up, and a curl that works), `log_follower` (the services' notification and
+error lines on the terminal), `failures` (what `dev` says when a part fails), `console` (where
+it says it), `command` (signals and the exit code).
+"""
+
+from order_platform.devtools.dev.command import run_dev
+from order_platform.devtools.dev.failures import DevError
+from order_platform.devtools.dev.options import DevOptions
+from order_platform.devtools.dev.port_plan import PortPlan
 
 __all__ = ["DevError", "DevOptions", "PortPlan", "run_dev"]
