@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import Counter
 
+from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.kafka_producer import LazyProducer
 from order_platform.contracts import dead_letter_topic
 
 log = structlog.get_logger(__name__)
@@ -93,18 +95,27 @@ class DeadLetterPublisher:
         attempts: int = 3,
         backoff_seconds: float = 0.2,
     ) -> None:
-        self._bootstrap_servers = bootstrap_servers
         self._consumer_group = consumer_group
-        self._enable_idempotence = enable_idempotence
         self._timeout = timeout_seconds
         self._attempts = attempts
-        self._backoff = backoff_seconds
-        self._producer: AIOKafkaProducer | None = None  # created on the first poison message
+        # No jitter: the pauses add up to a known bound (`bound_seconds`).
+        self._backoff = Backoff(backoff_seconds, jitter="none")
+        # Connected on the first poison message; one try of `_send` bounds its start too.
+        self._producer = LazyProducer(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=bootstrap_servers,
+                acks="all",
+                enable_idempotence=enable_idempotence,
+                request_timeout_ms=int(timeout_seconds * 1000),
+                client_id=f"{consumer_group}-dead-letters",
+            ),
+            timeout_seconds=timeout_seconds,
+        )
 
     @property
     def bound_seconds(self) -> float:
         """The longest one message can hold its partition here (the tries and their pauses)."""
-        pauses = self._backoff * (2.0 ** max(self._attempts - 1, 0) - 1)
+        pauses = sum(self._backoff.ceiling(failures) for failures in range(1, self._attempts))
         return (self._attempts + 1) * self._timeout + pauses
 
     async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> DeadLetterOutcome:
@@ -127,7 +138,7 @@ class DeadLetterPublisher:
                     **_where(record),
                 )
                 if attempt < self._attempts:
-                    await asyncio.sleep(self._backoff * 2.0 ** (attempt - 1))
+                    await asyncio.sleep(self._backoff.delay(attempt))
             else:
                 return DeadLetterOutcome.COPIED
         key = (
@@ -158,33 +169,14 @@ class DeadLetterPublisher:
         """One try, bounded as a whole: connecting, waiting for metadata, the acknowledgement."""
 
         async def send() -> None:
-            producer = await self._started_producer()
+            producer = await self._producer.get()
             delivery = await producer.send(topic, value=value, key=key, headers=headers)
             await delivery
 
         await asyncio.wait_for(send(), self._timeout)
 
-    async def _started_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap_servers,
-                acks="all",
-                enable_idempotence=self._enable_idempotence,
-                request_timeout_ms=int(self._timeout * 1000),
-                client_id=f"{self._consumer_group}-dead-letters",
-            )
-            try:
-                await producer.start()
-            except BaseException:
-                await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.close()
 
 
 def _where(record: ConsumerRecord[bytes, bytes]) -> dict[str, object]:

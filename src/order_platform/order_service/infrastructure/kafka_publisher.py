@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
 
+from order_platform.building_blocks.kafka_producer import LazyProducer
 from order_platform.building_blocks.tracing import (
     context_from_traceparent,
     current_traceparent,
@@ -36,13 +37,28 @@ class KafkaPublisher:
     ) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._topic = topic
-        self._enable_idempotence = enable_idempotence
         self._timeout = timeout_seconds
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = LazyProducer(
+            lambda: AIOKafkaProducer(
+                bootstrap_servers=bootstrap_servers,
+                acks="all",
+                enable_idempotence=enable_idempotence,
+                linger_ms=2,
+                request_timeout_ms=int(timeout_seconds * 1000),
+                client_id="order-service-relay",
+            ),
+            timeout_seconds=timeout_seconds,
+            on_started=lambda: log.info(
+                "kafka_producer_connected", bootstrap_servers=bootstrap_servers
+            ),
+        )
 
     async def publish(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
         """Send a batch; return the entries the broker acknowledged (acks=all)."""
-        producer = await self._connected()
+        try:
+            producer = await self._producer.get()
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise PublishFailed(f"cannot reach Kafka at {self._bootstrap_servers}") from error
         try:
             sends = [
                 await producer.send(
@@ -54,7 +70,7 @@ class KafkaPublisher:
                 asyncio.gather(*sends, return_exceptions=True), timeout=self._timeout
             )
         except (KafkaError, OSError, TimeoutError) as error:
-            await self._reset()
+            await self._producer.reset()
             raise PublishFailed(f"Kafka at {self._bootstrap_servers} did not answer") from error
         acknowledged = [
             entry
@@ -62,7 +78,7 @@ class KafkaPublisher:
             if not isinstance(result, BaseException)
         ]
         if len(acknowledged) < len(entries):
-            await self._reset()  # a producer that lost its broker is rebuilt, not trusted
+            await self._producer.reset()  # a producer that lost its broker is rebuilt, not trusted
         return acknowledged
 
     def _headers(self, entry: OutboxEntry) -> list[tuple[str, bytes]]:
@@ -85,32 +101,5 @@ class KafkaPublisher:
         extra = [("traceparent", traceparent.encode())] if traceparent else []
         return [*entry.headers, *extra]
 
-    async def _connected(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap_servers,
-                acks="all",
-                enable_idempotence=self._enable_idempotence,
-                linger_ms=2,
-                request_timeout_ms=int(self._timeout * 1000),
-                client_id="order-service-relay",
-            )
-            try:
-                await asyncio.wait_for(producer.start(), timeout=self._timeout)
-            except (KafkaError, OSError, TimeoutError) as error:
-                await producer.stop()
-                raise PublishFailed(f"cannot reach Kafka at {self._bootstrap_servers}") from error
-            self._producer = producer
-            log.info("kafka_producer_connected", bootstrap_servers=self._bootstrap_servers)
-        return self._producer
-
-    async def _reset(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await asyncio.wait_for(producer.stop(), timeout=self._timeout)
-            except (KafkaError, OSError, TimeoutError):
-                log.warning("kafka_producer_stop_failed", exc_info=True)
-
     async def close(self) -> None:
-        await self._reset()
+        await self._producer.close()
