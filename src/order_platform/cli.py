@@ -142,6 +142,7 @@ def _run_notification_service(host: str, port: int) -> int:
 def _observe(service: str, settings: ServiceSettings) -> None:
     """Logs always; traces when OTEL_EXPORTER_OTLP_ENDPOINT says where to send them."""
     configure_logging(service=service, level=settings.log_level, log_format=settings.log_format)
+    settings.warn_renamed()
     configure_tracing(service)
 
 

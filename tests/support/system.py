@@ -122,7 +122,7 @@ def running_system(
             "notification-service",
             env=common
             | {
-                "NOTIFICATION_CONSUMER_GROUP": f"{name}-notifications",
+                "CONSUMER_GROUP": f"{name}-notifications",
                 "NOTIFICATION_DEDUP_KEY_PREFIX": f"{name}-notifications",
                 "NOTIFICATION_BACKOFF_BASE_SECONDS": "0.01",
                 "NOTIFICATION_BACKOFF_MAX_SECONDS": "0.2",

@@ -1,12 +1,32 @@
-"""Settings every service reads from the environment (12-factor); each service extends them."""
+"""Settings every service reads from the environment (12-factor); each service extends them.
 
-from typing import Literal
+A setting that is renamed keeps its old name for one release: list it in the service's
+`renamed` (old field name -> new one). The old environment variable (or keyword) is still
+read, the new name wins when both are set, and `warn_renamed()`, called once logging is
+configured, logs a WARNING that names the variable to use instead.
+"""
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, Self
+
+import structlog
+from pydantic import ModelWrapValidatorHandler, PrivateAttr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+log = structlog.get_logger(__name__)
 
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    # Old field name -> new field name, accepted (with a warning) for one release.
+    renamed: ClassVar[Mapping[str, str]] = {}
 
     kafka_bootstrap_servers: str = "localhost:9092"
     # The embedded broker (Tansu) rejects InitProducerId, so `dev` and the tests turn this off.
@@ -24,3 +44,67 @@ class ServiceSettings(BaseSettings):
     task_give_up_seconds: float = 60.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
+
+    _renamed_in_use: tuple[str, ...] = PrivateAttr(default=())
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        old_names = _OldEnvironmentNames(settings_cls, list(cls.renamed))
+        return init_settings, env_settings, old_names, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _accept_old_names(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        in_use: list[str] = []
+        if isinstance(data, dict) and cls.renamed:
+            data = dict(data)
+            for old, new in cls.renamed.items():
+                if old in data:
+                    in_use.append(old)
+                    value = data.pop(old)
+                    data.setdefault(new, value)  # the new name wins when both are set
+        settings = handler(data)
+        if in_use:
+            settings._renamed_in_use = tuple(in_use)
+        return settings
+
+    def warn_renamed(self) -> None:
+        """One WARNING per old setting name that was used (call it once, at start)."""
+        for old in self._renamed_in_use:
+            old_name, new_name = old.upper(), self.renamed[old].upper()
+            log.warning(
+                "deprecated_setting",
+                category="DeprecationWarning",
+                setting=old_name,
+                use_instead=new_name,
+                message=f"{old_name} is deprecated and is read for one more release only: "
+                f"set {new_name} instead",
+            )
+
+
+class _OldEnvironmentNames(PydanticBaseSettingsSource):
+    """The environment variables of renamed settings, under their old names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], old_names: list[str]) -> None:
+        super().__init__(settings_cls)
+        self._old_names = old_names
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # no field has an old name: they are all renamed
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = self.config.get("env_prefix", "")
+        if self.config.get("case_sensitive", False):
+            environment: Mapping[str, str] = os.environ
+            names = {old: f"{prefix}{old}".upper() for old in self._old_names}
+        else:
+            environment = {name.lower(): value for name, value in os.environ.items()}
+            names = {old: f"{prefix}{old}".lower() for old in self._old_names}
+        return {old: environment[name] for old, name in names.items() if name in environment}

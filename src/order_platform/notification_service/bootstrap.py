@@ -56,9 +56,9 @@ async def bootstrap(
         sender = LogNotificationSender()
     consumer = order_created_consumer(
         settings,
-        group_id=settings.notification_consumer_group,
+        group_id=settings.consumer_group,
         handle=NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger)),
-        max_batch=settings.notification_batch_size,
+        max_batch=settings.consumer_max_batch,
         max_attempts=settings.notification_max_attempts,
         backoff_base_seconds=settings.notification_backoff_base_seconds,
         backoff_max_seconds=settings.notification_backoff_max_seconds,
@@ -77,7 +77,7 @@ async def bootstrap(
 
     log.info(
         "notification_service_started",
-        group=settings.notification_consumer_group,
+        group=settings.consumer_group,
         topic=settings.order_created_topic,
         sender=settings.notification_sender,
     )

@@ -36,7 +36,7 @@ def env(kafka_bootstrap: str, redis_url: str, unique_name: str) -> dict[str, str
         "REDIS_URL": redis_url,
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-        "NOTIFICATION_CONSUMER_GROUP": f"{unique_name}-notification-service",
+        "CONSUMER_GROUP": f"{unique_name}-notification-service",
         "NOTIFICATION_DEDUP_KEY_PREFIX": unique_name,
         "NOTIFICATION_BACKOFF_BASE_SECONDS": "0.01",
         "NOTIFICATION_BACKOFF_MAX_SECONDS": "0.1",
@@ -74,7 +74,7 @@ async def test_guarantee_2_one_log_line_per_order_across_crashes_restarts_and_du
         wait_until(lambda: deduplicated(worker) >= 1, what="the duplicate publish recognised")
 
     # A new consumer group reads the topic from the start: every event is redelivered.
-    replay_env = {**env, "NOTIFICATION_CONSUMER_GROUP": f"{topic}-replay"}
+    replay_env = {**env, "CONSUMER_GROUP": f"{topic}-replay"}
     with PlatformService("notification-service", env=replay_env, log_dir=tmp_path) as replay:
         wait_until(lambda: deduplicated(replay) == 6, what="all six messages deduplicated")
         assert notified(replay) == Counter()

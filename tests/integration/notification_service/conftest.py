@@ -33,7 +33,7 @@ def settings(
         redis_url=redis_url,
         kafka_session_timeout_ms=2000,
         kafka_heartbeat_interval_ms=300,
-        notification_consumer_group=f"{unique_name}-notification-service",
+        consumer_group=f"{unique_name}-notification-service",
         notification_dedup_key_prefix=unique_name,
         notification_sender="webhook",
         notification_webhook_url=receiver.url,

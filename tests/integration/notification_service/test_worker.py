@@ -53,7 +53,7 @@ type Record = ConsumerRecord[bytes, bytes]
 
 
 async def dead_letters(settings: NotificationServiceSettings, count: int) -> list[Record]:
-    topic = dead_letter_topic(settings.order_created_topic, settings.notification_consumer_group)
+    topic = dead_letter_topic(settings.order_created_topic, settings.consumer_group)
 
     async def letters() -> list[Record]:
         found = await read_topic(settings.kafka_bootstrap_servers, topic)
@@ -72,7 +72,7 @@ async def received(receiver: WebhookReceiver, count: int) -> None:
 async def test_fan_out_every_event_reaches_the_read_side_and_the_notifier(
     settings: NotificationServiceSettings, receiver: WebhookReceiver
 ) -> None:
-    settings = settings.model_copy(update={"notification_consumer_group": "notification-service"})
+    settings = settings.model_copy(update={"consumer_group": "notification-service"})
     events = [order_created(customer_name=f"Customer {n}") for n in range(20)]
     projection = RecordingProjection()
 
@@ -122,7 +122,7 @@ async def test_guarantee_3_failing_webhook_calls_are_retried_then_dead_lettered_
         assert headers["dlq-original-topic"] == settings.order_created_topic.encode()
         assert headers["dlq-original-partition"].isdigit()
         assert headers["dlq-original-offset"].isdigit()
-        assert headers["dlq-consumer-group"] == settings.notification_consumer_group.encode()
+        assert headers["dlq-consumer-group"] == settings.consumer_group.encode()
         assert headers["event-type"] == b"OrderCreated"
 
 
@@ -204,7 +204,7 @@ async def test_guarantee_2_redis_down_is_waited_for_without_dead_lettering(
         await eventually(lambda: _ready(worker), what="ready again")
 
     assert receiver.event_ids() == {str(event.event_id): 1}
-    dlq = dead_letter_topic(settings.order_created_topic, settings.notification_consumer_group)
+    dlq = dead_letter_topic(settings.order_created_topic, settings.consumer_group)
     assert await read_topic(settings.kafka_bootstrap_servers, dlq) == []
 
 
@@ -230,7 +230,7 @@ def deduplicated() -> float:
 
 
 def retried(settings: NotificationServiceSettings) -> float:
-    labels = {"group": settings.notification_consumer_group, "outcome": "retried"}
+    labels = {"group": settings.consumer_group, "outcome": "retried"}
     return REGISTRY.get_sample_value("consumer_events_total", labels) or 0.0
 
 

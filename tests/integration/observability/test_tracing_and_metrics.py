@@ -76,7 +76,7 @@ async def platform(
         notification_app(
             NotificationServiceSettings(
                 **common,
-                notification_consumer_group=f"{name}-notifications",
+                consumer_group=f"{name}-notifications",
                 notification_dedup_key_prefix=name,
             )
         ),

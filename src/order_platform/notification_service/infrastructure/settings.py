@@ -1,6 +1,7 @@
 """Notification Service settings, read once in bootstrap."""
 
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import ClassVar, Literal, Self
 
 from pydantic import model_validator
 
@@ -8,7 +9,13 @@ from order_platform.building_blocks.settings import ServiceSettings
 
 
 class NotificationServiceSettings(ServiceSettings):
-    notification_consumer_group: str = "notification-service"
+    # The names the read service uses for the same things; the old ones go after one release.
+    renamed: ClassVar[Mapping[str, str]] = {
+        "notification_consumer_group": "consumer_group",
+        "notification_batch_size": "consumer_max_batch",
+    }
+
+    consumer_group: str = "notification-service"
     # `log` writes one line per order; `webhook` POSTs the notification as JSON.
     notification_sender: Literal["log", "webhook"] = "log"
     notification_webhook_url: str = ""
@@ -23,7 +30,7 @@ class NotificationServiceSettings(ServiceSettings):
     notification_dedup_key_prefix: str = "notification-service"
     # Events per batch, all sent concurrently: with SIGTERM the batch in flight is finished,
     # so one batch must take at most about one webhook timeout.
-    notification_batch_size: int = 32
+    consumer_max_batch: int = 32
     notification_max_attempts: int = 5
     notification_backoff_base_seconds: float = 0.2
     notification_backoff_max_seconds: float = 5.0
