@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
+from order_platform import cli
 from order_platform.notification_service.infrastructure.settings import (
     NotificationServiceSettings,
 )
@@ -101,3 +102,20 @@ def test_an_old_name_with_a_bad_value_is_refused(monkeypatch: pytest.MonkeyPatch
 
     with pytest.raises(ValueError, match="consumer_max_batch"):
         NotificationServiceSettings()
+
+
+def test_the_service_warns_once_at_start_once_logging_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NOTIFICATION_CONSUMER_GROUP", "old-workers")
+    configured: list[str] = []
+    monkeypatch.setattr(cli, "configure_logging", lambda **options: configured.append("logs"))
+    monkeypatch.setattr(cli, "configure_tracing", lambda service: configured.append("traces"))
+
+    with capture_logs() as logs:
+        cli._observe("notification-service", NotificationServiceSettings())
+
+    assert configured == ["logs", "traces"]
+    assert [entry["setting"] for entry in logs if entry["event"] == "deprecated_setting"] == [
+        "NOTIFICATION_CONSUMER_GROUP"
+    ]
