@@ -1,9 +1,11 @@
 """MongoDB client construction and the one place that decides what "unavailable" means."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from pymongo import AsyncMongoClient
 from pymongo.errors import (
     ConnectionFailure,
@@ -26,6 +28,8 @@ def new_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str
     )
 
 
+log = structlog.get_logger(__name__)
+
 UNAVAILABLE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, WaitQueueTimeoutError)
 
 
@@ -40,3 +44,19 @@ def translate_unavailable[E: Exception](error_type: type[E]) -> Iterator[None]:
         if error.timeout:  # the server is there but did not answer within timeoutMS
             raise error_type(str(error)) from error
         raise
+
+
+async def prepare_when_reachable(*steps: Callable[[], Awaitable[object]]) -> None:
+    """Run each step (index creation) until all succeeded, waiting for MongoDB as long as it
+    takes: a service starts, and answers 503, while its database is away."""
+    delay = 0.5
+    while True:
+        try:
+            for step in steps:
+                await step()
+        except PyMongoError as error:
+            log.warning("indexes_not_created_yet", error=str(error), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            return

@@ -16,8 +16,12 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from order_platform.building_blocks.clock import SystemClock
+from order_platform.building_blocks.correlation import current_correlation_id
+from order_platform.building_blocks.tracing import current_traceparent
 from order_platform.contracts import OrderCreatedV1, event_headers
-from order_platform.order_service.domain import OrderCreated
+from order_platform.order_service.application.ports import Clock
+from order_platform.order_service.domain import Order, OrderCreated
 
 Document = dict[str, Any]
 
@@ -96,10 +100,30 @@ class OutboxEntry:
 class MongoOutbox:
     """Lease and removal operations on outbox entries, all by `_id` (cheap everywhere)."""
 
-    def __init__(self, orders: AsyncCollection[Document], *, owner: str, lease: timedelta) -> None:
+    def __init__(
+        self,
+        orders: AsyncCollection[Document],
+        *,
+        owner: str,
+        lease: timedelta,
+        clock: Clock | None = None,
+    ) -> None:
         self._orders = orders
         self.owner = owner
         self.lease = lease
+        self._clock = clock or SystemClock()
+
+    def new_entry(self, order: Order) -> OutboxEntry:
+        """The entry of `order`'s event, leased to us; called inside the request, so that its
+        correlation id and trace travel with the event."""
+        (event,) = order.events
+        return OutboxEntry.for_event(
+            event,
+            owner=self.owner,
+            lease_until=self._clock.now() + self.lease,
+            correlation_id=current_correlation_id.get(),
+            traceparent=current_traceparent(),
+        )
 
     async def ensure_indexes(self) -> None:
         # Real MongoDB answers the sweep from this index; the sparse index holds only the

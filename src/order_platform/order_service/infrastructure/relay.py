@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from order_platform.building_blocks.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
@@ -36,6 +36,12 @@ log = structlog.get_logger(__name__)
 PUBLISHED = Counter("outbox_published_total", "Outbox events the broker acknowledged")
 PUBLISH_FAILURES = Counter(
     "outbox_publish_failures_total", "Publish attempts that failed (retried with backoff)"
+)
+HELD = Gauge(
+    "outbox_pending_entries", "Outbox entries this relay holds, not yet acknowledged by Kafka"
+)
+OLDEST_HELD_AGE = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest outbox entry this relay holds"
 )
 
 # How long an insert whose outcome was unknown is looked for before the safety-net sweep is
@@ -108,6 +114,7 @@ class OutboxRelay:
         self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
         self._wake = asyncio.Event()
         self._wake_remover = asyncio.Event()
+        self._stopping = asyncio.Event()
         self._next_beat: datetime | None = None
         self._sweep_at: datetime | None = None  # at start: an earlier run may have left entries
         # The latest lease among entries dropped at the cap: a complete sweep after it finds all.
@@ -138,16 +145,29 @@ class OutboxRelay:
         for entry in entries:
             self._expected[entry.event_id] = (entry, give_up_at)
 
+    def export_metrics(self) -> None:
+        """Make this relay the one `outbox_pending_entries` and its age gauge report."""
+        HELD.set_function(lambda: self.pending)
+        OLDEST_HELD_AGE.set_function(self.oldest_pending_age)
+
     async def run(self) -> None:
-        """Publish until cancelled; a broker or database outage only slows it down.
+        """Publish until `request_stop`; a broker or database outage only slows it down.
 
         Heartbeats have a loop of their own: a publish that hangs on a slow broker must not
-        make this relay look departed to the others.
+        make this relay look departed to the others. What is held when it stops is for `drain`.
         """
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(self._beat_forever())
-            tasks.create_task(self._publish_forever())
-            tasks.create_task(self._remove_forever())
+            loops = [
+                tasks.create_task(self._beat_forever()),
+                tasks.create_task(self._publish_forever()),
+                tasks.create_task(self._remove_forever()),
+            ]
+            await self._stopping.wait()
+            for loop in loops:
+                loop.cancel()
+
+    def request_stop(self) -> None:
+        self._stopping.set()
 
     async def tick(self) -> None:
         """One round of both loops (for tests): a heartbeat when due, then publishing work."""

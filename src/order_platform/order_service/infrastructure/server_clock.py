@@ -57,6 +57,13 @@ class ServerClock:
         server_time, at = self._base
         return server_time + timedelta(seconds=self._monotonic() - at)
 
+    async def sync_soon(self, within_seconds: float) -> None:
+        """One sample if the server answers in time (at start); else the background has it."""
+        try:
+            await asyncio.wait_for(self.sync(), within_seconds)
+        except Exception as error:
+            log.warning("server_clock_not_synced", error=str(error))
+
     async def wait_synced(self, retry_seconds: float = 1.0) -> None:
         """Return once a sample was taken (retried while the server does not answer)."""
         while self._base is None:
@@ -65,6 +72,12 @@ class ServerClock:
             except Exception as error:
                 log.warning("server_clock_not_synced", error=str(error))
                 await asyncio.sleep(retry_seconds)
+
+    async def once_synced(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work` once a sample is in hand: what compares leases must not start on this
+        process's own clock."""
+        await self.wait_synced()
+        await work()
 
     async def keep_synced(self, every_seconds: float = 30.0) -> None:
         """Sample the server's clock now and then, until cancelled; a failed sample is retried
