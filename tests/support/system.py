@@ -113,7 +113,6 @@ def running_system(
             "MONGODB_DATABASE": f"{name}-write",
             "ORDER_LOCATION_BASE_URL": reads[0].url,
             "OUTBOX_LEASE_SECONDS": "2",
-            "OUTBOX_SWEEP_SECONDS": "0.5",
         },
         log_dir=log_dir,
     )
