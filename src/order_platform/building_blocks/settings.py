@@ -42,6 +42,9 @@ class ServiceSettings(BaseSettings):
     # A background task that keeps dying without a healthy run for this long makes the
     # process exit non-zero (status 70), so that an orchestrator restarts it.
     task_give_up_seconds: float = 60.0
+    # On SIGTERM, how long background tasks get to finish what they hold (a consumer's batch
+    # in flight); guarantee 6 wants the whole shutdown within 10 s.
+    shutdown_timeout_seconds: float = 7.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 

@@ -19,8 +19,9 @@
 - `check(name)`: a readiness `Check` that fails while the task is down (crashed and waiting
   for its restart, given up or stopped) or while its optional `ready()` says it is not
   working (e.g. a consumer that is not connected).
-- `stop(within_seconds)`: calls every `request_stop`, waits for the tasks within the budget,
-  cancels what is left, and logs the tasks that ended with an error.
+- `stop(within_seconds)`: calls every `request_stop` (and cancels at once the tasks that have
+  none), waits for the tasks within the budget, cancels what is left, and logs the tasks that
+  ended with an error.
 
 The process side: the program that runs the service (the CLI) calls
 `process_exit.stop_with(callback)` with what stops it gracefully, and after the server returned
@@ -164,11 +165,16 @@ class TaskSupervisor:
         return task_is_up
 
     async def stop(self, within_seconds: float) -> None:
-        """Ask every task to stop, wait up to `within_seconds`, cancel the rest."""
+        """Ask every task to stop, wait up to `within_seconds`, cancel the rest.
+
+        A task started without `request_stop` has nothing to finish and is cancelled at once.
+        """
         self._stopping.set()
         for supervised in self._tasks.values():
             if supervised.request_stop is not None:
                 supervised.request_stop()
+            elif supervised.task is not None:
+                supervised.task.cancel()  # nothing to finish: no need to wait for it
         tasks = [s.task for s in self._tasks.values() if s.task is not None]
         if not tasks:
             return

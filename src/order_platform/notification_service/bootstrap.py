@@ -1,7 +1,12 @@
-"""Composition root of the Notification Service: the only module that knows the concrete classes."""
+"""Composition root of the Notification Service: the only module that knows the concrete classes.
+
+`bootstrap(settings)` builds the adapters and the consumer from settings; `wire(sender,
+ledger)` builds the use case and its batch handler on whatever ports it is given.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -15,9 +20,16 @@ from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
 )
-from order_platform.notification_service.application.ports import NotificationSender
+from order_platform.notification_service.application.ports import (
+    LedgerUnavailable,
+    NotificationLedger,
+    NotificationSender,
+)
 from order_platform.notification_service.entrypoints.health_api import create_app
-from order_platform.notification_service.entrypoints.worker import NotificationBatchHandler
+from order_platform.notification_service.entrypoints.worker import (
+    NotificationBatchHandler,
+    report_record,
+)
 from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
 from order_platform.notification_service.infrastructure.redis_ledger import (
     RedisNotificationLedger,
@@ -33,6 +45,26 @@ from order_platform.notification_service.infrastructure.webhook_sender import (
 log = structlog.get_logger(__name__)
 
 
+def wire(sender: NotificationSender, ledger: NotificationLedger) -> NotificationBatchHandler:
+    """The use case on these ports (a sender and the Redis ledger, or fakes)."""
+    return NotificationBatchHandler(
+        NotifyCustomerHandler(sender=sender, ledger=ledger, report=report_record)
+    )
+
+
+def new_sender(
+    settings: NotificationServiceSettings,
+) -> tuple[NotificationSender, Callable[[], Awaitable[None]] | None]:
+    """The configured sender and how to close it."""
+    if settings.notification_sender == "webhook":
+        webhook = WebhookNotificationSender(
+            settings.notification_webhook_url,
+            timeout_seconds=settings.notification_webhook_timeout_seconds,
+        )
+        return webhook, webhook.close
+    return LogNotificationSender(), None
+
+
 async def bootstrap(
     settings: NotificationServiceSettings,
 ) -> Started[None]:
@@ -44,20 +76,12 @@ async def bootstrap(
         claim_for=timedelta(seconds=settings.notification_claim_seconds),
         keep_sent_for=timedelta(hours=settings.notification_dedup_ttl_hours),
     )
-    sender: NotificationSender
-    close_sender: Callable[[], Awaitable[None]] | None = None
-    if settings.notification_sender == "webhook":
-        webhook = WebhookNotificationSender(
-            settings.notification_webhook_url,
-            timeout_seconds=settings.notification_webhook_timeout_seconds,
-        )
-        sender, close_sender = webhook, webhook.close
-    else:
-        sender = LogNotificationSender()
+    sender, close_sender = new_sender(settings)
+    handle = wire(sender, ledger)
     consumer = order_created_consumer(
         settings,
         group_id=settings.consumer_group,
-        handle=NotificationBatchHandler(NotifyCustomerHandler(sender=sender, ledger=ledger)),
+        handle=handle,
         max_batch=settings.consumer_max_batch,
         max_attempts=settings.notification_max_attempts,
         backoff_base_seconds=settings.notification_backoff_base_seconds,
@@ -65,10 +89,15 @@ async def bootstrap(
     )
     supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
     consuming = consumer.supervise(supervisor, "notification-consumer")
+    # Sent but not yet recorded (Redis stalled): recorded as soon as Redis answers, whoever
+    # owns the partition by then, so another replica never sends them again.
+    supervisor.start("notification-records", handle.notify.retry_unrecorded_forever)
 
     async def stop() -> None:
         # Stop taking batches; the one in flight is finished and committed by the runner.
         await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
+        with contextlib.suppress(LedgerUnavailable):
+            await handle.notify.record_unrecorded()  # a last try before the claims expire
         if close_sender is not None:
             await close_sender()
         await consumer.dead_letters.close()

@@ -1,6 +1,12 @@
-"""Composition root of the Order Read Service: HTTP API and projection consumer, one process."""
+"""Composition root of the Order Read Service: HTTP API and projection consumer, one process.
+
+`bootstrap(settings)` builds the adapters and the consumer from settings; `wire(read_model,
+cache)` builds the queries and the projection on whatever ports it is given (fakes in tests).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import structlog
 from fastapi import FastAPI
@@ -13,6 +19,7 @@ from order_platform.building_blocks.mongo import new_client
 from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
 from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.read_service.application.ports import ReadModel, ViewCache
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
@@ -23,8 +30,21 @@ from order_platform.read_service.infrastructure.settings import ReadServiceSetti
 
 log = structlog.get_logger(__name__)
 
-# Guarantee 6: the consumer finishes and commits its batch; the whole shutdown stays < 10 s.
-BACKGROUND_STOP_SECONDS = 7.0
+
+@dataclass(frozen=True, slots=True)
+class ReadService:
+    api: ReadServiceApi
+    project: ProjectOrders
+
+
+def wire(read_model: ReadModel, cache: ViewCache) -> ReadService:
+    """The queries and the projection on these ports: MongoDB and Redis, or fakes."""
+    return ReadService(
+        api=ReadServiceApi(
+            get_order=GetOrder(read_model, cache), list_orders=ListOrders(read_model, cache)
+        ),
+        project=ProjectOrders(read_model, cache),
+    )
 
 
 async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
@@ -46,10 +66,11 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         retry_after_seconds=settings.redis_retry_after_seconds,
         key_prefix=settings.cache_key_prefix,
     )
+    service = wire(read_model, cache)
     consumer = order_created_consumer(
         settings,
         group_id=settings.consumer_group,
-        handle=ProjectionHandler(ProjectOrders(read_model, cache)),
+        handle=ProjectionHandler(service.project),
         max_batch=settings.consumer_max_batch,
     )
     supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
@@ -61,20 +82,17 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         return await mongo.admin.command("ping")
 
     async def stop() -> None:
-        await supervisor.stop(within_seconds=BACKGROUND_STOP_SECONDS)
+        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
         await consumer.dead_letters.close()
         await redis.aclose()
         await mongo.close()
         log.info("read_service_stopped")
 
-    api = ReadServiceApi(
-        get_order=GetOrder(read_model, cache), list_orders=ListOrders(read_model, cache)
-    )
     readiness = Readiness(
         {"mongodb": mongodb_answers, "consumer": consuming}, optional={"redis": cache.ping}
     )
     log.info("read_service_started", group=settings.consumer_group)
-    return Started(api, readiness, stop)
+    return Started(service.api, readiness, stop)
 
 
 def create_http_app(settings: ReadServiceSettings | None = None) -> FastAPI:

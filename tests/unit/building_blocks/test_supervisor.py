@@ -149,7 +149,7 @@ async def test_stop_waits_within_the_budget_then_cancels() -> None:
             raise
 
     tasks.start("polite", polite, request_stop=polite.stop.set)
-    tasks.start("stubborn", stubborn)
+    tasks.start("stubborn", stubborn, request_stop=lambda: None)  # asked, does not listen
     await eventually(lambda: _true(polite.starts), what="started")
 
     started = time.monotonic()
@@ -159,6 +159,25 @@ async def test_stop_waits_within_the_budget_then_cancels() -> None:
     assert 0.3 <= elapsed < 1.5, elapsed  # the budget, not the stubborn task's whim
     assert stubborn_cancelled.is_set()
     assert len(polite.starts) == 1
+
+
+async def test_a_task_with_nothing_to_finish_is_cancelled_at_once_on_stop() -> None:
+    tasks = supervisor(GiveUps())
+    cancelled = asyncio.Event()
+
+    async def forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    tasks.start("forever", forever)  # no request_stop: nothing in flight to finish
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await tasks.stop(within_seconds=5)
+
+    assert cancelled.is_set()
+    assert time.monotonic() - started < 1  # not the whole budget
 
 
 async def test_readiness_fails_while_a_task_is_down_or_not_working() -> None:

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from order_platform.order_service.application.create_order import CreateOrderHandler
-from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
+from order_platform.order_service.bootstrap import OrderServicePorts, wire
+from order_platform.order_service.entrypoints.api import create_app
 from tests.unit.http_api import problem, serving_api
 from tests.unit.order_service.fakes import (
     FakeClock,
@@ -32,13 +32,14 @@ def store() -> FakeStore:
 
 @pytest.fixture
 async def client(store: FakeStore) -> AsyncIterator[httpx.AsyncClient]:
-    handler = CreateOrderHandler(
+    ports = OrderServicePorts(
         new_unit_of_work=lambda: FakeUnitOfWork(store),
         idempotency_keys=FakeIdempotencyKeys(store),
         clock=FakeClock(),
         new_id=SequentialIds(),
     )
-    async with serving_api(create_app, OrderServiceApi(handler, "http://reads:8002")) as client:
+    api = wire(ports, location_base_url="http://reads:8002/")  # as bootstrap wires it
+    async with serving_api(create_app, api) as client:
         yield client
 
 

@@ -11,9 +11,9 @@ from uuid import UUID
 import httpx
 import pytest
 
-from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.bootstrap import wire
 from order_platform.read_service.domain import OrderView
-from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
+from order_platform.read_service.entrypoints.api import create_app
 from tests.unit.http_api import problem, serving_api
 from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
 
@@ -41,8 +41,7 @@ def cache() -> FakeViewCache:
 async def client(
     read_model: FakeReadModel, cache: FakeViewCache
 ) -> AsyncIterator[httpx.AsyncClient]:
-    api = ReadServiceApi(GetOrder(read_model, cache), ListOrders(read_model, cache))
-    async with serving_api(create_app, api) as client:
+    async with serving_api(create_app, wire(read_model, cache).api) as client:
         yield client
 
 

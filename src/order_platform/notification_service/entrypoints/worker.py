@@ -79,7 +79,7 @@ class NotificationBatchHandler:
     """
 
     def __init__(self, notify: NotifyCustomerHandler) -> None:
-        self._notify = notify
+        self.notify = notify
 
     async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
         # An event published twice into one batch is sent once; the copy is a duplicate.
@@ -119,7 +119,7 @@ class NotificationBatchHandler:
             ),
         ):
             try:
-                outcome = await self._notify(notification_of(event))
+                outcome = await self.notify(notification_of(event))
             except NotificationFailed as error:
                 NOTIFICATION_FAILURES.labels(type(error).__name__).inc()
                 log.warning("notification_failed", error=str(error))

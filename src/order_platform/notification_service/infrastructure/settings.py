@@ -35,7 +35,6 @@ class NotificationServiceSettings(ServiceSettings):
     notification_backoff_base_seconds: float = 0.2
     notification_backoff_max_seconds: float = 5.0
     redis_timeout_seconds: float = 2.0
-    shutdown_timeout_seconds: float = 8.0
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
