@@ -14,6 +14,8 @@ from pymongo.errors import (
     WaitQueueTimeoutError,
 )
 
+from order_platform.building_blocks.backoff import Backoff
+
 
 def new_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str, Any]]:
     """A client that fails fast: a request waits seconds, never the 30 s default."""
@@ -29,6 +31,8 @@ def new_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str
 
 
 log = structlog.get_logger(__name__)
+
+PREPARE_BACKOFF = Backoff(0.5, 10.0, jitter="none")
 
 UNAVAILABLE_ERRORS = (ConnectionFailure, ServerSelectionTimeoutError, WaitQueueTimeoutError)
 
@@ -49,14 +53,15 @@ def translate_unavailable[E: Exception](error_type: type[E]) -> Iterator[None]:
 async def prepare_when_reachable(*steps: Callable[[], Awaitable[object]]) -> None:
     """Run each step (index creation) until all succeeded, waiting for MongoDB as long as it
     takes: a service starts, and answers 503, while its database is away."""
-    delay = 0.5
+    failures = 0
     while True:
         try:
             for step in steps:
                 await step()
         except PyMongoError as error:
-            log.warning("indexes_not_created_yet", error=str(error), retry_in_s=delay)
+            failures += 1
+            delay = PREPARE_BACKOFF.delay(failures)
+            log.warning("indexes_not_created_yet", error=str(error), retry_in_s=round(delay, 2))
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
         else:
             return
