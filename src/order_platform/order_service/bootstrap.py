@@ -25,6 +25,7 @@ from order_platform.order_service.application.ports import (
     Clock,
     IdempotencyKeys,
     IdFactory,
+    StoredOrders,
     UnitOfWork,
 )
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
@@ -35,7 +36,10 @@ from order_platform.order_service.infrastructure.relay import OutboxRelay
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.server_clock import ServerClock
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
-from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
+from order_platform.order_service.infrastructure.write_model import (
+    MongoStoredOrders,
+    MongoUnitOfWork,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +55,7 @@ class OrderServicePorts:
     idempotency_keys: IdempotencyKeys
     clock: Clock
     new_id: IdFactory = uuid.uuid4
+    stored_orders: StoredOrders | None = None
 
 
 def wire(ports: OrderServicePorts, *, location_base_url: str = "") -> OrderServiceApi:
@@ -63,6 +68,7 @@ def wire(ports: OrderServicePorts, *, location_base_url: str = "") -> OrderServi
             new_id=ports.new_id,
         ),
         location_base_url=location_base_url.rstrip("/"),
+        stored_orders=ports.stored_orders,
     )
 
 
@@ -105,6 +111,9 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
             ),
             idempotency_keys=idempotency_keys,
             clock=clock,
+            stored_orders=MongoStoredOrders(
+                database["orders"], timeout_seconds=settings.mongodb_timeout_seconds
+            ),
         ),
         location_base_url=settings.order_location_base_url,
     )

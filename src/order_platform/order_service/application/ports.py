@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -75,4 +76,24 @@ class IdempotencyKeys(Protocol):
 
     async def release(self, key: str, claim: KeyClaim) -> None:
         """Give the key back after a failed attempt, if `claim` still holds it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrder:
+    """An order as the write model holds it, with its event's id while that is unpublished."""
+
+    order: Order
+    pending_event_id: UUID | None
+
+
+class StoredOrders(Protocol):
+    """Every stored order, for operators (the read model's rebuild), in order of id."""
+
+    def export(
+        self, *, after: UUID | None, batch_size: int
+    ) -> AsyncIterator[Sequence[StoredOrder]]:
+        """Batches of the orders whose id sorts above `after`, until there are none.
+
+        Raises `StorageUnavailable` when the store cannot be reached."""
         ...

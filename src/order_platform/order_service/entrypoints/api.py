@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
+from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from order_platform.building_blocks.body_limit import BodySizeLimit
 from order_platform.building_blocks.current_api import current_api
@@ -30,6 +32,8 @@ from order_platform.order_service.application.create_order import (
 )
 from order_platform.order_service.application.ports import (
     StorageUnavailable,
+    StoredOrder,
+    StoredOrders,
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import InvalidOrderField
@@ -50,6 +54,7 @@ class OrderServiceApi:
 
     create_order: CreateOrderHandler
     location_base_url: str  # without a trailing slash; empty for relative `Location`s
+    stored_orders: StoredOrders | None = None  # the operators' export; None: not offered
 
 
 router = APIRouter(tags=["orders"])
@@ -90,6 +95,44 @@ async def create_order(
     return JSONResponse(order_json(order), status_code=201, headers=headers)
 
 
+# For operators (the read model's rebuild), not for clients: left out of the OpenAPI document.
+internal_router = APIRouter(tags=["internal"], include_in_schema=False)
+EXPORT_BATCH = 1000
+
+
+@internal_router.get("/internal/orders/export", response_model=None)
+async def export_orders(
+    api: Api,
+    after: Annotated[UUID | None, Query(description="Only ids that sort above this.")] = None,
+) -> StreamingResponse | JSONResponse:
+    """Every stored order as NDJSON, one `{"id", "customerName", "totalAmount", "createdAt",
+    "eventId"}` per line in order of id, then `{"end": true, "count": N}`: a stream without
+    that last line was cut short. `eventId` is the unpublished event's id, else null."""
+    if api.stored_orders is None:
+        return Problem(404, "This service offers no export of its orders.").response()
+    batches = aiter(api.stored_orders.export(after=after, batch_size=EXPORT_BATCH))
+    # The first batch before the answer starts: a store that is away is a 503, not a cut stream.
+    first = await anext(batches, None)
+
+    async def lines() -> AsyncIterator[bytes]:
+        count = 0
+        batch = first
+        while batch is not None:
+            count += len(batch)
+            yield "".join(
+                json.dumps(order_json(stored.order) | {"eventId": _pending_event_id(stored)}) + "\n"
+                for stored in batch
+            ).encode()
+            batch = await anext(batches, None)
+        yield (json.dumps({"end": True, "count": count}) + "\n").encode()
+
+    return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+def _pending_event_id(stored: StoredOrder) -> str | None:
+    return None if stored.pending_event_id is None else str(stored.pending_event_id)
+
+
 PROBLEMS: ProblemTable = {
     InvalidOrderField: lambda error: invalid_request(
         FieldError(field=CreateOrderRequest.api_field(error.field), message=error.message)
@@ -127,4 +170,5 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     install_problem_table(app, PROBLEMS)
     app.include_router(router)
+    app.include_router(internal_router)
     return app

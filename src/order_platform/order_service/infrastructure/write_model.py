@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -23,6 +23,7 @@ from order_platform.building_blocks.mongo import translate_unavailable
 from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
     StorageUnavailable,
+    StoredOrder,
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order
@@ -148,3 +149,40 @@ class MongoUnitOfWork:
         log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
         self._on_outcome_unknown([entry])
         raise WriteOutcomeUnknown(str(error)) from error
+
+
+class MongoStoredOrders:
+    """The export of every stored order (`StoredOrders`), as one cursor in `_id` order.
+
+    One query for the whole export, never a query per page: the embedded server answers any
+    `find().sort()` with a scan and sort of the whole collection, with or without a range
+    filter on `_id`, so paging by `_id > after` would cost a full scan per page (quadratic
+    in the number of orders), while one cursor costs one scan. On a real MongoDB the same
+    query walks the `_id` index. Each batch gets the client's per-operation timeout anew.
+    """
+
+    def __init__(self, orders: AsyncCollection[Document], *, timeout_seconds: float) -> None:
+        self._orders = orders
+        self._timeout = timeout_seconds
+
+    async def export(
+        self, *, after: UUID | None, batch_size: int
+    ) -> AsyncIterator[Sequence[StoredOrder]]:
+        query: Document = {} if after is None else {"_id": {"$gt": str(after)}}
+        projection = {"customerName": 1, "totalAmount": 1, "createdAt": 1, "outbox.eventId": 1}
+        with translate_unavailable(StorageUnavailable):
+            cursor = self._orders.find(query, projection, batch_size=batch_size).sort("_id", 1)
+            try:
+                while True:
+                    with pymongo.timeout(self._timeout):
+                        documents = await cursor.to_list(batch_size)
+                    if not documents:
+                        return
+                    yield [_stored(document) for document in documents]
+            finally:
+                await cursor.close()
+
+
+def _stored(document: Document) -> StoredOrder:
+    event_id = document.get("outbox", {}).get("eventId")
+    return StoredOrder(order_from_document(document), None if event_id is None else UUID(event_id))
