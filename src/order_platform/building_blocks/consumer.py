@@ -10,6 +10,10 @@ A rebalance mid-batch is expected (every rolling deploy): the batch is finished,
 partitions still assigned are committed, the others are redelivered to their new owner (the
 effects are idempotent). `report_lag` is a second loop that exports the group's lag for every
 partition of the topic from the group's committed offsets, whoever owns the partition.
+
+Every group also reads its own redrive topic (`<topic>.<group>.redrive`), where
+`order-platform dlq replay` sends that group's dead letters back: the same decoding, handling
+and dead-lettering, and no other group sees them.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from order_platform.building_blocks.tracing import (
     tracer,
     tracing_enabled,
 )
+from order_platform.contracts import redrive_topic
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +131,12 @@ class ConsumerConfig:
     lag_interval_seconds: float = 5.0
     lag_timeout_seconds: float = 5.0
 
+    @property
+    def topics(self) -> tuple[str, str]:
+        """The topic and this group's redrive topic (created on subscription where the broker
+        creates topics on first use; else it has to be created with the DLQ topics)."""
+        return self.topic, redrive_topic(self.topic, self.group_id)
+
 
 class ConsumerRunner[E]:
     def __init__(
@@ -207,7 +218,7 @@ class ConsumerRunner[E]:
         failures = 0
         while not self._stop.is_set():
             consumer = AIOKafkaConsumer(
-                self._config.topic,
+                *self._config.topics,
                 bootstrap_servers=self._config.bootstrap_servers,
                 group_id=self._config.group_id,
                 enable_auto_commit=False,

@@ -7,6 +7,12 @@ broker keeps refusing is replaced by a dead letter *by reference*: no value, the
 coordinates, the error, a preview of the value and `dlq-value-omitted: too-large|unavailable`.
 If even that cannot be published in one more try, one ERROR line (`dead_letter_unpublished`)
 with the coordinates is all that is left, and the consumer moves on.
+
+A message from the group's redrive topic (`order-platform dlq replay`) that fails again goes
+to the DLQ of the topic it first came from, with its history: the first original's
+coordinates (`dlq-original-*`, carried by the redriven message), `dlq-redrive-count` and
+`dlq-previous-errors` (a JSON list, oldest first). A new dead letter is all that happens: only
+an operator's replay sends it back again, so a message that keeps failing never loops.
 """
 
 from __future__ import annotations
@@ -21,13 +27,18 @@ from prometheus_client import Counter
 
 from order_platform.building_blocks.backoff import Backoff
 from order_platform.building_blocks.kafka_producer import LazyProducer
-from order_platform.contracts import dead_letter_topic
+from order_platform.contracts import dead_letter_topic, redrive_topic
 
 log = structlog.get_logger(__name__)
 
 MAX_ERROR_HEADER_BYTES = 2000
 PREVIEW_BYTES = 1024
 MAX_REFERENCE_KEY_BYTES = 256
+# Headers a redriven message carries from its dead letter, and its dead letter keeps.
+REDRIVE_COUNT = "dlq-redrive-count"
+PREVIOUS_ERRORS = "dlq-previous-errors"
+_HISTORY = (REDRIVE_COUNT, PREVIOUS_ERRORS)
+_DEAD_LETTER_PREFIX = "dlq-"
 
 BY_REFERENCE = Counter(
     "dead_letters_by_reference_total",
@@ -53,8 +64,14 @@ def dead_letter_headers(
     record: ConsumerRecord[bytes, bytes], *, error: str, consumer_group: str
 ) -> list[tuple[str, bytes]]:
     """The original headers plus where the message came from and what was wrong with it."""
+    redriven = original_topic_of(record.topic, consumer_group) is not None
     return [
-        *((name, value) for name, value in record.headers),
+        *(
+            (name, value)
+            for name, value in record.headers
+            # A redriven message's own dead-letter headers are replaced by fresh ones.
+            if not (redriven and name.startswith(_DEAD_LETTER_PREFIX))
+        ),
         *_origin(record, error, consumer_group),
     ]
 
@@ -72,15 +89,32 @@ def reference_headers(
     ]
 
 
+def original_topic_of(topic: str, consumer_group: str) -> str | None:
+    """The topic whose dead letters `topic` redrives to this group; None for any other topic."""
+    suffix = redrive_topic("", consumer_group)
+    return topic.removesuffix(suffix) if topic.endswith(suffix) and topic != suffix else None
+
+
 def _origin(
     record: ConsumerRecord[bytes, bytes], error: str, consumer_group: str
 ) -> list[tuple[str, bytes]]:
-    return [
-        ("dlq-error", error.encode()[:MAX_ERROR_HEADER_BYTES]),
+    where = [
         ("dlq-original-topic", record.topic.encode()),
         ("dlq-original-partition", str(record.partition).encode()),
         ("dlq-original-offset", str(record.offset).encode()),
+    ]
+    history: list[tuple[str, bytes]] = []
+    if original_topic_of(record.topic, consumer_group) is not None:
+        carried = dict(record.headers)
+        if all(name in carried for name, _ in where):
+            # The first original, not the copy on the redrive topic.
+            where = [(name, carried[name]) for name, _ in where]
+        history = [(name, carried[name]) for name in _HISTORY if name in carried]
+    return [
+        ("dlq-error", error.encode()[:MAX_ERROR_HEADER_BYTES]),
+        *where,
         ("dlq-consumer-group", consumer_group.encode()),
+        *history,
     ]
 
 
@@ -120,7 +154,8 @@ class DeadLetterPublisher:
 
     async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> DeadLetterOutcome:
         """Dead-letter `record` within `bound_seconds`; never raises for broker trouble."""
-        topic = dead_letter_topic(record.topic, self._consumer_group)
+        original = original_topic_of(record.topic, self._consumer_group)
+        topic = dead_letter_topic(original or record.topic, self._consumer_group)
         headers = dead_letter_headers(record, error=error, consumer_group=self._consumer_group)
         reason = "unavailable"
         for attempt in range(1, self._attempts + 1):

@@ -9,6 +9,7 @@ from order_platform.contracts.order_created import (
     OrderCreatedV1,
     dead_letter_topic,
     event_headers,
+    redrive_topic,
     rfc3339,
 )
 from order_platform.contracts.order_json import AnOrder, OrderResponse, order_json
@@ -24,5 +25,6 @@ __all__ = [
     "dead_letter_topic",
     "event_headers",
     "order_json",
+    "redrive_topic",
     "rfc3339",
 ]

@@ -141,3 +141,9 @@ def event_headers(
 
 def dead_letter_topic(topic: str, consumer_group: str) -> str:
     return f"{topic}.{consumer_group}.dlq"
+
+
+def redrive_topic(topic: str, consumer_group: str) -> str:
+    """Where `order-platform dlq replay` sends a group's dead letters back: that group's
+    consumer reads it besides `topic`, no other group does."""
+    return f"{topic}.{consumer_group}.redrive"
