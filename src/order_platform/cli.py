@@ -16,6 +16,7 @@ from order_platform.building_blocks.settings import ServiceSettings
 from order_platform.building_blocks.structured_logging import configure_logging
 from order_platform.building_blocks.supervisor import process_exit
 from order_platform.building_blocks.tracing import configure_tracing
+from order_platform.operations.dlq_command import add_dlq_command, run_dlq
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,8 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument(
         "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
     )
+    add_dlq_command(commands)
 
     args = parser.parse_args(argv)
+    if args.command == "dlq":
+        return run_dlq(args)
     if args.command == "order-service":
         return _run_order_service(args.host, args.port)
     if args.command == "read-service":

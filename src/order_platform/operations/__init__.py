@@ -1,0 +1,1 @@
+"""Operator commands that act on a running pipeline (`order-platform dlq …`)."""

@@ -1,0 +1,166 @@
+"""`order-platform dlq list|replay`: the command line of `dead_letter_redrive`.
+
+Exit status: 0 done (also: nothing to redrive, or a dry run); 1 some chosen dead letter could
+not be redriven (not in the DLQ, or its original is gone; each is printed with why); 2 bad
+arguments; 3 Kafka unreachable or too slow (one sentence on stderr, nothing half-done is
+committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import TextIO
+
+from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.operations.dead_letter_redrive import (
+    DeadLetter,
+    DeadLetterRedrive,
+    KafkaUnavailable,
+    Report,
+    Skip,
+)
+
+EXIT_OK = 0
+EXIT_NOT_REDRIVEN = 1
+EXIT_KAFKA_UNAVAILABLE = 3
+
+
+def add_dlq_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `dlq list` and `dlq replay` on the CLI's subcommands."""
+    dlq = commands.add_parser(
+        "dlq",
+        help="look at a consumer group's dead letters, and send them back to it",
+        description="Dead letters of one consumer group (<topic>.<group>.dlq). Reads "
+        "KAFKA_BOOTSTRAP_SERVERS, KAFKA_ENABLE_IDEMPOTENCE and ORDER_CREATED_TOPIC.",
+    )
+    actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="the dead letters, oldest first (read-only)")
+    _common(listing)
+    listing.add_argument("--limit", type=_positive, help="show the oldest N only")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    replay = actions.add_parser(
+        "replay", help="send dead letters back to that group only, each at most once"
+    )
+    _common(replay)
+    which = replay.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--all", action="store_true", help="every dead letter not redriven before, oldest first"
+    )
+    which.add_argument(
+        "--offset",
+        action="append",
+        type=_coordinates,
+        metavar="PARTITION:OFFSET",
+        help="this dead letter (repeatable), as `dlq list` shows it",
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="say what would be sent, send nothing"
+    )
+    replay.add_argument(
+        "--again", action="store_true", help="also send dead letters that were redriven before"
+    )
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--group", required=True, help="the consumer group, e.g. notification-service"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds each call to Kafka may take (default 10)",
+    )
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _coordinates(text: str) -> tuple[int, int]:
+    partition, _, offset = text.partition(":")
+    if not (partition.isdigit() and offset.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not PARTITION:OFFSET, e.g. 0:42")
+    return int(partition), int(offset)
+
+
+def run_dlq(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    # aiokafka logs every failed connection attempt; the one sentence below says it all.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    settings = ServiceSettings()
+    redrive = DeadLetterRedrive(
+        settings.kafka_bootstrap_servers,
+        topic=settings.order_created_topic,
+        group=args.group,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        timeout_seconds=args.timeout,
+    )
+    try:
+        if args.dlq_command == "list":
+            letters = asyncio.run(redrive.dead_letters(args.limit))
+            _print_letters(letters, as_json=args.json, out=out, topic=redrive.dlq_topic)
+            return EXIT_OK
+        report = asyncio.run(
+            redrive.replay(
+                None if args.all else args.offset, again=args.again, dry_run=args.dry_run
+            )
+        )
+    except KafkaUnavailable as error:
+        print(f"order-platform dlq: {error}", file=err)
+        return EXIT_KAFKA_UNAVAILABLE
+    _print_report(report, redrive, dry_run=args.dry_run, out=out)
+    not_redriven = [why for _, why in report.skipped if why is not Skip.ALREADY_REDRIVEN]
+    return EXIT_NOT_REDRIVEN if not_redriven else EXIT_OK
+
+
+def _print_letters(letters: list[DeadLetter], *, as_json: bool, out: TextIO, topic: str) -> None:
+    if as_json:
+        for letter in letters:
+            print(json.dumps(letter.as_json(), ensure_ascii=False), file=out)
+        return
+    if not letters:
+        print(f"no dead letters in {topic}", file=out)
+        return
+    for letter in letters:
+        original = letter.original
+        where = f"{original[0]}:{original[1]}:{original[2]}" if original else "?"
+        key = letter.key.decode(errors="replace") if letter.key is not None else "-"
+        extras = []
+        if letter.by_reference:
+            extras.append(f"by-reference={letter.header('dlq-value-omitted')}")
+        if letter.redrive_count:
+            extras.append(f"redrives={letter.redrive_count}")
+        print(
+            f"{letter.coordinates}  {letter.when}  from {where}  key={json.dumps(key)}"
+            f"{''.join('  ' + extra for extra in extras)}\n"
+            f"    error: {json.dumps(letter.error, ensure_ascii=False)[1:-1]}\n"
+            f"    value: {letter.preview}",
+            file=out,
+        )
+
+
+def _print_report(
+    report: Report, redrive: DeadLetterRedrive, *, dry_run: bool, out: TextIO
+) -> None:
+    verb = "would redrive" if dry_run else "redrove"
+    for letter, placed in report.sent:
+        target = redrive.redrive_topic if dry_run else placed
+        print(f"{verb} {letter.coordinates} -> {target}", file=out)
+    for coordinates, why in report.skipped:
+        print(f"skipped {coordinates}: {why}", file=out)
+    summary = f"{verb} {len(report.sent)}, skipped {len(report.skipped)}"
+    if report.below_mark:
+        summary += f", {report.below_mark} redriven by an earlier replay"
+    if report.committed:
+        marks = ", ".join(f"{p}:{o}" for p, o in sorted(report.committed.items()))
+        summary += f"; redrive mark of {redrive.group} now {marks}"
+    print(summary, file=out)
