@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +48,18 @@ VALUE_OMITTED = "dlq-value-omitted"
 # `dlq-previous-errors` keeps the latest errors, each cut short, within a header of this size.
 MAX_PREVIOUS_ERRORS = 10
 MAX_PREVIOUS_ERROR_CHARS = 300
-PREVIEW_CHARS = 120
+PREVIEW_CHARS = 300
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """On one line whatever it holds: control characters escaped, so that no dead letter
+    forges a line of output; cut at `limit` characters (marked with `…`)."""
+    shown = text if limit is None else text[:limit]
+    escaped = _CONTROL.sub(lambda found: json.dumps(found[0])[1:-1], shown)
+    return escaped + ("…" if limit is not None and len(text) > limit else "")
 
 
 class KafkaUnavailable(Exception):
@@ -137,10 +149,7 @@ class DeadLetter:
             raw = self.value
         else:
             raw = next((v for k, v in self.headers if k == "dlq-value-preview"), b"")
-        text = raw.decode(errors="replace")
-        # json.dumps escapes control characters: no value forges a line of output.
-        shown = json.dumps(text[:PREVIEW_CHARS], ensure_ascii=False)[1:-1]
-        return shown + ("…" if len(text) > PREVIEW_CHARS else "")
+        return printable(raw.decode(errors="replace"), PREVIEW_CHARS)
 
     def as_json(self) -> dict[str, object]:
         original = self.original

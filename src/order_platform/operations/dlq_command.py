@@ -22,6 +22,7 @@ from order_platform.operations.dead_letter_redrive import (
     KafkaUnavailable,
     Report,
     Skip,
+    printable,
 )
 
 EXIT_OK = 0
@@ -93,7 +94,8 @@ def _coordinates(text: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def run_dlq(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
     # aiokafka logs every failed connection attempt; the one sentence below says it all.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     settings = ServiceSettings()
@@ -140,9 +142,9 @@ def _print_letters(letters: list[DeadLetter], *, as_json: bool, out: TextIO, top
         if letter.redrive_count:
             extras.append(f"redrives={letter.redrive_count}")
         print(
-            f"{letter.coordinates}  {letter.when}  from {where}  key={json.dumps(key)}"
+            f"{letter.coordinates}  {letter.when}  from {where}  key={printable(key, 80)}"
             f"{''.join('  ' + extra for extra in extras)}\n"
-            f"    error: {json.dumps(letter.error, ensure_ascii=False)[1:-1]}\n"
+            f"    error: {printable(letter.error)}\n"
             f"    value: {letter.preview}",
             file=out,
         )
