@@ -1,6 +1,6 @@
 """Composition root of the Order Read Service: HTTP API and projection consumer, one process.
 
-`bootstrap(settings)` builds the adapters and the consumer from settings; `wire(read_model,
+`bootstrap(settings)` builds the adapters and the consumer from settings; `wire(generations,
 cache)` builds the queries and the projection on whatever ports it is given (fakes in tests).
 """
 
@@ -19,13 +19,13 @@ from order_platform.building_blocks.mongo import new_client
 from order_platform.building_blocks.order_events import order_created_consumer
 from order_platform.building_blocks.service_app import Started
 from order_platform.building_blocks.supervisor import TaskSupervisor
-from order_platform.read_service.application.ports import ReadModel, ViewCache
+from order_platform.read_service.application.ports import ReadModelGenerations, ViewCache
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
 from order_platform.read_service.infrastructure.cache import RedisViewCache
+from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
 from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
-from order_platform.read_service.infrastructure.read_model import MongoReadModel
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -37,19 +37,19 @@ class ReadService:
     project: ProjectOrders
 
 
-def wire(read_model: ReadModel, cache: ViewCache) -> ReadService:
+def wire(generations: ReadModelGenerations, cache: ViewCache) -> ReadService:
     """The queries and the projection on these ports: MongoDB and Redis, or fakes."""
     return ReadService(
         api=ReadServiceApi(
-            get_order=GetOrder(read_model, cache), list_orders=ListOrders(read_model, cache)
+            get_order=GetOrder(generations, cache), list_orders=ListOrders(generations, cache)
         ),
-        project=ProjectOrders(read_model, cache),
+        project=ProjectOrders(generations, cache),
     )
 
 
 async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
     mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
-    read_model = MongoReadModel(mongo[settings.mongodb_database])
+    generations = MongoReadModelGenerations(mongo[settings.mongodb_database])
     redis = Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
@@ -66,7 +66,7 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         retry_after_seconds=settings.redis_retry_after_seconds,
         key_prefix=settings.cache_key_prefix,
     )
-    service = wire(read_model, cache)
+    service = wire(generations, cache)
     consumer = order_created_consumer(
         settings,
         group_id=settings.consumer_group,

@@ -20,6 +20,7 @@ from order_platform.read_service.application.queries import ListOrders
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.read_model import MongoReadModel
+from tests.unit.read_service.fakes import FakeReadModelGenerations
 
 
 class SlowFirstPage(MongoReadModel):
@@ -61,7 +62,10 @@ async def test_guarantee_4_a_slow_reader_cannot_cache_a_list_older_than_a_projec
 
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
     model = SlowFirstPage(mongo[unique_name])
-    project, list_orders = ProjectOrders(model, cache), ListOrders(model, cache)
+    project, list_orders = (
+        ProjectOrders(FakeReadModelGenerations(model), cache),
+        ListOrders(FakeReadModelGenerations(model), cache),
+    )
     await project([view()])
 
     slow = asyncio.create_task(list_orders(50, None))

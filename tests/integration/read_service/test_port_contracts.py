@@ -254,3 +254,33 @@ async def test_an_invalidation_while_away_is_not_lost(subject: CacheUnderTest) -
     after = await cache.list_generation()
     assert after is not None
     assert after != before
+
+
+async def test_each_read_model_generation_has_its_own_keys(subject: CacheUnderTest) -> None:
+    # After a rebuilt model goes live, nothing cached from the previous one may be found.
+    old, new = subject.cache.scoped("g1"), subject.cache.scoped("g2")
+    cached, page = view(), Page([view()], None)
+    generation = await old.list_generation()
+    assert generation is not None
+    await old.put_order(cached)
+    await old.put_page(generation, 1, None, page)
+
+    assert await new.get_order(cached.id) is None
+    assert await new.get_page(generation, 1, None) is None
+    assert await subject.cache.get_order(cached.id) is None  # the first generation's keys
+    assert await old.get_order(cached.id) == cached
+    assert await old.get_page(generation, 1, None) == page
+
+
+async def test_the_scopes_share_the_list_generation_and_the_outage(
+    subject: CacheUnderTest,
+) -> None:
+    root, scoped = subject.cache, subject.cache.scoped("g1")
+    before = await scoped.list_generation()
+
+    await root.invalidate_lists()
+
+    assert await scoped.list_generation() != before
+    subject.away()
+    assert await scoped.list_generation() is None
+    subject.back()

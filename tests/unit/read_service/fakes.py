@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from uuid import UUID
 
-from order_platform.read_service.application.ports import Page, ReadModelUnavailable
+from order_platform.read_service.application.ports import (
+    Generations,
+    Page,
+    ReadModel,
+    ReadModelUnavailable,
+)
 from order_platform.read_service.domain import ListPosition, OrderView
 
 
@@ -39,45 +45,94 @@ class FakeReadModel:
             raise ReadModelUnavailable("fake read model is away")
 
 
+class FakeReadModelGenerations:
+    """Generations of fake read models; `pointer` is what `current()` answers, at once (the
+    MongoDB adapter may answer it up to its pointer TTL late)."""
+
+    def __init__(self, first: ReadModel | None = None) -> None:
+        self.models: dict[str, ReadModel] = {"": first or FakeReadModel()}
+        self.pointer = Generations("")
+
+    async def current(self) -> Generations:
+        return self.pointer
+
+    def model(self, generation: str) -> ReadModel:
+        if generation not in self.models:
+            self.models[generation] = FakeReadModel()
+        return self.models[generation]
+
+
+@dataclass
+class _CacheState:
+    """What every scope of one fake cache shares, as the scopes of RedisViewCache share Redis."""
+
+    orders: dict[tuple[str, UUID], OrderView] = field(default_factory=dict)
+    pages: dict[tuple[str, int, int, ListPosition | None], Page] = field(default_factory=dict)
+    generation: int = 0
+    available: bool = True
+    # Like RedisViewCache: an invalidation asked for while away is paid on the next call
+    # that finds the cache back, so lists cached before a projection never come back.
+    invalidation_owed: bool = False
+
+
 class FakeViewCache:
-    def __init__(self) -> None:
-        self.orders: dict[UUID, OrderView] = {}
-        self.pages: dict[tuple[int, int, ListPosition | None], Page] = {}
-        self.generation = 0
-        self.available = True
-        # Like RedisViewCache: an invalidation asked for while away is paid on the next call
-        # that finds the cache back, so lists cached before a projection never come back.
-        self._invalidation_owed = False
+    """Keys are per read-model generation (`scoped`), as in RedisViewCache."""
+
+    def __init__(self, state: _CacheState | None = None, scope: str = "") -> None:
+        self._state = state or _CacheState()
+        self.scope = scope
+
+    def scoped(self, generation: str) -> FakeViewCache:
+        return FakeViewCache(self._state, generation)
+
+    @property
+    def available(self) -> bool:
+        return self._state.available
+
+    @available.setter
+    def available(self, value: bool) -> None:
+        self._state.available = value
+
+    @property
+    def generation(self) -> int:
+        return self._state.generation
+
+    @property
+    def orders(self) -> dict[UUID, OrderView]:
+        """The orders cached under this scope's keys."""
+        return {i: v for (scope, i), v in self._state.orders.items() if scope == self.scope}
 
     async def get_order(self, order_id: UUID) -> OrderView | None:
-        return self.orders.get(order_id) if self._reachable() else None
+        return self._state.orders.get((self.scope, order_id)) if self._reachable() else None
 
     async def put_order(self, view: OrderView) -> None:
         if self._reachable():
-            self.orders[view.id] = view
+            self._state.orders[(self.scope, view.id)] = view
 
     async def list_generation(self) -> int | None:
-        return self.generation if self._reachable() else None
+        return self._state.generation if self._reachable() else None
 
     async def get_page(
         self, generation: int, limit: int, after: ListPosition | None
     ) -> Page | None:
-        return self.pages.get((generation, limit, after)) if self._reachable() else None
+        key = (self.scope, generation, limit, after)
+        return self._state.pages.get(key) if self._reachable() else None
 
     async def put_page(
         self, generation: int, limit: int, after: ListPosition | None, page: Page
     ) -> None:
         if self._reachable():
-            self.pages[(generation, limit, after)] = page
+            self._state.pages[(self.scope, generation, limit, after)] = page
 
     async def invalidate_lists(self) -> None:
-        self._invalidation_owed = True
+        self._state.invalidation_owed = True
         self._reachable()
 
     def _reachable(self) -> bool:
-        if not self.available:
+        state = self._state
+        if not state.available:
             return False
-        if self._invalidation_owed:
-            self.generation += 1
-            self._invalidation_owed = False
+        if state.invalidation_owed:
+            state.generation += 1
+            state.invalidation_owed = False
         return True

@@ -15,7 +15,11 @@ from order_platform.read_service.bootstrap import wire
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.entrypoints.api import create_app
 from tests.unit.http_api import problem, serving_api
-from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
+from tests.unit.read_service.fakes import (
+    FakeReadModel,
+    FakeReadModelGenerations,
+    FakeViewCache,
+)
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -41,7 +45,9 @@ def cache() -> FakeViewCache:
 async def client(
     read_model: FakeReadModel, cache: FakeViewCache
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving_api(create_app, wire(read_model, cache).api) as client:
+    async with serving_api(
+        create_app, wire(FakeReadModelGenerations(read_model), cache).api
+    ) as client:
         yield client
 
 

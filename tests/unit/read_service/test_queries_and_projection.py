@@ -4,11 +4,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
-from order_platform.read_service.application.ports import Page
+from order_platform.read_service.application.ports import Generations, Page
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.domain import ListPosition, OrderView
-from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
+from tests.unit.read_service.fakes import (
+    FakeReadModel,
+    FakeReadModelGenerations,
+    FakeViewCache,
+)
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -19,7 +23,7 @@ def view(seconds: int = 0, name: str = "Lucas") -> OrderView:
 
 async def test_projection_is_idempotent_and_invalidates_lists() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
-    project = ProjectOrders(model, cache)
+    project = ProjectOrders(FakeReadModelGenerations(model), cache)
     first = view()
     await project([first])
     await project([first, OrderView(first.id, "Other", Decimal(1), T0, uuid4())])
@@ -31,7 +35,7 @@ async def test_projection_is_idempotent_and_invalidates_lists() -> None:
 async def test_get_order_is_served_from_the_cache_once_loaded() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
     await model.apply([order := view()])
-    get = GetOrder(model, cache)
+    get = GetOrder(FakeReadModelGenerations(model), cache)
 
     assert await get(order.id) == order
     assert await get(order.id) == order
@@ -40,7 +44,7 @@ async def test_get_order_is_served_from_the_cache_once_loaded() -> None:
 
 async def test_an_unknown_order_is_not_cached() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
-    get = GetOrder(model, cache)
+    get = GetOrder(FakeReadModelGenerations(model), cache)
     order = view()
 
     assert await get(order.id) is None
@@ -50,7 +54,10 @@ async def test_an_unknown_order_is_not_cached() -> None:
 
 async def test_a_cached_list_is_invalidated_by_a_projection() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
-    project, list_orders = ProjectOrders(model, cache), ListOrders(model, cache)
+    project, list_orders = (
+        ProjectOrders(FakeReadModelGenerations(model), cache),
+        ListOrders(FakeReadModelGenerations(model), cache),
+    )
     await project([view(1)])
     assert len((await list_orders(50, None)).orders) == 1
     assert len((await list_orders(50, None)).orders) == 1
@@ -80,7 +87,10 @@ class SlowReadModel(FakeReadModel):
 
 async def test_guarantee_4_a_slow_reader_cannot_store_a_stale_list_where_others_look() -> None:
     model, cache = SlowReadModel(), FakeViewCache()
-    project, list_orders = ProjectOrders(model, cache), ListOrders(model, cache)
+    project, list_orders = (
+        ProjectOrders(FakeReadModelGenerations(model), cache),
+        ListOrders(FakeReadModelGenerations(model), cache),
+    )
     await project([view(1)])
 
     slow_reader = asyncio.create_task(list_orders(50, None))
@@ -95,17 +105,17 @@ async def test_guarantee_4_a_slow_reader_cannot_store_a_stale_list_where_others_
 async def test_queries_work_without_the_cache() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
     cache.available = False
-    await ProjectOrders(model, cache)([order := view()])
+    await ProjectOrders(FakeReadModelGenerations(model), cache)([order := view()])
 
-    assert await GetOrder(model, cache)(order.id) == order
-    assert (await ListOrders(model, cache)(50, None)).orders == [order]
+    assert await GetOrder(FakeReadModelGenerations(model), cache)(order.id) == order
+    assert (await ListOrders(FakeReadModelGenerations(model), cache)(50, None)).orders == [order]
 
 
 async def test_pages_walk_newest_first_and_end() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
     views: Sequence[OrderView] = [view(seconds) for seconds in range(5)]
     await model.apply(views)
-    list_orders = ListOrders(model, cache)
+    list_orders = ListOrders(FakeReadModelGenerations(model), cache)
 
     first = await list_orders(2, None)
     second = await list_orders(2, first.next_after)
@@ -114,3 +124,30 @@ async def test_pages_walk_newest_first_and_end() -> None:
     walked = [*first.orders, *second.orders, *third.orders]
     assert walked == sorted(views, key=lambda v: v.created_at, reverse=True)
     assert third.next_after is None
+
+
+async def test_during_a_rebuild_projections_write_both_generations() -> None:
+    generations, cache = FakeReadModelGenerations(), FakeViewCache()
+    generations.pointer = Generations("", building="g1")
+
+    await ProjectOrders(generations, cache)([order := view()])
+
+    assert await generations.model("").get(order.id) == order
+    assert await generations.model("g1").get(order.id) == order
+
+
+async def test_after_a_switch_nothing_cached_from_the_old_generation_is_served() -> None:
+    generations, cache = FakeReadModelGenerations(), FakeViewCache()
+    get, list_orders = GetOrder(generations, cache), ListOrders(generations, cache)
+    # The old model was wrong (a bug stored this name); the rebuilt one has it right.
+    order = view(name="Wrong")
+    fixed = OrderView(order.id, "Right", order.total_amount, order.created_at, order.event_id)
+    await generations.model("").apply([order])
+    assert (await get(order.id)).customer_name == "Wrong"  # type: ignore[union-attr]
+    assert (await list_orders(50, None)).orders == [order]  # both now cached
+    await generations.model("g1").apply([fixed])
+
+    generations.pointer = Generations("g1")
+
+    assert await get(order.id) == fixed
+    assert (await list_orders(50, None)).orders == [fixed]

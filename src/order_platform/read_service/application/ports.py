@@ -32,8 +32,40 @@ class ReadModel(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Generations:
+    """Which generation of the read model serves reads, and which one a rebuild is filling."""
+
+    active: str
+    building: str | None = None
+
+    @property
+    def written(self) -> tuple[str, ...]:
+        """Where projections go: the live one, and during a rebuild the one being built too, so
+        that events arriving during the rebuild are in the new model when it goes live."""
+        if self.building is None or self.building == self.active:
+            return (self.active,)
+        return (self.active, self.building)
+
+
+class ReadModelGenerations(Protocol):
+    async def current(self) -> Generations:
+        """The generations as of at most a moment ago (the pointer may be cached briefly)."""
+        ...
+
+    def model(self, generation: str) -> ReadModel: ...
+
+
 class ViewCache(Protocol):
-    """A cache that may be away: every method degrades to "miss" or "no-op" instead of raising."""
+    """A cache that may be away: every method degrades to "miss" or "no-op" instead of raising.
+
+    Orders and pages are kept per read-model generation (`scoped`): after a switch, nothing
+    cached from the previous generation is found. The list generation counter is shared.
+    """
+
+    def scoped(self, generation: str) -> ViewCache:
+        """The same cache, keyed for the read model's `generation`."""
+        ...
 
     async def get_order(self, order_id: UUID) -> OrderView | None: ...
 

@@ -1,42 +1,58 @@
-"""Queries with cache-aside: the cache answers when it can, the read model always can."""
+"""Queries with cache-aside: the cache answers when it can, the read model always can.
+
+Each query resolves the live generation once and uses it for both the model and the cache's
+keys: an answer read from one generation is never cached under another's keys.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from uuid import UUID
 
-from order_platform.read_service.application.ports import Page, ReadModel, ViewCache
+from order_platform.read_service.application.ports import (
+    Page,
+    ReadModel,
+    ReadModelGenerations,
+    ViewCache,
+)
 from order_platform.read_service.domain import ListPosition, OrderView
+
+
+async def live(generations: ReadModelGenerations, cache: ViewCache) -> tuple[ReadModel, ViewCache]:
+    active = (await generations.current()).active
+    return generations.model(active), cache.scoped(active)
 
 
 @dataclass(frozen=True, slots=True)
 class GetOrder:
-    read_model: ReadModel
-    cache: ViewCache
+    generations: ReadModelGenerations
+    root_cache: ViewCache
 
     async def __call__(self, order_id: UUID) -> OrderView | None:
-        if (cached := await self.cache.get_order(order_id)) is not None:
+        read_model, cache = await live(self.generations, self.root_cache)
+        if (cached := await cache.get_order(order_id)) is not None:
             return cached
-        view = await self.read_model.get(order_id)
+        view = await read_model.get(order_id)
         if view is not None:  # an order never changes once projected; a miss is not cached
-            await self.cache.put_order(view)
+            await cache.put_order(view)
         return view
 
 
 @dataclass(frozen=True, slots=True)
 class ListOrders:
-    read_model: ReadModel
-    cache: ViewCache
+    generations: ReadModelGenerations
+    root_cache: ViewCache
 
     async def __call__(self, limit: int, after: ListPosition | None) -> Page:
+        read_model, cache = await live(self.generations, self.root_cache)
         # Read the generation *before* the database: if a projection lands in between, this
         # answer is stored under the generation it already made obsolete.
-        generation = await self.cache.list_generation()
+        generation = await cache.list_generation()
         if generation is not None:
-            cached = await self.cache.get_page(generation, limit, after)
+            cached = await cache.get_page(generation, limit, after)
             if cached is not None:
                 return cached
-        page = await self.read_model.page(limit, after)
+        page = await read_model.page(limit, after)
         if generation is not None:
-            await self.cache.put_page(generation, limit, after, page)
+            await cache.put_page(generation, limit, after, page)
         return page

@@ -4,10 +4,15 @@ Orders never change once projected, so an order is cached by id for good (a 404 
 cached). List answers are cached under a generation number that every projection
 increments: a reader that loaded the database before a projection stores its answer under
 the old generation, where no later reader looks (the stale-set race cannot serve stale data).
+
+Orders and pages are also keyed by the read model's generation (`scoped`), so once a rebuilt
+model goes live nothing cached from the previous one is found; the scopes of one cache share
+its Redis client, its list counter and what it knows about Redis being away.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -57,6 +62,15 @@ def _position_token(position: ListPosition | None) -> str:
     return "first" if position is None else f"{position.created_at.isoformat()}|{position.order_id}"
 
 
+class _Link:
+    """What every scope of one cache shares: whether Redis is away, what is owed to it."""
+
+    def __init__(self) -> None:
+        self.skip_until = 0.0
+        self.invalidation_owed = False
+        self.last_error: str | None = None
+
+
 class RedisViewCache:
     def __init__(
         self,
@@ -68,18 +82,27 @@ class RedisViewCache:
         key_prefix: str = "",
     ) -> None:
         self._redis = redis
-        self._prefix = key_prefix
+        self._root_prefix = key_prefix
+        self._prefix = key_prefix  # of orders and pages: the root's, then the generation's
         self._generation_key = f"{key_prefix}orders:list:generation"
         self._order_ttl = order_ttl_seconds
         self._list_ttl = list_ttl_seconds
         self._retry_after = retry_after_seconds
-        self._skip_until = 0.0
-        self._invalidation_owed = False
-        self.last_error: str | None = None
+        self._link = _Link()
+
+    def scoped(self, generation: str) -> RedisViewCache:
+        scoped = copy.copy(self)  # shares the client and the link
+        # The generation before the first read model had one is "": the keys it always had.
+        scoped._prefix = f"{self._root_prefix}{generation}:" if generation else self._root_prefix
+        return scoped
+
+    @property
+    def last_error(self) -> str | None:
+        return self._link.last_error
 
     @property
     def available(self) -> bool:
-        return self.last_error is None
+        return self._link.last_error is None
 
     async def get_order(self, order_id: UUID) -> OrderView | None:
         raw = await self._safely(lambda: self._redis.get(f"{self._prefix}order:{order_id}"))
@@ -129,7 +152,7 @@ class RedisViewCache:
         await self._safely(lambda: self._redis.set(key, payload, ex=self._list_ttl))
 
     async def invalidate_lists(self) -> None:
-        self._invalidation_owed = True
+        self._link.invalidation_owed = True
         await self._safely(None)  # paying what is owed is all there is to do
 
     async def ping(self) -> None:
@@ -141,24 +164,25 @@ class RedisViewCache:
 
     async def _safely[T](self, operation: Callable[[], Awaitable[T]] | None) -> T | None:
         """Run a Redis call, or skip it while Redis is known to be away; never raise."""
-        if time.monotonic() < self._skip_until:
+        link = self._link
+        if time.monotonic() < link.skip_until:
             ERRORS.inc()  # skipped: counted as a fallback to MongoDB too
             return None
         try:
-            if self._invalidation_owed:
+            if link.invalidation_owed:
                 # A projection ran while Redis was away: lists cached before it are stale.
                 await self._redis.incr(self._generation_key)
-                self._invalidation_owed = False
+                link.invalidation_owed = False
                 INVALIDATIONS.inc()
             result = None if operation is None else await operation()
         except (RedisError, OSError, TimeoutError) as error:
             ERRORS.inc()
-            self._skip_until = time.monotonic() + self._retry_after
-            if self.last_error is None:
+            link.skip_until = time.monotonic() + self._retry_after
+            if link.last_error is None:
                 log.warning("redis_unavailable_serving_from_mongodb", error=str(error))
-            self.last_error = f"{type(error).__name__}: {error}"
+            link.last_error = f"{type(error).__name__}: {error}"
             return None
-        if self.last_error is not None:
+        if link.last_error is not None:
             log.info("redis_available_again")
-            self.last_error = None
+            link.last_error = None
         return result

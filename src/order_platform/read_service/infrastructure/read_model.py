@@ -1,4 +1,8 @@
-"""The read model in MongoDB (db `order-read-db`): one document per order plus the timeline."""
+"""The read model in MongoDB (db `order-read-db`): one document per order plus the timeline.
+
+Each generation of the read model (`generations.py`) has its own two collections: the first,
+"", the `orders` and `timeline` it always had; a rebuilt one `orders_<gen>`, `timeline_<gen>`.
+"""
 
 from __future__ import annotations
 
@@ -43,10 +47,18 @@ def view_from_document(document: Document) -> OrderView:
     return view_from_entry({**document, "id": document["_id"]})
 
 
+def collection_names(generation: str) -> tuple[str, str]:
+    """The orders and timeline collections of a generation of the read model."""
+    if not generation:
+        return "orders", "timeline"
+    return f"orders_{generation}", f"timeline_{generation}"
+
+
 class MongoReadModel:
-    def __init__(self, database: AsyncDatabase[Document]) -> None:
-        self._orders = database["orders"]
-        self._timeline = database["timeline"]
+    def __init__(self, database: AsyncDatabase[Document], generation: str = "") -> None:
+        orders, timeline = collection_names(generation)
+        self._orders = database[orders]
+        self._timeline = database[timeline]
         # Index entries this process has made durable: `$addToSet` would change nothing, so
         # a batch skips them. Bounded; forgetting only costs a redundant update.
         self._indexed: set[str] = set()
