@@ -45,6 +45,7 @@ async def test_every_stored_order_in_id_order_then_the_end_marker(
 
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/x-ndjson"
+    assert response.headers["orders-estimated-total"] == "6"
     *orders, end = lines(response)
     assert end == {"end": True, "count": 6}
     assert [o["id"] for o in orders] == sorted([p["id"] for p in posted] + [pending])

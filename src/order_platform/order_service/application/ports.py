@@ -97,3 +97,7 @@ class StoredOrders(Protocol):
 
         Raises `StorageUnavailable` when the store cannot be reached."""
         ...
+
+    async def estimated_count(self) -> int:
+        """About how many orders are stored (for progress reports, not for correctness)."""
+        ...

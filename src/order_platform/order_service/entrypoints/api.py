@@ -107,9 +107,11 @@ async def export_orders(
 ) -> StreamingResponse | JSONResponse:
     """Every stored order as NDJSON, one `{"id", "customerName", "totalAmount", "createdAt",
     "eventId"}` per line in order of id, then `{"end": true, "count": N}`: a stream without
-    that last line was cut short. `eventId` is the unpublished event's id, else null."""
+    that last line was cut short. `eventId` is the unpublished event's id, else null.
+    `Orders-Estimated-Total` says about how many lines to expect (for progress reports)."""
     if api.stored_orders is None:
         return Problem(404, "This service offers no export of its orders.").response()
+    estimate = await api.stored_orders.estimated_count()
     batches = aiter(api.stored_orders.export(after=after, batch_size=EXPORT_BATCH))
     # The first batch before the answer starts: a store that is away is a 503, not a cut stream.
     first = await anext(batches, None)
@@ -126,7 +128,11 @@ async def export_orders(
             batch = await anext(batches, None)
         yield (json.dumps({"end": True, "count": count}) + "\n").encode()
 
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(
+        lines(),
+        media_type="application/x-ndjson",
+        headers={"Orders-Estimated-Total": str(estimate)},
+    )
 
 
 def _pending_event_id(stored: StoredOrder) -> str | None:

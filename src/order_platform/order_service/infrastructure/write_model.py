@@ -165,6 +165,10 @@ class MongoStoredOrders:
         self._orders = orders
         self._timeout = timeout_seconds
 
+    async def estimated_count(self) -> int:
+        with translate_unavailable(StorageUnavailable):
+            return await self._orders.estimated_document_count()
+
     async def export(
         self, *, after: UUID | None, batch_size: int
     ) -> AsyncIterator[Sequence[StoredOrder]]:
