@@ -12,6 +12,7 @@ from redis import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.support.fault_proxy import FaultProxy
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -55,6 +56,8 @@ def test_latency_delays_replies(proxy: FaultProxy, unique_name: str) -> None:
 
 def test_dropped_connections_fail_mid_request(proxy: FaultProxy, unique_name: str) -> None:
     with socket.create_connection((proxy.host, proxy.port), timeout=5) as raw:
+        # The kernel accepts before the proxy has joined the connection to the server.
+        wait_until(lambda: proxy.open_connections == 1, timeout=5, what="connection joined")
         proxy.hold_replies()
         raw.sendall(b"PING\r\n")
         proxy.drop_connections()

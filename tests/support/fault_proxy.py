@@ -41,6 +41,11 @@ class FaultProxy:
         self.connections_accepted = 0
 
     @property
+    def open_connections(self) -> int:
+        """Connections accepted and joined to the server, not yet closed."""
+        return len(self._connections)
+
+    @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
