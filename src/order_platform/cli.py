@@ -17,6 +17,7 @@ from order_platform.building_blocks.structured_logging import configure_logging
 from order_platform.building_blocks.supervisor import process_exit
 from order_platform.building_blocks.tracing import configure_tracing
 from order_platform.operations.dlq_command import add_dlq_command, run_dlq
+from order_platform.operations.rebuild_command import add_rebuild_command, run_rebuild
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,10 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
     )
     add_dlq_command(commands)
+    add_rebuild_command(commands)
 
     args = parser.parse_args(argv)
     if args.command == "dlq":
         return run_dlq(args)
+    if args.command == "read-model":
+        from order_platform.read_service.rebuild_target import from_environment
+
+        return run_rebuild(args, from_environment)
     if args.command == "order-service":
         return _run_order_service(args.host, args.port)
     if args.command == "read-service":

@@ -1,0 +1,100 @@
+"""The read service's side of `order-platform read-model rebuild`, from its own settings.
+
+The rebuild (`operations/read_model_rebuild.py`) knows no service's code; this adapter gives
+it the read model's generations and writes through the same `MongoReadModel.apply` as the
+projection, so the rebuilt model has exactly the shape and idempotence of a projected one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Protocol
+from uuid import UUID
+
+from order_platform.building_blocks.mongo import new_client
+from order_platform.read_service.application.ports import ReadModelUnavailable
+from order_platform.read_service.domain import OrderView
+from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
+from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+
+class AnOrder(Protocol):
+    """An order as the export brings it (the rebuild's `ExportedOrder`)."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def customer_name(self) -> str: ...
+
+    @property
+    def total_amount(self) -> Decimal: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def event_id(self) -> UUID: ...
+
+
+class ReadModelRebuildTarget:
+    """Raises `ConnectionError` when the read model's MongoDB cannot be reached."""
+
+    def __init__(self, settings: ReadServiceSettings) -> None:
+        self._client = new_client(
+            settings.mongodb_uri, timeout_seconds=max(settings.mongodb_timeout_seconds, 30.0)
+        )
+        self._generations = MongoReadModelGenerations(self._client[settings.mongodb_database])
+
+    @property
+    def pointer_ttl_seconds(self) -> float:
+        return self._generations.pointer_ttl_seconds
+
+    async def live(self) -> tuple[str, str | None]:
+        pointer = await _reachable(self._generations.read())
+        return pointer.active, pointer.building
+
+    async def begin(self, generation: str, *, stale_after: timedelta) -> str | None:
+        return await _reachable(self._generations.begin(generation, stale_after=stale_after))
+
+    async def beat(self, generation: str) -> None:
+        await _reachable(self._generations.beat(generation))
+
+    async def apply(self, generation: str, orders: Sequence[AnOrder]) -> None:
+        views = [
+            OrderView(
+                id=order.id,
+                customer_name=order.customer_name,
+                total_amount=order.total_amount,
+                created_at=order.created_at,
+                event_id=order.event_id,
+            )
+            for order in orders
+        ]
+        await _reachable(self._generations.model(generation).apply(views))
+
+    async def switch(self, generation: str) -> str:
+        return await _reachable(self._generations.switch(generation))
+
+    async def abandon(self, generation: str) -> None:
+        await _reachable(self._generations.abandon(generation))
+
+    async def drop(self, generation: str) -> None:
+        await _reachable(self._generations.drop(generation))
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+async def _reachable[T](call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except ReadModelUnavailable as error:
+        raise ConnectionError(str(error)) from error
+
+
+def from_environment() -> ReadModelRebuildTarget:
+    """The target as the read service would reach it: its settings from the environment."""
+    return ReadModelRebuildTarget(ReadServiceSettings())
