@@ -122,15 +122,16 @@ class RebuildReport:
     generation: str
     previous: str
     orders: int
-    seconds: float
+    seconds: float  # from marking the generation to the end, waits included
     kept_old: bool
     dry_run: bool = False
     estimated_total: int = 0
     taken_over: str | None = None
+    copy_seconds: float = 0.0  # exporting and writing the orders only
 
     @property
     def rate(self) -> float:
-        return self.orders / self.seconds if self.seconds > 0 else 0.0
+        return self.orders / self.copy_seconds if self.copy_seconds > 0 else 0.0
 
 
 def new_generation_name(now: datetime) -> str:
@@ -247,6 +248,7 @@ async def _rebuild(
             "read service projects into it too"
         )
         await sleep(settle)
+        copy_started = time.monotonic()
         async with _Export(client, options.order_service_url) as (response, estimate):
             progress.started(estimate)
             async for batch in _export_batches(response, options.batch_size):
@@ -254,6 +256,7 @@ async def _rebuild(
                 await _target_call(target.beat(generation))
                 done += len(batch)
                 progress.advanced(done)
+        copy_seconds = time.monotonic() - copy_started
         progress.finished()
         previous = await _target_call(target.switch(generation))
     except BaseException:
@@ -263,7 +266,6 @@ async def _rebuild(
         except Exception as error:  # the original failure is the one to report
             progress.note(f"could not abandon generation {generation!r}: {error}")
         raise
-    elapsed = time.monotonic() - started
     if not options.keep_old:
         progress.note(
             f"switched to {generation!r}; waiting {settle:.0f} s until no reader uses "
@@ -275,10 +277,11 @@ async def _rebuild(
         generation,
         previous,
         done,
-        elapsed,
+        time.monotonic() - started,
         options.keep_old,
         estimated_total=done,
         taken_over=taken_over,
+        copy_seconds=copy_seconds,
     )
 
 

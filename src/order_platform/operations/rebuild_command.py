@@ -114,8 +114,8 @@ def summary(report: RebuildReport, options: RebuildOptions) -> str:
     old = "kept for inspection" if report.kept_old else "dropped"
     return (
         f"Rebuilt {report.orders:,} orders into read-model generation {report.generation!r} "
-        f"in {report.seconds:.1f} s ({report.rate:,.0f} orders/s); it is live, the previous "
-        f"generation {report.previous!r} was {old}."
+        f"in {report.seconds:.1f} s (copying {report.copy_seconds:.1f} s, {report.rate:,.0f} "
+        f"orders/s); it is live, the previous generation {report.previous!r} was {old}."
     )
 
 
