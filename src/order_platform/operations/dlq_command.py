@@ -76,7 +76,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=float,
         default=10.0,
-        help="seconds each call to Kafka may take (default 10)",
+        help="seconds each step against Kafka may take: reading a topic, fetching an "
+        "original, sending, committing (default 10)",
     )
 
 
