@@ -236,6 +236,7 @@ async def _rebuild(
             generation, active, 0, 0.0, options.keep_old, dry_run=True, estimated_total=estimate
         )
 
+    await _reachable(client, options.order_service_url)  # before anything changes
     taken_over = await _target_call(target.begin(generation, stale_after=STALE_REBUILD))
     started = time.monotonic()
     done = 0
@@ -261,10 +262,14 @@ async def _rebuild(
         previous = await _target_call(target.switch(generation))
     except BaseException:
         progress.finished()
+        progress.note(f"nothing was switched; dropping the half-built {generation!r}")
         try:
             await target.abandon(generation)
+            # A projection that still had the pointer cached may have written it once more.
+            await sleep(settle)
+            await target.drop(generation)
         except Exception as error:  # the original failure is the one to report
-            progress.note(f"could not abandon generation {generation!r}: {error}")
+            progress.note(f"could not drop generation {generation!r}: {error}")
         raise
     if not options.keep_old:
         progress.note(
@@ -292,6 +297,10 @@ async def _target_call[T](call: Awaitable[T]) -> T:
         raise TargetUnreachable(
             f"The read model's MongoDB cannot be reached (MONGODB_URI): {error}."
         ) from error
+    except RebuildFailed:
+        raise
+    except Exception as error:  # the target's refusals are one sentence each
+        raise RebuildFailed(str(error)) from error
 
 
 class _Export:
@@ -319,6 +328,18 @@ class _Export:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._response is not None:
             await self._response.aclose()
+
+
+async def _reachable(client: httpx.AsyncClient, base_url: str) -> None:
+    try:
+        response = await client.get("/health/ready")
+    except httpx.TransportError as error:
+        raise _unreachable(base_url, error) from error
+    if response.status_code != 200:
+        raise SourceUnreachable(
+            f"The Order Service at {base_url} is not ready ({response.status_code}): "
+            f"{response.text[:200]}"
+        )
 
 
 async def _estimate(client: httpx.AsyncClient, base_url: str) -> int:

@@ -44,7 +44,7 @@ class ReadModelRebuildTarget:
 
     def __init__(self, settings: ReadServiceSettings) -> None:
         self._client = new_client(
-            settings.mongodb_uri, timeout_seconds=max(settings.mongodb_timeout_seconds, 30.0)
+            settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds
         )
         self._generations = MongoReadModelGenerations(self._client[settings.mongodb_database])
 

@@ -3,10 +3,11 @@ in-process (ASGI), the read side through the read service's own adapter."""
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -22,7 +23,7 @@ from order_platform.operations.read_model_rebuild import (
     SourceUnreachable,
     rebuild,
 )
-from order_platform.operations.rebuild_command import TerminalProgress
+from order_platform.operations.rebuild_command import TerminalProgress, run_rebuild
 from order_platform.order_service.bootstrap import create_http_app
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.read_service.domain import OrderView
@@ -218,3 +219,37 @@ def test_progress_is_plain_lines_off_a_terminal() -> None:
     assert lines[1].startswith("rebuilt 1,000/2,000 orders")
     assert "left" in lines[1]
     assert "\r" not in err.getvalue()
+
+
+async def test_a_second_rebuild_is_refused_while_one_is_building(
+    orders_service: httpx.AsyncClient, read_db: Database, target: ReadModelRebuildTarget
+) -> None:
+    await MongoReadModelGenerations(read_db).begin("g-other", stale_after=timedelta(minutes=1))
+
+    with pytest.raises(RebuildFailed, match="another rebuild is building generation 'g-other'"):
+        await rebuild(
+            target, options(), TerminalProgress(io.StringIO()), sleep=no_wait, http=orders_service
+        )
+
+    assert await target.live() == ("", "g-other")
+
+
+def test_the_command_says_in_one_sentence_that_the_order_service_is_unreachable(
+    mongodb_uri: str, unique_name: str, unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    monkeypatch.setenv("ORDER_SERVICE_URL", url)
+    out, err = io.StringIO(), io.StringIO()
+    target = ReadModelRebuildTarget(
+        ReadServiceSettings(mongodb_uri=mongodb_uri, mongodb_database=f"{unique_name}-read")
+    )
+    args = argparse.Namespace(dry_run=False, keep_old=False)
+
+    status = run_rebuild(args, lambda: target, out=out, err=err)
+
+    assert status == 69
+    assert err.getvalue().strip().splitlines() == [
+        f"read-model rebuild failed: The Order Service cannot be reached at {url} "
+        "(ORDER_SERVICE_URL): ConnectError All connection attempts failed."
+    ]
+    assert out.getvalue() == ""
