@@ -2,8 +2,9 @@
 
 Exit status: 0 done (also: nothing to redrive, or a dry run); 1 some chosen dead letter could
 not be redriven (not in the DLQ, or its original is gone; each is printed with why); 2 bad
-arguments; 3 Kafka unreachable or too slow (one sentence on stderr, nothing half-done is
-committed).
+arguments or environment; 3 Kafka unreachable or too slow, in one sentence on stderr (the
+redrive mark is committed only after every send was acknowledged, so a failed replay has
+moved nothing; it may have sent some, which the consumers' idempotence absorbs).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import logging
 import sys
 from typing import TextIO
+
+from pydantic import ValidationError
 
 from order_platform.building_blocks.settings import ServiceSettings
 from order_platform.operations.dead_letter_redrive import (
@@ -27,6 +30,7 @@ from order_platform.operations.dead_letter_redrive import (
 
 EXIT_OK = 0
 EXIT_NOT_REDRIVEN = 1
+EXIT_USAGE = 2
 EXIT_KAFKA_UNAVAILABLE = 3
 
 
@@ -97,9 +101,14 @@ def _coordinates(text: str) -> tuple[int, int]:
 
 def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    # aiokafka logs every failed connection attempt; the one sentence below says it all.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    settings = ServiceSettings()
+    try:
+        settings = ServiceSettings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
+        )
+        print(f"order-platform dlq: invalid environment: {problems}", file=err)
+        return EXIT_USAGE
     redrive = DeadLetterRedrive(
         settings.kafka_bootstrap_servers,
         topic=settings.order_created_topic,
@@ -107,6 +116,10 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         enable_idempotence=settings.kafka_enable_idempotence,
         timeout_seconds=args.timeout,
     )
+    # aiokafka logs every failed connection attempt; the one sentence below says it all.
+    kafka_log = logging.getLogger("aiokafka")
+    level = kafka_log.level
+    kafka_log.setLevel(logging.CRITICAL)
     try:
         if args.dlq_command == "list":
             letters = asyncio.run(redrive.dead_letters(args.limit))
@@ -120,6 +133,8 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     except KafkaUnavailable as error:
         print(f"order-platform dlq: {error}", file=err)
         return EXIT_KAFKA_UNAVAILABLE
+    finally:
+        kafka_log.setLevel(level)
     _print_report(report, redrive, dry_run=args.dry_run, out=out)
     not_redriven = [why for _, why in report.skipped if why is not Skip.ALREADY_REDRIVEN]
     return EXIT_NOT_REDRIVEN if not_redriven else EXIT_OK
