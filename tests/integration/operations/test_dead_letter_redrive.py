@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from uuid import UUID
 
 import pytest
@@ -22,6 +23,7 @@ from order_platform.contracts import OrderCreatedV1, dead_letter_topic, redrive_
 from order_platform.operations.dead_letter_redrive import redrive_group
 from tests.support.consumers import consuming
 from tests.support.events import order_created, produce
+from tests.support.kafka_lag import uncommitted
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
 
@@ -181,6 +183,34 @@ async def test_replay_all_sends_each_dead_letter_once_and_again_resends(
         assert "dlq-error" not in headers
     keys = Counter(str(e.order_id).encode() for e in bad) + Counter([one.key])
     assert Counter(copy.key for copy in copies) == keys, "keys kept; once each, twice on --again"
+
+
+async def test_a_poison_event_fixed_by_a_redeploy_is_redriven_to_its_group_only(
+    config: ConsumerConfig, cli_env: None
+) -> None:
+    poison = order_created()
+    mine, other = FailingUntilFixed(), FailingUntilFixed()
+    mine.broken = {poison.order_id}
+    other_config = replace(config, group_id=f"{config.group_id}-other")
+    await produce(config.bootstrap_servers, config.topic, [poison])
+    async with consuming(config, mine), consuming(other_config, other):
+        await dead_letters(config, 1)
+        await eventually(lambda: _holds(other.applied[poison.order_id] == 1), what="other group")
+        mine.broken.clear()  # the redeploy
+        assert await dlq(config, "replay", "--all") == 0
+        await eventually(lambda: _holds(mine.applied[poison.order_id] == 1), what="redriven")
+
+        async def both_idle() -> bool:
+            lag = await uncommitted(
+                config.bootstrap_servers, config.topic, [config.group_id, other_config.group_id]
+            )
+            redrives = redrive_topic(config.topic, config.group_id)
+            lag |= await uncommitted(config.bootstrap_servers, redrives, [config.group_id])
+            return not any(lag.values())
+
+        await eventually(both_idle, what="both groups committed everything")
+    assert other.applied == Counter({poison.order_id: 1}), "the other group saw nothing new"
+    assert mine.applied == Counter({poison.order_id: 1})
 
 
 async def test_a_dead_letter_by_reference_is_fetched_from_the_original_topic(
