@@ -12,8 +12,9 @@ carries its history: `dlq-original-*` (where it first came from), `dlq-redrive-c
 
 At most once per dead letter, tracked in Kafka, no other store:
 - the *redrive mark*: the committed offset of the group `<group>.redrive` on each partition
-  of the DLQ topic. Everything below it was redriven. `--all` redrives from the mark to the end
-  and then commits the mark past the last one it sent;
+  of the DLQ topic. Everything below it is done with. `--all` redrives from the mark to the
+  end and then commits the mark past the last dead letter it went through (sent, redriven
+  before, or unsendable because its original is gone: reported, and exit status 1);
 - a dead letter redriven by `--offset` above the mark is recognised by the copy on the redrive
   topic (its `dlq-redriven-from: PARTITION:OFFSET` header), so `--all` and `--offset` skip it.
 `--again` redrives the chosen dead letters even so. Sends are acknowledged (`acks=all`) before
@@ -23,8 +24,9 @@ one group at the same time are not guarded against.
 
 Reading is read-only: the DLQ, the redrive topic and the original topic are read by a
 consumer without a group (assigned partitions, from the beginning to the end offsets); the
-mark is only read, except by a replay that sent something. Every call to Kafka is bounded by
-`timeout_seconds`; past it, `KafkaUnavailable` says so in one sentence.
+mark is only read, except by `replay --all` without `--dry-run` (`--offset` never moves it).
+Every step against Kafka is bounded by `timeout_seconds`; past it, or when Kafka cannot be
+reached or refuses, `KafkaUnavailable` says so in one sentence.
 """
 
 from __future__ import annotations
