@@ -17,16 +17,23 @@ from redis.asyncio import Redis
 from order_platform.building_blocks.mongo import new_client
 from order_platform.devtools.embedded import RedisServer
 from order_platform.read_service.application.ports import (
+    Generations,
     Page,
     ReadModel,
+    ReadModelGenerations,
     ReadModelUnavailable,
     ViewCache,
 )
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.cache import RedisViewCache
+from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
 from order_platform.read_service.infrastructure.read_model import MongoReadModel
 from tests.support.fault_proxy import FaultProxy
-from tests.unit.read_service.fakes import FakeReadModel, FakeViewCache
+from tests.unit.read_service.fakes import (
+    FakeReadModel,
+    FakeReadModelGenerations,
+    FakeViewCache,
+)
 
 # Millisecond precision, as on the wire (RFC 3339 in OrderCreated) and in BSON.
 T0 = datetime(2026, 11, 25, 8, 0, 0, 250_000, tzinfo=UTC)
@@ -132,6 +139,37 @@ async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
         await away_read_model.page(10, None)
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.apply([view()])
+
+
+# -- ReadModelGenerations -------------------------------------------------------------------
+
+
+@pytest.fixture(params=["fake", "mongodb"])
+async def generations(
+    request: pytest.FixtureRequest, unique_name: str
+) -> AsyncIterator[ReadModelGenerations]:
+    if request.param == "fake":
+        yield FakeReadModelGenerations()
+        return
+    mongodb_uri: str = request.getfixturevalue("mongodb_uri")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
+    yield MongoReadModelGenerations(client[unique_name])
+    await client.close()
+
+
+async def test_the_first_generation_is_live_until_a_rebuild(
+    generations: ReadModelGenerations,
+) -> None:
+    assert await generations.current() == Generations("")
+
+
+async def test_each_generation_is_a_model_of_its_own(generations: ReadModelGenerations) -> None:
+    applied = view()
+    await generations.model("g1").apply([applied])
+
+    assert await generations.model("g1").get(applied.id) == applied
+    assert await generations.model("").get(applied.id) is None
+    assert (await generations.model("").page(10, None)).orders == []
 
 
 # -- ViewCache ------------------------------------------------------------------------------
