@@ -8,7 +8,9 @@ instead, offline:
   every built-in resource validates, strictly (no unknown field), against the Kubernetes API
   schemas that `kubernetes-validate` ships;
 - the custom resources (KEDA `ScaledObject`, Strimzi `Kafka`/`KafkaNodePool`/`KafkaTopic`,
-  `MongoDBCommunity`) carry the fields the platform relies on, with consistent values;
+  `MongoDBCommunity`) validate, strictly, against their operators' own CRD schemas (copied
+  into `crd_schemas/`, descriptions removed), and carry the fields the platform relies on,
+  with consistent values;
 - the manifests agree with the code: every variable is a settings field with a value the
   settings accept, the connection strings point at the servers deployed here, the probes and
   the scrape annotation hit routes the service's app serves on the port it listens on, the
@@ -20,8 +22,10 @@ instead, offline:
 from __future__ import annotations
 
 import asyncio
+import copy
 import difflib
 import importlib.metadata
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -95,28 +100,19 @@ CONSUMERS = {
 # The custom resources, and the operators that serve them.
 CUSTOM_KINDS = {
     ("keda.sh/v1alpha1", "ScaledObject"),
-    ("kafka.strimzi.io/v1beta2", "Kafka"),
-    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"),
-    ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("kafka.strimzi.io/v1", "Kafka"),
+    ("kafka.strimzi.io/v1", "KafkaNodePool"),
+    ("kafka.strimzi.io/v1", "KafkaTopic"),
     ("mongodbcommunity.mongodb.com/v1", "MongoDBCommunity"),
 }
-# The metadata keys the KEDA Kafka scaler reads (keda.sh, "Apache Kafka" scaler): a misspelt
-# one is ignored by KEDA, and the scaler falls back to its default.
+# The metadata keys the KEDA Kafka scaler reads (pkg/scalers/kafka_scaler.go of KEDA 2.20.2,
+# its `keda:"name=..."` tags): a misspelt key is ignored by KEDA, which then scales on the
+# default (a lagThreshold of 10, say) without a word.
 KEDA_KAFKA_METADATA = {
-    "bootstrapServers",
-    "consumerGroup",
-    "topic",
-    "lagThreshold",
-    "activationLagThreshold",
-    "offsetResetPolicy",
-    "allowIdleConsumers",
-    "excludePersistentLag",
-    "scaleToZeroOnInvalidOffset",
-    "limitToPartitionsWithLag",
-    "partitionLimitation",
-    "version",
-    "sasl",
-    "tls",
+    *("bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold"),
+    *("offsetResetPolicy", "allowIdleConsumers", "excludePersistentLag", "version"),
+    *("scaleToZeroOnInvalidOffset", "limitToPartitionsWithLag", "partitionLimitation"),
+    *("ensureEvenDistributionOfPartitions", "sasl", "tls", "unsafeSsl"),
 }
 SHUTDOWN_DRAIN_SECONDS = 10  # guarantee 6: every service drains and exits within 10 s
 KEDA_NAMESPACE = "keda"
@@ -261,6 +257,96 @@ def test_the_schema_check_rejects_a_misspelled_field(dev: list[dict[str, Any]]) 
 
     with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
         _validate(broken, KUBERNETES_VERSIONS[-1])
+
+
+CRD_SCHEMAS = Path(__file__).parent / "crd_schemas"
+
+
+def _strict(schema: Any) -> Any:
+    """An OpenAPI schema of a CRD that refuses unknown fields, as `kubectl apply
+    --validate=strict` does (the API server would otherwise prune them, silently)."""
+    if isinstance(schema, list):
+        return [_strict(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    strict = {name: _strict(value) for name, value in schema.items()}
+    if (
+        strict.get("type") == "object"
+        and "properties" in strict
+        and "additionalProperties" not in strict
+        and not strict.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        strict["additionalProperties"] = False
+    return strict
+
+
+@pytest.fixture(scope="module")
+def crd_schemas() -> dict[tuple[str, str], Any]:
+    """The operators' own CRD schemas (crd_schemas/: Strimzi 1.2.0, KEDA 2.20.2, MongoDB
+    Community operator 0.13.0; the `$comment` of each file says where it comes from)."""
+    schemas = {}
+    for path in sorted(CRD_SCHEMAS.glob("*.json")):
+        document = json.loads(path.read_text())
+        schemas[document["apiVersion"], document["kind"]] = _strict(document["schema"])
+    return schemas
+
+
+def _crd_errors(schemas: Mapping[tuple[str, str], Any], resource: Mapping[str, Any]) -> list[str]:
+    validator = jsonschema.Draft7Validator(schemas[resource["apiVersion"], resource["kind"]])
+    return [
+        f"{'.'.join(str(part) for part in error.path)}: {error.message}"
+        for error in validator.iter_errors(resource)
+    ]
+
+
+def test_there_is_a_crd_schema_for_every_custom_kind(
+    crd_schemas: dict[tuple[str, str], Any],
+) -> None:
+    assert set(crd_schemas) == CUSTOM_KINDS
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_custom_resource_follows_its_operators_schema(
+    rendered: dict[str, list[dict[str, Any]]],
+    crd_schemas: dict[tuple[str, str], Any],
+    kustomization: str,
+) -> None:
+    for resource in rendered[kustomization]:
+        if (resource["apiVersion"], resource["kind"]) in CUSTOM_KINDS:
+            errors = _crd_errors(crd_schemas, resource)
+            assert not errors, (resource["kind"], resource["metadata"]["name"], errors)
+
+
+@pytest.mark.parametrize(
+    ("kind", "mutate", "field"),
+    [
+        (
+            "Kafka",
+            lambda spec: spec["kafka"]["listeners"][0].update(networkPolicyPeer=[]),
+            "networkPolicyPeer",
+        ),
+        ("KafkaNodePool", lambda spec: spec.update(role=["broker"]), "role"),
+        (
+            "MongoDBCommunity",
+            lambda spec: spec["users"][0].update(connectionSecretName="x"),
+            "connectionSecretName",
+        ),
+        ("ScaledObject", lambda spec: spec.update(maxReplicas=6), "maxReplicas"),
+        ("KafkaTopic", lambda spec: spec.update(partitions="six"), "six"),
+    ],
+)
+def test_the_crd_check_rejects_a_misspelled_field(
+    dev: list[dict[str, Any]],
+    crd_schemas: dict[tuple[str, str], Any],
+    kind: str,
+    mutate: Any,
+    field: str,
+) -> None:
+    """Guards the check above: a field the operator does not know fails it."""
+    resource = copy.deepcopy(_find(dev, kind)[0])
+    mutate(resource["spec"])
+
+    assert any(field in error for error in _crd_errors(crd_schemas, resource))
 
 
 # --- (2) workloads: commands, probes, security, resources ------------------------------------
@@ -443,7 +529,8 @@ def _secret_value(resources: list[dict[str, Any]], name: str, key: str) -> str:
 
 
 def _mongodb_connection_string(mongodb: Mapping[str, Any], user: Mapping[str, Any]) -> str:
-    """The form of the operator's `connectionString.standard` (its documented layout)."""
+    """The operator's `connectionString.standard`, built as its `MongoAuthUserURI` does
+    (MongoDB Community operator 0.13.0, api/v1/mongodbcommunity_types.go)."""
     name, namespace = mongodb["metadata"]["name"], mongodb["metadata"]["namespace"]
     hosts = ",".join(
         f"{name}-{member}.{name}-svc.{namespace}.svc.cluster.local:27017"
@@ -712,7 +799,7 @@ def test_kafka_runs_in_kraft_mode_on_three_nodes(dev: list[dict[str, Any]]) -> N
     name = kafka["metadata"]["name"]
     spec = kafka["spec"]
 
-    assert kafka["apiVersion"] == "kafka.strimzi.io/v1beta2"
+    assert kafka["apiVersion"] == "kafka.strimzi.io/v1"
     assert "zookeeper" not in spec
     assert "replicas" not in spec["kafka"], "node pools have the replicas"
     assert "storage" not in spec["kafka"], "node pools have the storage"
