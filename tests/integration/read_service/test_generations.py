@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,6 +19,7 @@ from order_platform.read_service.infrastructure.generations import (
     MongoReadModelGenerations,
     PointerMoved,
 )
+from tests.support.waiting import eventually
 
 Database = AsyncDatabase[dict[str, Any]]
 LONG = timedelta(minutes=5)
@@ -122,3 +124,24 @@ async def test_a_process_sees_a_switch_within_its_pointer_ttl(database: Database
 
     assert await reader.current() == Generations("")  # cached, within its TTL
     assert await MongoReadModelGenerations(database).current() == Generations("g1")
+
+
+async def test_after_a_switch_the_service_serves_nothing_cached_from_the_old_generation(
+    client: httpx.AsyncClient, generations: MongoReadModelGenerations
+) -> None:
+    # The read service in-process, with its Redis cache: both answers below get cached.
+    await generations.model("").apply([old := view()])
+    assert [o["id"] for o in (await client.get("/orders")).json()] == [str(old.id)]
+    assert (await client.get(f"/orders/{old.id}")).status_code == 200
+    await generations.begin("g1", stale_after=LONG)
+    await generations.model("g1").apply([new := view()])
+
+    await generations.switch("g1")
+
+    async def switched() -> bool:
+        listed = [o["id"] for o in (await client.get("/orders")).json()]
+        return listed == [str(new.id)]
+
+    await eventually(switched, timeout=5, what="the new generation listed")
+    assert (await client.get(f"/orders/{old.id}")).status_code == 404
+    assert (await client.get(f"/orders/{new.id}")).status_code == 200
