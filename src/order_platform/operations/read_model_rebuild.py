@@ -140,6 +140,11 @@ class RebuildReport:
         return self.orders / self.copy_seconds if self.copy_seconds > 0 else 0.0
 
 
+def named(generation: str) -> str:
+    """A generation as the operator reads it; "" is the one that existed before any rebuild."""
+    return repr(generation) if generation else "'' (the original orders and timeline)"
+
+
 def new_generation_name(now: datetime) -> str:
     """Sortable by creation, unique, valid in a MongoDB collection name."""
     return f"g{now.astimezone(UTC):%Y%m%d%H%M%S}{secrets.token_hex(3)}"
@@ -282,7 +287,7 @@ async def _rebuild(
     if not options.keep_old:
         progress.note(
             f"switched to {generation!r}; waiting {settle:.0f} s until no reader uses "
-            f"{previous!r}, then dropping it"
+            f"{named(previous)}, then dropping it"
         )
         await sleep(settle)
         await _target_call(target.drop(previous))

@@ -26,6 +26,7 @@ from order_platform.operations.read_model_rebuild import (
     RebuildOptions,
     RebuildReport,
     RebuildTarget,
+    named,
     rebuild,
 )
 
@@ -108,14 +109,14 @@ def summary(report: RebuildReport, options: RebuildOptions) -> str:
         return (
             f"Dry run: would build read-model generation {report.generation!r} from the "
             f"{report.estimated_total:,} orders (estimated) that the Order Service at "
-            f"{options.order_service_url} stores, switch readers from {report.previous!r} to "
-            f"it in one step, and {old} {report.previous!r}. Nothing was changed."
+            f"{options.order_service_url} stores, switch readers from {named(report.previous)} "
+            f"to it in one step, and {old} {named(report.previous)}. Nothing was changed."
         )
     old = "kept for inspection" if report.kept_old else "dropped"
     return (
         f"Rebuilt {report.orders:,} orders into read-model generation {report.generation!r} "
         f"in {report.seconds:.1f} s (copying {report.copy_seconds:.1f} s, {report.rate:,.0f} "
-        f"orders/s); it is live, the previous generation {report.previous!r} was {old}."
+        f"orders/s); it is live, the previous generation {named(report.previous)} was {old}."
     )
 
 

@@ -60,3 +60,7 @@ def test_the_summary_says_what_was_done_or_would_be() -> None:
         "that the Order Service at http://orders:8001 stores, switch readers from 'g1' to it "
         "in one step, and keep 'g1'. Nothing was changed."
     )
+    first = RebuildReport("g2", "", 1, 1.0, kept_old=True, copy_seconds=1.0)
+    assert summary(first, options).endswith(
+        "the previous generation '' (the original orders and timeline) was kept for inspection."
+    )
