@@ -330,7 +330,7 @@ async def _target_call[T](call: Awaitable[T]) -> T:
         return await call
     except ConnectionError as error:
         raise TargetUnreachable(
-            f"The read model's MongoDB cannot be reached (MONGODB_URI): {error}."
+            f"The read model's MongoDB cannot be reached {error} (MONGODB_URI)."
         ) from error
     except RebuildFailed:
         raise

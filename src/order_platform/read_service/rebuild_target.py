@@ -13,6 +13,9 @@ from decimal import Decimal
 from typing import Protocol
 from uuid import UUID
 
+from pymongo.errors import InvalidURI
+from pymongo.uri_parser import parse_uri
+
 from order_platform.building_blocks.mongo import new_client
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.domain import OrderView
@@ -47,20 +50,21 @@ class ReadModelRebuildTarget:
             settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds
         )
         self._generations = MongoReadModelGenerations(self._client[settings.mongodb_database])
+        self._where = _hosts(settings.mongodb_uri)
 
     @property
     def pointer_ttl_seconds(self) -> float:
         return self._generations.pointer_ttl_seconds
 
     async def live(self) -> tuple[str, str | None]:
-        pointer = await _reachable(self._generations.read())
+        pointer = await self._reachable(self._generations.read())
         return pointer.active, pointer.building
 
     async def begin(self, generation: str, *, stale_after: timedelta) -> str | None:
-        return await _reachable(self._generations.begin(generation, stale_after=stale_after))
+        return await self._reachable(self._generations.begin(generation, stale_after=stale_after))
 
     async def beat(self, generation: str) -> None:
-        await _reachable(self._generations.beat(generation))
+        await self._reachable(self._generations.beat(generation))
 
     async def apply(self, generation: str, orders: Sequence[AnOrder]) -> None:
         views = [
@@ -73,26 +77,33 @@ class ReadModelRebuildTarget:
             )
             for order in orders
         ]
-        await _reachable(self._generations.model(generation).apply(views))
+        await self._reachable(self._generations.model(generation).apply(views))
 
     async def switch(self, generation: str) -> str:
-        return await _reachable(self._generations.switch(generation))
+        return await self._reachable(self._generations.switch(generation))
 
     async def abandon(self, generation: str) -> None:
-        await _reachable(self._generations.abandon(generation))
+        await self._reachable(self._generations.abandon(generation))
 
     async def drop(self, generation: str) -> None:
-        await _reachable(self._generations.drop(generation))
+        await self._reachable(self._generations.drop(generation))
 
     async def close(self) -> None:
         await self._client.close()
 
+    async def _reachable[T](self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except ReadModelUnavailable as error:
+            raise ConnectionError(f"at {self._where}") from error
 
-async def _reachable[T](call: Awaitable[T]) -> T:
+
+def _hosts(uri: str) -> str:
+    """Where the URI points, without credentials or options."""
     try:
-        return await call
-    except ReadModelUnavailable as error:
-        raise ConnectionError(str(error)) from error
+        return ",".join(f"{host}:{port}" for host, port in parse_uri(uri)["nodelist"])
+    except (InvalidURI, ValueError):
+        return "the configured address"
 
 
 def from_environment() -> ReadModelRebuildTarget:

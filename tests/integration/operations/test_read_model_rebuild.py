@@ -253,3 +253,25 @@ def test_the_command_says_in_one_sentence_that_the_order_service_is_unreachable(
         "(ORDER_SERVICE_URL): ConnectError All connection attempts failed."
     ]
     assert out.getvalue() == ""
+
+
+def test_the_command_says_in_one_sentence_that_the_read_model_is_unreachable(
+    unused_tcp_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDER_SERVICE_URL", "http://127.0.0.1:1")
+    out, err = io.StringIO(), io.StringIO()
+    target = ReadModelRebuildTarget(
+        ReadServiceSettings(
+            mongodb_uri=f"mongodb://user:secret@127.0.0.1:{unused_tcp_port}",
+            mongodb_timeout_seconds=0.5,
+        )
+    )
+    args = argparse.Namespace(dry_run=True, keep_old=False)
+
+    status = run_rebuild(args, lambda: target, out=out, err=err)
+
+    assert status == 69
+    assert err.getvalue() == (
+        "read-model rebuild failed: The read model's MongoDB cannot be reached at "
+        f"127.0.0.1:{unused_tcp_port} (MONGODB_URI).\n"
+    )
