@@ -8,8 +8,7 @@ projection, so the rebuilt model has exactly the shape and idempotence of a proj
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
 
@@ -17,26 +16,15 @@ from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
 from order_platform.building_blocks.mongo import new_client
+from order_platform.contracts.order_json import AnOrder
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 
 
-class AnOrder(Protocol):
-    """An order as the export brings it (the rebuild's `ExportedOrder`)."""
-
-    @property
-    def id(self) -> UUID: ...
-
-    @property
-    def customer_name(self) -> str: ...
-
-    @property
-    def total_amount(self) -> Decimal: ...
-
-    @property
-    def created_at(self) -> datetime: ...
+class ExportedOrder(AnOrder, Protocol):
+    """An order as the export brings it (the rebuild's `ExportedOrder`): with its event id."""
 
     @property
     def event_id(self) -> UUID: ...
@@ -66,7 +54,7 @@ class ReadModelRebuildTarget:
     async def beat(self, generation: str) -> None:
         await self._reachable(self._generations.beat(generation))
 
-    async def apply(self, generation: str, orders: Sequence[AnOrder]) -> None:
+    async def apply(self, generation: str, orders: Sequence[ExportedOrder]) -> None:
         views = [
             OrderView(
                 id=order.id,

@@ -14,7 +14,7 @@ from order_platform.building_blocks.consumer import (
     DependencyUnavailable,
 )
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic
-from tests.support.consumers import consuming
+from tests.support.consumers import consuming, fast_config
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
@@ -43,16 +43,7 @@ class RecordingHandler:
 
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=kafka_bootstrap,
-        topic=unique_name,
-        group_id=f"{unique_name}-group",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        max_attempts=3,
-        backoff_base_seconds=0.01,
-        backoff_max_seconds=0.05,
-    )
+    return fast_config(kafka_bootstrap, unique_name, max_attempts=3)
 
 
 async def test_every_event_is_handled_and_committed(config: ConsumerConfig) -> None:

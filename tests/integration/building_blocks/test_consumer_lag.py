@@ -17,6 +17,7 @@ from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunn
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1, event_headers
 from order_platform.devtools.embedded.kafka import create_topic
+from tests.support.consumers import fast_config
 from tests.support.events import order_created
 from tests.support.waiting import eventually
 
@@ -60,15 +61,7 @@ class Stuck:
 
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=kafka_bootstrap,
-        topic=unique_name,
-        group_id=f"{unique_name}-group",
-        max_batch=1,
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        lag_interval_seconds=0.2,
-    )
+    return fast_config(kafka_bootstrap, unique_name, max_batch=1, lag_interval_seconds=0.2)
 
 
 async def produce_to_every_partition(config: ConsumerConfig) -> None:

@@ -13,7 +13,7 @@ from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunn
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.devtools.embedded.kafka import create_topic
-from tests.support.consumers import consuming
+from tests.support.consumers import Recorder, consuming, fast_config
 from tests.support.events import order_created, produce
 from tests.support.kafka_lag import uncommitted
 from tests.support.waiting import eventually
@@ -36,26 +36,9 @@ class BlockingHandler:
         self.applied.update(d.event.order_id for d in deliveries)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.applied: set[UUID] = set()
-
-    async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
-        self.applied.update(d.event.order_id for d in deliveries)
-
-
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=kafka_bootstrap,
-        topic=unique_name,
-        group_id=f"{unique_name}-group",
-        max_batch=500,  # the first batch spans every partition
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        backoff_base_seconds=0.01,
-        backoff_max_seconds=0.05,
-    )
+    return fast_config(kafka_bootstrap, unique_name, max_batch=500)  # one batch, every partition
 
 
 async def test_guarantee_8_a_member_mid_batch_survives_members_joining_and_leaving(

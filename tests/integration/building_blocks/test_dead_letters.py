@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from uuid import UUID
 
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
+from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1, dead_letter_topic, event_headers
+from tests.support.consumers import Recorder, fast_config
 from tests.support.events import order_created, produce
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kafka_topic import read_topic
@@ -26,25 +26,9 @@ PRODUCER_LIMIT = 1_048_576
 PREVIEW_BYTES = 1024
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.applied: set[UUID] = set()
-
-    async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
-        self.applied.update(d.event.order_id for d in deliveries)
-
-
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=kafka_bootstrap,
-        topic=unique_name,
-        group_id=f"{unique_name}-group",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        backoff_base_seconds=0.01,
-        backoff_max_seconds=0.05,
-    )
+    return fast_config(kafka_bootstrap, unique_name)
 
 
 @asynccontextmanager

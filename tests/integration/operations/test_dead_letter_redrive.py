@@ -21,7 +21,7 @@ from order_platform.building_blocks.dead_letters import reference_headers
 from order_platform.cli import main
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic, redrive_topic
 from order_platform.operations.dead_letter_redrive import redrive_group
-from tests.support.consumers import consuming
+from tests.support.consumers import consuming, fast_config
 from tests.support.events import order_created, produce
 from tests.support.kafka_lag import uncommitted
 from tests.support.kafka_topic import read_topic
@@ -44,16 +44,7 @@ class FailingUntilFixed:
 
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
-    return ConsumerConfig(
-        bootstrap_servers=kafka_bootstrap,
-        topic=unique_name,
-        group_id=f"{unique_name}-group",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        max_attempts=2,
-        backoff_base_seconds=0.01,
-        backoff_max_seconds=0.05,
-    )
+    return fast_config(kafka_bootstrap, unique_name, max_attempts=2)
 
 
 @pytest.fixture
