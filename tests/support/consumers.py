@@ -44,10 +44,12 @@ class Recorder:
 
 @asynccontextmanager
 async def consuming(
-    config: ConsumerConfig, handler: BatchHandler[OrderCreatedV1]
+    config: ConsumerConfig,
+    handler: BatchHandler[OrderCreatedV1],
+    dead_letters: DeadLetterPublisher | None = None,
 ) -> AsyncIterator[ConsumerRunner[OrderCreatedV1]]:
     """The runner consumes until the block ends, then stops (finishing its batch)."""
-    dead_letters = DeadLetterPublisher(
+    dead_letters = dead_letters or DeadLetterPublisher(
         config.bootstrap_servers, config.group_id, enable_idempotence=False
     )
     runner = ConsumerRunner(

@@ -6,7 +6,6 @@ import asyncio
 import random
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,34 +19,12 @@ from tests.support.system import (
     System,
     acknowledged,
     logical_orders,
-    running_system,
     steady_traffic,
     walk_orders,
 )
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def system(
-    kafka_bootstrap: str, mongodb_uri: str, redis_url: str, unique_name: str, tmp_path: Path
-) -> Iterator[System]:
-    with running_system(
-        name=unique_name,
-        kafka_bootstrap=kafka_bootstrap,
-        mongodb_uri=mongodb_uri,
-        redis_url=redis_url,
-        log_dir=tmp_path,
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def mongo(mongodb_uri: str) -> Iterator[MongoClient[dict[str, Any]]]:
-    client: MongoClient[dict[str, Any]] = MongoClient(mongodb_uri)
-    yield client
-    client.close()
 
 
 async def run_rebuild(read: PlatformService, order_url: str, *args: str) -> tuple[int, str, str]:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
+from order_platform.building_blocks.consumer import ConsumerConfig
 from order_platform.building_blocks.dead_letters import DeadLetterPublisher
-from order_platform.contracts import InvalidEvent, OrderCreatedV1, dead_letter_topic, event_headers
-from tests.support.consumers import Recorder, fast_config
+from order_platform.contracts import dead_letter_topic, event_headers
+from tests.support.consumers import Recorder, consuming, fast_config
 from tests.support.events import order_created, produce
 from tests.support.fault_proxy import FaultProxy
 from tests.support.kafka_topic import read_topic
@@ -29,26 +26,6 @@ PREVIEW_BYTES = 1024
 @pytest.fixture
 def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
     return fast_config(kafka_bootstrap, unique_name)
-
-
-@asynccontextmanager
-async def consuming_with(
-    config: ConsumerConfig, handler: Recorder, dead_letters: DeadLetterPublisher
-) -> AsyncIterator[None]:
-    runner = ConsumerRunner(
-        config,
-        decode=OrderCreatedV1.from_json,
-        handle=handler,
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-    )
-    task = asyncio.create_task(runner.run())
-    try:
-        yield
-    finally:
-        runner.request_stop()
-        await asyncio.wait_for(task, 10)
-        await dead_letters.close()
 
 
 def counted(metric: str, group: str, reason: str) -> float:
@@ -73,7 +50,7 @@ async def test_guarantee_3_poison_too_large_to_copy_is_dead_lettered_by_referenc
         config.bootstrap_servers, config.group_id, enable_idempotence=False
     )
 
-    async with consuming_with(config, handler, publisher):
+    async with consuming(config, handler, publisher):
         await eventually(
             lambda: _holds(after.order_id in handler.applied),
             timeout=30,
@@ -119,7 +96,7 @@ async def test_guarantee_3_poison_moves_on_when_the_dead_letter_topic_stays_unav
             backoff_seconds=0.05,
         )
         started = time.monotonic()
-        async with consuming_with(config, handler, publisher):
+        async with consuming(config, handler, publisher):
             await eventually(
                 lambda: _holds(after.order_id in handler.applied),
                 timeout=30,

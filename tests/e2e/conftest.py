@@ -1,4 +1,4 @@
-"""Each whole-system test runs its own set of service processes on the session's servers."""
+"""Whole-system fixtures for end-to-end tests: a set of service processes on the session's servers."""
 
 from __future__ import annotations
 
