@@ -135,10 +135,11 @@ async def test_a_send_the_ledger_could_not_record_is_recorded_without_sending_ag
     assert await notify(event) is Outcome.DUPLICATE
 
 
-async def test_guarantee_2_a_replica_taking_over_an_unrecorded_send_waits_until_it_is_recorded(
+async def sent_but_unrecorded(
     sender: RecordingSender, ledger: FakeLedger
-) -> None:
-    """The record lands from the sender's background retry, whoever owns the partition now."""
+) -> tuple[NotifyCustomerHandler, NotifyCustomerHandler, Notification, list[Recorded]]:
+    """Replica A sent an event whose record the ledger refused; replica B shares the ledger.
+    Returns both replicas, the event and what A's landed records reported."""
     reports: list[Recorded] = []
     replica_a = NotifyCustomerHandler(
         sender=sender, ledger=ledger, report=lambda _, recorded: reports.append(recorded)
@@ -148,6 +149,14 @@ async def test_guarantee_2_a_replica_taking_over_an_unrecorded_send_waits_until_
     ledger.fail_mark_sent = True
     with pytest.raises(LedgerUnavailable):
         await replica_a(event)  # sent; the record failed; the partition then moves to B
+    return replica_a, replica_b, event, reports
+
+
+async def test_guarantee_2_a_replica_taking_over_an_unrecorded_send_waits_until_it_is_recorded(
+    sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    """The record lands from the sender's background retry, whoever owns the partition now."""
+    replica_a, replica_b, event, reports = await sent_but_unrecorded(sender, ledger)
 
     with pytest.raises(NotificationInFlight):
         await replica_b(event)
@@ -204,15 +213,7 @@ async def test_guarantee_2_a_duplicate_needs_the_claim_to_expire_and_is_reported
     sender: RecordingSender, ledger: FakeLedger
 ) -> None:
     """Case (b): the sender cannot record for longer than the claim lives; B takes over."""
-    reports: list[Recorded] = []
-    replica_a = NotifyCustomerHandler(
-        sender=sender, ledger=ledger, report=lambda _, recorded: reports.append(recorded)
-    )
-    replica_b = NotifyCustomerHandler(sender=sender, ledger=ledger)
-    event = notification()
-    ledger.fail_mark_sent = True
-    with pytest.raises(LedgerUnavailable):
-        await replica_a(event)
+    replica_a, replica_b, event, reports = await sent_but_unrecorded(sender, ledger)
     ledger.expire_claims()
     ledger.fail_mark_sent = False
     sender.gate = asyncio.Event()
