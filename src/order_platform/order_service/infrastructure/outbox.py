@@ -157,22 +157,32 @@ class MongoOutbox:
         return replace(entry, lease_until=lease_until) if result.matched_count else None
 
     async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
-        """Take over entries whose lease ran out; a compare-and-set so one replica wins each."""
-        expired = self._orders.find(
-            {LEASE_FIELD: {"$lt": now}}, {"outbox": 1, "createdAt": 1}, limit=limit
-        )
+        """Take over entries whose lease ran out; a compare-and-set so one replica wins each.
+
+        Fewer than `limit` means none expired is left: entries another replica won in between
+        are looked past (they hold a fresh lease now), so the caller's sweep is complete.
+        """
         claimed: list[OutboxEntry] = []
-        async for document in expired:
-            entry = OutboxEntry.from_order_document(document)
-            lease_until = now + self.lease
-            result = await self._orders.update_one(
-                {
-                    "_id": entry.order_id,
-                    "outbox.eventId": entry.event_id,
-                    LEASE_FIELD: entry.lease_until,
-                },
-                {"$set": {"outbox.leaseOwner": self.owner, LEASE_FIELD: lease_until}},
+        while len(claimed) < limit:
+            wanted = limit - len(claimed)
+            expired = self._orders.find(
+                {LEASE_FIELD: {"$lt": now}}, {"outbox": 1, "createdAt": 1}, limit=wanted
             )
-            if result.matched_count:
-                claimed.append(replace(entry, lease_owner=self.owner, lease_until=lease_until))
+            found = 0
+            async for document in expired:
+                found += 1
+                entry = OutboxEntry.from_order_document(document)
+                lease_until = now + self.lease
+                result = await self._orders.update_one(
+                    {
+                        "_id": entry.order_id,
+                        "outbox.eventId": entry.event_id,
+                        LEASE_FIELD: entry.lease_until,
+                    },
+                    {"$set": {"outbox.leaseOwner": self.owner, LEASE_FIELD: lease_until}},
+                )
+                if result.matched_count:
+                    claimed.append(replace(entry, lease_owner=self.owner, lease_until=lease_until))
+            if found < wanted:
+                break
         return claimed
