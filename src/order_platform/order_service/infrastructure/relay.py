@@ -221,6 +221,8 @@ class OutboxRelay:
     def _schedule_sweep(self, at: datetime) -> None:
         if self._sweep_at is None or at < self._sweep_at:
             self._sweep_at = at
+            # The publishing loop may be asleep until the later time: let it wait anew.
+            self._wake.set()
 
     async def _beat_forever(self) -> None:
         failures = 0
