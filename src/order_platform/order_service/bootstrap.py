@@ -43,9 +43,8 @@ from order_platform.order_service.infrastructure.write_model import (
 
 log = structlog.get_logger(__name__)
 
-# Guarantee 6, within 10 s of SIGTERM: the background tasks stop, then what the relay still
-# holds is published (the rest is safe in MongoDB for the next relay).
-BACKGROUND_STOP_SECONDS = 2.0
+# Of the shutdown budget, what the relay gets at the end to publish what it still holds (the
+# rest is safe in MongoDB for the next relay); the background tasks stop first, in the rest.
 SHUTDOWN_DRAIN_SECONDS = 3.0
 
 
@@ -134,8 +133,9 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         return await client.admin.command("ping")
 
     async def stop() -> None:
-        await supervisor.stop(within_seconds=BACKGROUND_STOP_SECONDS)
-        await relay.drain(within_seconds=SHUTDOWN_DRAIN_SECONDS)
+        drain = min(SHUTDOWN_DRAIN_SECONDS, settings.shutdown_timeout_seconds / 2)
+        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds - drain)
+        await relay.drain(within_seconds=drain)
         await publisher.close()
         await client.close()
         log.info("order_service_stopped", published=relay.published, held=relay.pending)
