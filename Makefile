@@ -32,4 +32,4 @@ clean:
 	rm -rf .venv .tools .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
 
 bench: sync ## benchmark the whole platform on the embedded servers (see scripts/bench.py)
-	$(RUN) python scripts/bench.py $(ARGS)
+	$(RUN) --group bench python scripts/bench.py $(ARGS)

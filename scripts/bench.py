@@ -1,16 +1,20 @@
-"""Benchmark of the whole platform on the embedded servers; load goes to 127.0.0.1 only.
+"""Benchmark of the whole platform, alone or beside the baseline design; load goes to 127.0.0.1.
 
     make bench ARGS="--duration 20 --concurrency 16 --json bench.json"
+    make bench ARGS="--baseline ../shared/baseline/run.sh --repeat 2 --plot docs/bench.png"
 
-Starts the embedded servers and the three services as processes, then measures, with every
-request loop bounded in count and time:
-  1. POST /orders at full load: rate and latency, with freshness sampled (201 -> first 200
-     on GET /orders/{id}) and how long the read side needs to catch up after the load stops;
-  2. freshness at a fixed rate (default 300 POSTs/s);
+Starts fresh embedded servers and a system's three services as processes, then measures,
+with every request loop bounded in count and time:
+  1. POST /orders at full load (closed loop): rate and latency, freshness sampled (201 ->
+     first 200 on GET /orders/{id}), and how long the read side and the notifications need
+     to catch up after the load stops;
+  2. freshness at a fixed rate (default 300 POSTs/s), below saturation;
   3. GET /orders/{id} at full load;
   4. GET /orders first page, uncached (first read after a projection) and cached;
-and the CPU milliseconds per order of the services and of the servers, and each service's
-peak RSS. Prints the figures and writes them as JSON.
+with the CPU the services and the servers spent, and the services' memory after the load.
+With `--baseline`, the baseline design (`../shared/baseline/run.sh`) runs first on servers
+of its own, then the platform, under the same load, `--repeat` times, and the table shows
+both with their ratio for every run (these machines are noisy: compare within a run).
 """
 
 from __future__ import annotations
@@ -26,17 +30,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psutil
+from bench_systems import Baseline, Platform, System
 
-from order_platform.devtools.embedded import EmbeddedServers, PlatformService
-
-SERVICES = {"order-service": 1, "read-service": 2, "notification-service": 3}
 FRESHNESS_POLL_SECONDS = 0.002
 FRESHNESS_GIVE_UP_SECONDS = 30.0
+CATCH_UP_GIVE_UP_SECONDS = NOTIFIED_GIVE_UP_SECONDS = 120.0
 
 
 def ms(seconds: float) -> float:
@@ -50,71 +54,28 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": ms(cuts[49]), "p99_ms": ms(cuts[98])}
 
 
-class Platform:
-    """The embedded servers and the three services, as in `order-platform dev`."""
-
-    def __init__(self, log_dir: Path, *, otlp_endpoint: str | None = None) -> None:
-        self.servers = EmbeddedServers(log_dir=log_dir)
-        self.services: dict[str, PlatformService] = {}
-        self.log_dir = log_dir
-        self.otlp_endpoint = otlp_endpoint
-
-    def __enter__(self) -> Platform:
-        self.servers.start()
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka_bootstrap_servers,
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "MONGODB_URI": self.servers.mongodb_uri,
-            "REDIS_URL": self.servers.redis_url,
-            "LOG_LEVEL": "WARNING",
-        }
-        if self.otlp_endpoint:
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp_endpoint
-        own_database = {"read-service": {"MONGODB_URI": self.servers.read_mongodb_uri}}
-        for name in SERVICES:
-            self.services[name] = PlatformService(
-                name, env=env | own_database.get(name, {}), log_dir=self.log_dir
-            ).start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for service in reversed(self.services.values()):
-            service.stop()
-        self.servers.close()
-
-    def url(self, name: str) -> str:
-        return self.services[name].url
-
-    def processes(self) -> dict[str, psutil.Process]:
-        found = {name: psutil.Process(s.pid) for name, s in self.services.items() if s.pid}
-        for server in self.servers.all:
-            if server.pid:
-                found[server.name] = psutil.Process(server.pid)
-        return found
-
-
-def cpu_seconds(process: psutil.Process) -> float:
-    total = process.cpu_times()
-    seconds = total.user + total.system
-    for child in process.children(recursive=True):
-        times = child.cpu_times()
-        seconds += times.user + times.system
+def cpu_seconds(processes: dict[str, psutil.Process]) -> dict[str, float]:
+    seconds = {}
+    for name, process in processes.items():
+        total = process.cpu_times()
+        seconds[name] = total.user + total.system
+        for child in process.children(recursive=True):
+            times = child.cpu_times()
+            seconds[name] += times.user + times.system
     return seconds
 
 
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
+def rss_mb(processes: dict[str, psutil.Process]) -> float:
+    return round(sum(p.memory_info().rss for p in processes.values()) / 2**20, 1)
 
 
 class Load:
-    def __init__(self, session: aiohttp.ClientSession, order_url: str, read_url: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, system: System) -> None:
         self.session = session
-        self.order_url = order_url
-        self.read_url = read_url
+        self.order_url = system.order_url
+        self.read_url = system.read_url
         self.created: list[str] = []
+        self.give_ups = 0
 
     async def post(self, number: int) -> tuple[str, float]:
         started = time.perf_counter()
@@ -127,16 +88,22 @@ class Load:
         self.created.append(payload["id"])
         return payload["id"], finished - started
 
-    async def freshness(self, order_id: str, acknowledged: float) -> float:
-        """Seconds from the 201 to the first 200 on GET /orders/{id}."""
-        deadline = acknowledged + FRESHNESS_GIVE_UP_SECONDS
-        while time.perf_counter() < deadline:
+    async def freshness(self, order_id: str, acknowledged: float) -> float | None:
+        """Seconds from the 201 to the first 200 on GET /orders/{id}; None if it never came."""
+        return await self.readable(order_id, acknowledged, FRESHNESS_GIVE_UP_SECONDS)
+
+    async def readable(self, order_id: str, since: float, give_up_s: float) -> float | None:
+        # The poll interval grows with the wait (5 % of it, 2 to 50 ms): fine resolution where
+        # it matters, and a read side that is far behind is not buried under the probes' GETs.
+        deadline = since + give_up_s
+        while (now := time.perf_counter()) < deadline:
             async with self.session.get(f"{self.read_url}/orders/{order_id}") as response:
                 await response.read()
                 if response.status == 200:
-                    return time.perf_counter() - acknowledged
-            await asyncio.sleep(FRESHNESS_POLL_SECONDS)
-        raise RuntimeError(f"order {order_id} not readable within {FRESHNESS_GIVE_UP_SECONDS} s")
+                    return time.perf_counter() - since
+            await asyncio.sleep(min(max(FRESHNESS_POLL_SECONDS, (now - since) / 20), 0.05))
+        self.give_ups += 1
+        return None
 
 
 async def closed_loop(
@@ -159,27 +126,43 @@ async def closed_loop(
     return latencies, time.monotonic() - started
 
 
-async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, Any]:
+async def wait_notified(system: System, expected: int) -> float:
+    """Seconds until `expected` notifications were sent (NaN if they never were)."""
+    started = time.perf_counter()
+    while system.notifications() < expected:
+        if time.perf_counter() - started > NOTIFIED_GIVE_UP_SECONDS:
+            return float("nan")
+        await asyncio.sleep(0.02)
+    return time.perf_counter() - started
+
+
+async def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    processes = platform_.processes()
+    services, servers = system.service_processes(), system.server_processes()
     connector = aiohttp.TCPConnector(limit=args.concurrency * 3)
     async with aiohttp.ClientSession(connector=connector) as session:
-        load = Load(session, platform_.url("order-service"), platform_.url("read-service"))
+        load = Load(session, system)
         await load.post(-1)  # warm up connections and both services' first requests
 
         # 1. POSTs at full load, freshness sampled on every 50th order (each probe polls, and
         #    polling every order would measure the probes' own load).
-        cpu_before = {name: cpu_seconds(p) for name, p in processes.items()}
+        cpu_before = cpu_seconds(services | servers)
         fresh_samples: list[float] = []
         probes: list[asyncio.Task[None]] = []
+        timeline: dict[str, list[tuple[float, float]]] = {"post": [], "freshness": []}
+        began = time.perf_counter()
 
         async def sample(order_id: str, acknowledged: float) -> None:
-            fresh_samples.append(await load.freshness(order_id, acknowledged))
+            if (fresh := await load.freshness(order_id, acknowledged)) is not None:
+                fresh_samples.append(fresh)
+                timeline["freshness"].append((acknowledged - began, ms(fresh)))
 
         async def post(number: int) -> float:
             order_id, latency = await load.post(number)
+            now = time.perf_counter()
+            timeline["post"].append((now - began, ms(latency)))
             if number % 50 == 0:
-                probes.append(asyncio.create_task(sample(order_id, time.perf_counter())))
+                probes.append(asyncio.create_task(sample(order_id, now)))
             return latency
 
         latencies, elapsed = await closed_loop(
@@ -187,13 +170,23 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
         )
         load_stopped = time.perf_counter()
         last = load.created[-args.concurrency :]
-        await asyncio.gather(*(load.freshness(order_id, load_stopped) for order_id in last))
-        catch_up = time.perf_counter() - load_stopped
+        read_done = asyncio.gather(
+            *(load.readable(order_id, load_stopped, CATCH_UP_GIVE_UP_SECONDS) for order_id in last)
+        )
+        notified = asyncio.create_task(wait_notified(system, len(load.created)))
+        caught_up = await read_done
+        read_catch_up = (
+            time.perf_counter() - load_stopped if None not in caught_up else float("nan")
+        )
+        load.give_ups -= caught_up.count(None)  # counted as a missing catch-up instead
+        notify_catch_up = await notified  # counted from the load's end, like the read side
         await asyncio.gather(*probes)
-        cpu_after = {name: cpu_seconds(p) for name, p in processes.items()}
+        cpu_after = cpu_seconds(services | servers)
         orders = len(latencies)
-        services_cpu = sum(cpu_after[n] - cpu_before[n] for n in SERVICES)
-        servers_cpu = sum(cpu_after[n] - cpu_before[n] for n in cpu_after if n not in SERVICES)
+        spent = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
+        all_done = max(read_catch_up, notify_catch_up)  # NaN when either never caught up
+        if read_catch_up != read_catch_up or notify_catch_up != notify_catch_up:
+            all_done = float("nan")
         figures["post"] = {
             "orders": orders,
             "per_second": round(orders / elapsed, 1),
@@ -201,28 +194,34 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
         }
         figures["freshness_full_load"] = {
             "samples": len(fresh_samples),
+            "give_ups": load.give_ups,
             **percentiles(fresh_samples),
         }
-        figures["read_side_catch_up_after_load_s"] = round(catch_up, 3)
+        figures["read_side_catch_up_after_load_s"] = round(read_catch_up, 3)
+        figures["notified_after_load_s"] = round(notify_catch_up, 3)
+        figures["fully_processed_per_second"] = round(orders / (elapsed + all_done), 1)
         figures["cpu_ms_per_order"] = {
-            "services": round(services_cpu * 1000 / orders, 3),
-            "servers": round(servers_cpu * 1000 / orders, 3),
-            **{
-                name: round((cpu_after[name] - cpu_before[name]) * 1000 / orders, 3)
-                for name in cpu_after
-            },
+            "services": round(sum(spent[n] for n in services) * 1000 / orders, 3),
+            "servers": round(sum(spent[n] for n in servers) * 1000 / orders, 3),
+            **{name: round(seconds * 1000 / orders, 3) for name, seconds in spent.items()},
         }
+        figures["services_rss_mb_after_load"] = rss_mb(services)
 
         # 2. Freshness at a fixed rate: an open loop, one POST every 1/rate seconds, every
         #    fifth one probed.
         fixed: list[float] = []
+        load.give_ups = 0
         interval = 1 / args.fixed_rate
         count = int(args.fixed_rate * min(args.duration, 10))
+        fixed_latencies: list[float] = []
 
         async def one_at_rate(number: int) -> None:
-            order_id, _ = await load.post(number)
+            order_id, latency = await load.post(number)
+            fixed_latencies.append(latency)
             if number % 5 == 0:
-                fixed.append(await load.freshness(order_id, time.perf_counter()))
+                fresh = await load.freshness(order_id, time.perf_counter())
+                if fresh is not None:
+                    fixed.append(fresh)
 
         started = time.perf_counter()
         tasks = []
@@ -230,14 +229,15 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
             await asyncio.sleep(max(0.0, started + number * interval - time.perf_counter()))
             tasks.append(asyncio.create_task(one_at_rate(1_000_000 + number)))
         await asyncio.gather(*tasks)
-        figures["freshness_fixed_rate"] = {
+        figures["fixed_rate"] = {
             "rate_per_s": args.fixed_rate,
-            "samples": len(fixed),
-            **percentiles(fixed),
+            "achieved_per_s": round(count / (time.perf_counter() - started), 1),
+            "post": percentiles(fixed_latencies),
+            "freshness": {"samples": len(fixed), "give_ups": load.give_ups, **percentiles(fixed)},
         }
 
-        # 3. GET /orders/{id} at full load over the orders just created.
-        known = load.created
+        # 3. GET /orders/{id} at full load over the orders created so far.
+        known = list(load.created)
 
         async def get_one(_: int) -> float:
             started = time.perf_counter()
@@ -248,12 +248,17 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
                     raise RuntimeError(f"GET answered {response.status}")
             return time.perf_counter() - started
 
+        cpu_before = cpu_seconds(services)
         gets, elapsed = await closed_loop(
             args.duration, args.concurrency, args.max_requests, get_one
         )
+        cpu_after = cpu_seconds(services)
         figures["get_by_id"] = {
             "requests": len(gets),
             "per_second": round(len(gets) / elapsed, 1),
+            "services_cpu_ms_per_get": round(
+                sum(cpu_after[n] - cpu_before[n] for n in services) * 1000 / len(gets), 3
+            ),
             **percentiles(gets),
         }
 
@@ -269,14 +274,11 @@ async def measure(args: argparse.Namespace, platform_: Platform) -> dict[str, An
                     await response.read()
                 into.append(time.perf_counter() - started)
         figures["list_first_page"] = {
-            "orders_in_read_model": len(known) + 31,
+            "orders_in_read_model": len(load.created),
             "uncached": percentiles(uncached),
             "cached": percentiles(cached),
         }
-    figures["load_generator_cpu_s"] = round(cpu_seconds(psutil.Process()), 1)
-    figures["peak_rss_mb"] = {
-        name: peak_rss_mb(s.pid) for name, s in platform_.services.items() if s.pid
-    }
+    figures["timeline"] = timeline
     return figures
 
 
@@ -302,6 +304,107 @@ class SpanSink:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
 
+# (label, path into the figures, how to compare: "higher" or "lower" is better)
+TABLE: list[tuple[str, tuple[str, ...], str]] = [
+    ("POST/s", ("post", "per_second"), "higher"),
+    ("POST p50 ms", ("post", "p50_ms"), "lower"),
+    ("POST p99 ms", ("post", "p99_ms"), "lower"),
+    ("read side caught up after the load, s", ("read_side_catch_up_after_load_s",), "lower"),
+    ("notified after the load, s", ("notified_after_load_s",), "lower"),
+    ("freshness p50 ms, full load", ("freshness_full_load", "p50_ms"), "lower"),
+    ("freshness p99 ms, full load", ("freshness_full_load", "p99_ms"), "lower"),
+    ("freshness give-ups, full load", ("freshness_full_load", "give_ups"), "lower"),
+    ("orders fully processed per second", ("fully_processed_per_second",), "higher"),
+    ("POST p50 ms at the fixed rate", ("fixed_rate", "post", "p50_ms"), "lower"),
+    ("POST p99 ms at the fixed rate", ("fixed_rate", "post", "p99_ms"), "lower"),
+    ("freshness p50 ms at the fixed rate", ("fixed_rate", "freshness", "p50_ms"), "lower"),
+    ("freshness p99 ms at the fixed rate", ("fixed_rate", "freshness", "p99_ms"), "lower"),
+    ("GET /orders/{id} per second", ("get_by_id", "per_second"), "higher"),
+    ("services' CPU ms per GET by id", ("get_by_id", "services_cpu_ms_per_get"), "lower"),
+    ("GET /orders first page uncached p50 ms", ("list_first_page", "uncached", "p50_ms"), "lower"),
+    ("orders in the read model then", ("list_first_page", "orders_in_read_model"), ""),
+    ("services' CPU ms per order", ("cpu_ms_per_order", "services"), "lower"),
+    ("servers' CPU ms per order", ("cpu_ms_per_order", "servers"), "lower"),
+    ("services' RSS after the load, MB", ("services_rss_mb_after_load",), "lower"),
+]
+
+
+def pick(figures: dict[str, Any], path: tuple[str, ...]) -> float:
+    value: Any = figures
+    for key in path:
+        value = value[key]
+    return float(value)
+
+
+def number(value: float) -> str:
+    if value != value:  # NaN
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def side_by_side(runs: list[dict[str, dict[str, Any]]]) -> str:
+    """A Markdown table: each figure for both systems and their ratio, one value per run."""
+    lines = [
+        "| figure | baseline | platform | platform ÷ baseline |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, path, _ in TABLE:
+        base = [pick(run["baseline"], path) for run in runs]
+        ours = [pick(run["platform"], path) for run in runs]
+        ratios = [o / b if b else float("nan") for b, o in zip(base, ours, strict=True)]
+        lines.append(
+            f"| {label} | {', '.join(map(number, base))} | {', '.join(map(number, ours))} "
+            f"| {', '.join(f'{r:.2f}×' if r == r else 'n/a' for r in ratios)} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict[str, dict[str, Any]]], path: Path) -> None:
+    """POST latency and freshness over the full-load phase of the first run, both systems."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (latency, freshness) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    for name, colour in (("baseline", "tab:orange"), ("platform", "tab:blue")):
+        if name not in runs[0]:
+            continue
+        timeline = runs[0][name]["timeline"]
+        if timeline["post"]:
+            xs, ys = zip(*timeline["post"], strict=True)
+            latency.scatter(xs, ys, s=2, alpha=0.35, color=colour, label=name)
+        if timeline["freshness"]:
+            xs, ys = zip(*sorted(timeline["freshness"]), strict=True)
+            freshness.plot(xs, ys, marker=".", color=colour, label=name)
+    latency.set_ylabel("POST /orders latency (ms)")
+    latency.set_yscale("log")
+    freshness.set_ylabel("freshness: 201 → readable (ms)")
+    freshness.set_yscale("log")
+    freshness.set_xlabel("seconds into the full-load phase")
+    for axes in (latency, freshness):
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="upper left", markerscale=4)
+    figure.suptitle("16 closed-loop clients, same embedded servers, one run")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    )
+
+
+def run_system(make: Callable[[], System], args: argparse.Namespace) -> dict[str, Any]:
+    system = make()
+    try:
+        return asyncio.run(measure(args, system))
+    finally:
+        system.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per load phase")
@@ -310,26 +413,54 @@ def main() -> int:
     parser.add_argument("--max-requests", type=int, default=200_000, help="cap per phase")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument(
+        "--baseline", type=Path, help="the baseline's run.sh: measure it beside the platform"
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each system")
+    parser.add_argument("--plot", type=Path, help="write latency and freshness over time (PNG)")
+    parser.add_argument(
         "--tracing",
         action="store_true",
         help="export traces (OTLP/HTTP) to a sink in this process, to measure the overhead",
     )
     args = parser.parse_args()
+    if args.baseline is not None and not args.baseline.is_file():
+        parser.error(f"--baseline: no such file: {args.baseline}")
 
     log_dir = Path(tempfile.mkdtemp(prefix="order-platform-bench-"))
     sink = SpanSink() if args.tracing else None
-    with Platform(log_dir, otlp_endpoint=sink.url if sink else None) as platform_:
-        figures = {
-            "machine": f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
-            f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
-            "concurrency": args.concurrency,
-            "duration_s": args.duration,
-            "tracing": "exported over OTLP/HTTP to a local sink" if sink else "off",
-            **asyncio.run(measure(args, platform_)),
-        }
-    print(json.dumps(figures, indent=2))
+    runs: list[dict[str, dict[str, Any]]] = []
+    for number in range(args.repeat):
+        run_dir = log_dir / f"run{number}"
+        run: dict[str, dict[str, Any]] = {}
+        if args.baseline is not None:
+            run["baseline"] = run_system(partial(Baseline, args.baseline.resolve(), run_dir), args)
+        otlp = sink.url if sink else None
+        run["platform"] = run_system(partial(Platform, run_dir, otlp_endpoint=otlp), args)
+        runs.append(run)
+        print(f"run {number + 1} of {args.repeat} done", file=sys.stderr)
+
+    report = {
+        "machine": machine(),
+        "concurrency": args.concurrency,
+        "duration_s": args.duration,
+        "tracing": "exported over OTLP/HTTP to a local sink" if sink else "off",
+        "runs": [
+            {name: {k: v for k, v in figures.items() if k != "timeline"}}
+            for run in runs
+            for name, figures in run.items()
+        ],
+    }
+    print(json.dumps(report, indent=2))
+    if args.baseline is not None:
+        print(
+            f"\n{report['machine']}, {args.concurrency} clients, {args.duration:.0f} s phases,"
+            f" {args.repeat} run(s), values per run:\n"
+        )
+        print(side_by_side(runs))
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        plot(runs, args.plot)
     print(f"logs: {log_dir}", file=sys.stderr)
     return 0
 

@@ -1,0 +1,187 @@
+"""The systems the benchmark drives: the platform, and the baseline design beside it.
+
+Each runs its three services against its own fresh set of embedded servers, so that neither
+inherits the other's data, caches or JIT-warm servers. Both expose the same face to the load:
+the write and read URLs, the processes whose CPU and memory count, and how many notifications
+have been sent so far (counted from the worker's output, where both print them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import psutil
+
+from order_platform.devtools.embedded import EmbeddedServers, PlatformService, create_topic
+from order_platform.devtools.embedded.process import ManagedProcess
+
+TOPIC = "order-created"
+TOPIC_PARTITIONS = 4  # the embedded broker's default for an auto-created topic
+NOTIFICATION_MARK = b"Notification sent to"
+
+
+class System(Protocol):
+    name: str
+    order_url: str
+    read_url: str
+
+    def service_processes(self) -> dict[str, psutil.Process]: ...
+
+    def server_processes(self) -> dict[str, psutil.Process]: ...
+
+    def notifications(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class NotificationCounter:
+    """Counts notification lines in a growing log file, reading only what is new."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._offset = 0
+        self._count = 0
+
+    def __call__(self) -> int:
+        if self._path.exists():
+            with self._path.open("rb") as log:
+                log.seek(self._offset)
+                data = log.read()
+            complete = data.rfind(b"\n") + 1  # a half-written line is counted next time
+            self._count += data[:complete].count(NOTIFICATION_MARK)
+            self._offset += complete
+        return self._count
+
+
+def _servers(log_dir: Path) -> EmbeddedServers:
+    servers = EmbeddedServers(log_dir=log_dir).start()
+    try:
+        asyncio.run(
+            create_topic(servers.kafka_bootstrap_servers, TOPIC, TOPIC_PARTITIONS, exist_ok=True)
+        )
+    except BaseException:
+        servers.close()
+        raise
+    return servers
+
+
+def _server_processes(servers: EmbeddedServers) -> dict[str, psutil.Process]:
+    return {s.name: psutil.Process(s.pid) for s in servers.all if s.pid}
+
+
+def _common_env(servers: EmbeddedServers) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap_servers,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "MONGODB_URI": servers.mongodb_uri,
+        "REDIS_URL": servers.redis_url,
+    }
+
+
+class Platform:
+    """The embedded servers and the three services, as in `order-platform dev`."""
+
+    name = "platform"
+
+    def __init__(self, log_dir: Path, *, otlp_endpoint: str | None = None) -> None:
+        self.servers = _servers(log_dir / "platform")
+        env = _common_env(self.servers) | {"LOG_LEVEL": "WARNING"}
+        if otlp_endpoint:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
+        own = {
+            "read-service": {"MONGODB_URI": self.servers.read_mongodb_uri},
+            # The notification line is the worker's effect, so it stays on, as in production.
+            "notification-service": {"LOG_LEVEL": "INFO"},
+        }
+        self.services: dict[str, PlatformService] = {}
+        try:
+            for name in ("order-service", "read-service", "notification-service"):
+                self.services[name] = PlatformService(
+                    name, env=env | own.get(name, {}), log_dir=log_dir / "platform"
+                ).start()
+        except BaseException:
+            self.close()
+            raise
+        self.order_url = self.services["order-service"].url
+        self.read_url = self.services["read-service"].url
+        self.notifications = NotificationCounter(self.services["notification-service"].log_path)
+
+    def service_processes(self) -> dict[str, psutil.Process]:
+        return {name: psutil.Process(s.pid) for name, s in self.services.items() if s.pid}
+
+    def server_processes(self) -> dict[str, psutil.Process]:
+        return _server_processes(self.servers)
+
+    def close(self) -> None:
+        for service in reversed(self.services.values()):
+            service.stop()
+        self.servers.close()
+
+
+class Baseline:
+    """`../shared/baseline/run.sh`: the seed's design, on servers of its own."""
+
+    name = "baseline"
+
+    def __init__(self, run_script: Path, log_dir: Path) -> None:
+        self.servers = _servers(log_dir / "baseline")
+        write_port, read_port = _free_port(), _free_port()
+        env = {
+            **os.environ,
+            **_common_env(self.servers),
+            "BASELINE_PYTHON": sys.executable,
+            "PYTHONUNBUFFERED": "1",
+        }
+        log_path = log_dir / "baseline" / "services.log"
+        self._process = ManagedProcess(
+            "baseline",
+            ["bash", str(run_script), str(write_port), str(read_port)],
+            log_path,
+            env=env,
+        )
+        self.order_url = f"http://127.0.0.1:{write_port}"
+        self.read_url = f"http://127.0.0.1:{read_port}"
+        try:
+            self._process.start()
+            self._process.wait_until_ready(self._answers, timeout=60)
+        except BaseException:
+            self.close()
+            raise
+        self.notifications = NotificationCounter(log_path)
+
+    def _answers(self) -> bool:
+        probe = f"/orders/{uuid.uuid4()}"
+        return all(
+            httpx.get(url + probe, timeout=1.0).status_code in (404, 405)
+            for url in (self.order_url, self.read_url)
+        )
+
+    def service_processes(self) -> dict[str, psutil.Process]:
+        if self._process.pid is None:
+            return {}
+        found = {}
+        for child in psutil.Process(self._process.pid).children():
+            scripts = [Path(arg).stem for arg in child.cmdline() if arg.endswith(".py")]
+            found[scripts[0] if scripts else str(child.pid)] = child
+        return found
+
+    def server_processes(self) -> dict[str, psutil.Process]:
+        return _server_processes(self.servers)
+
+    def close(self) -> None:
+        self._process.stop()
+        self.servers.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
