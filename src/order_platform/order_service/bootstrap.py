@@ -104,9 +104,10 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         OrderServicePorts(
             new_unit_of_work=lambda: MongoUnitOfWork(
                 database["orders"],
-                new_outbox_entry=outbox.new_entry,
+                new_outbox_entry=relay.new_entry,
                 on_committed=relay.notify,
                 on_outcome_unknown=relay.expect,
+                on_not_stored=relay.discard,
             ),
             idempotency_keys=idempotency_keys,
             clock=clock,
@@ -140,9 +141,15 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         await client.close()
         log.info("order_service_stopped", published=relay.published, held=relay.pending)
 
-    # Ready while MongoDB answers: an order accepted while the relay is down or Kafka away is
-    # safe in the outbox, and a relay that cannot recover makes the process exit (supervisor).
-    readiness = Readiness({"mongodb": mongodb_answers})
+    async def relay_registered() -> object:
+        if not relay.registered:
+            raise RuntimeError("the outbox relay has not recorded its first heartbeat yet")
+        return "registered"
+
+    # Ready while MongoDB answers, once the relay is registered (its entries are findable
+    # should it die): an order accepted while the relay is down or Kafka away is safe in the
+    # outbox, and a relay that cannot recover makes the process exit (supervisor).
+    readiness = Readiness({"mongodb": mongodb_answers, "outbox-relay": relay_registered})
     log.info("order_service_started", relay_owner=owner, topic=settings.order_created_topic)
     return Started(api, readiness, stop)
 

@@ -16,6 +16,7 @@ from pymongo.database import Database
 from order_platform.contracts import OrderCreatedV1
 from order_platform.devtools.embedded import PlatformService
 from tests.support.kafka_topic import read_topic
+from tests.support.outbox import pending_in
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def publish_failures(service: PlatformService) -> float:
 
 
 def pending(database: Database[dict[str, Any]]) -> int:
-    return database.orders.count_documents({"outbox": {"$exists": True}})
+    return pending_in(database)
 
 
 async def post_orders(url: str, count: int) -> list[str]:

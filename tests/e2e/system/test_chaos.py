@@ -19,6 +19,7 @@ import pytest
 from pymongo import MongoClient
 
 from order_platform.devtools.embedded import PlatformService, RedisServer
+from tests.support.outbox import pending_in
 from tests.support.system import (
     NOTIFICATION,
     LogicalOrder,
@@ -82,7 +83,7 @@ async def test_every_acknowledged_order_is_read_and_notified_once_through_crashe
     write = mongo[system.write_db].orders
 
     async def outbox_drained() -> bool:
-        return write.count_documents({"outbox": {"$exists": True}}) == 0
+        return pending_in(mongo[system.write_db]) == 0
 
     await eventually(outbox_drained, timeout=30, interval=0.2, what="outbox drained")
     await system.wait_until_idle(timeout=60)

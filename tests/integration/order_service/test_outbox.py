@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import uuid4
 
 import httpx
+import pymongo.monitoring
+import pytest
+from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from order_platform.order_service import bootstrap
+from order_platform.order_service.application.ports import OrderAlreadyExists
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.outbox import (
+    MongoOutbox,
+    OutboxEntry,
+    Unpublished,
+)
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
-from order_platform.order_service.infrastructure.write_model import order_document
+from order_platform.order_service.infrastructure.write_model import (
+    MongoStoredOrders,
+    MongoUnitOfWork,
+    order_document,
+)
 from tests.integration.order_service.conftest import serve
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
@@ -23,6 +37,7 @@ from tests.support.waiting import eventually
 Database = AsyncDatabase[dict[str, Any]]
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
+OF_GONE = {"unpublished": {"gone": Unpublished(mark=0)}, "new_seq": itertools.count(1).__next__}
 
 
 async def store_pending(database: Database, count: int, *, lease_until: datetime) -> list[str]:
@@ -36,7 +51,9 @@ async def store_pending(database: Database, count: int, *, lease_until: datetime
             total_amount=Decimal(1),
             now=NOW,
         )
-        entry = OutboxEntry.for_event(order.events[0], owner="gone", lease_until=lease_until)
+        entry = OutboxEntry.for_event(
+            order.events[0], owner="gone", lease_until=lease_until, seq=number + 1
+        )
         await database.orders.insert_one(order_document(order, entry))
         ids.append(str(order.id))
     return ids
@@ -46,7 +63,9 @@ async def test_two_replicas_sweeping_at_once_claim_each_entry_once(database: Dat
     await store_pending(database, 40, lease_until=NOW - timedelta(seconds=1))
     replicas = [MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("a", "b")]
 
-    claims = await asyncio.gather(*(replica.claim_expired(NOW, limit=100) for replica in replicas))
+    claims = await asyncio.gather(
+        *(replica.claim_expired(NOW, limit=100, **OF_GONE) for replica in replicas)
+    )
 
     claimed = [entry.event_id for batch in claims for entry in batch]
     assert len(claimed) == 40
@@ -59,27 +78,78 @@ async def test_entries_under_a_live_lease_are_left_alone(database: Database) -> 
     await store_pending(database, 3, lease_until=NOW + timedelta(seconds=5))
     outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
 
-    assert await outbox.claim_expired(NOW, limit=100) == []
+    assert await outbox.claim_expired(NOW, limit=100, **OF_GONE) == []
 
 
 async def test_a_lease_taken_over_cannot_be_renewed_by_its_old_owner(database: Database) -> None:
     await store_pending(database, 1, lease_until=NOW - timedelta(seconds=1))
     old, new = (MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("old", "new"))
-    (entry,) = await new.claim_expired(NOW, limit=10)
+    (entry,) = await new.claim_expired(NOW, limit=10, **OF_GONE)
 
     assert await old.renew(entry, NOW) is None
     assert await new.renew(entry, NOW + timedelta(seconds=1)) is not None
 
 
-async def test_published_entries_are_removed_from_the_order(database: Database) -> None:
-    await store_pending(database, 2, lease_until=NOW - timedelta(seconds=1))
-    outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
-    entries = await outbox.claim_expired(NOW, limit=10)
+async def test_publishing_writes_nothing_per_order_and_a_sweep_republishes_nothing(
+    settings: OrderServiceSettings,
+    database: Database,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes = WriteCommands(database.name)
 
-    await outbox.remove_published(entries)
+    def listened_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[Any]:
+        timeout_ms = int(timeout_seconds * 1000)
+        return AsyncMongoClient(uri, tz_aware=True, timeoutMS=timeout_ms, event_listeners=[writes])
 
-    assert await database.orders.count_documents({"outbox": {"$exists": True}}) == 0
-    assert await database.orders.count_documents({}) == 2
+    monkeypatch.setattr(bootstrap, "new_client", listened_client)
+    async with serve(settings) as client:
+        await eventually(lambda: _relay_idle(client), timeout=5, what="relay started")
+        writes.counted.clear()
+        for number in range(20):
+            response = await client.post(
+                "/orders", json={"customerName": f"W{number}", "totalAmount": 1}
+            )
+            assert response.status_code == 201
+        await eventually(lambda: _published(kafka_bootstrap, settings, 20), timeout=10)
+        # Wait for the heartbeat that records the mark past all 20.
+        await eventually(lambda: _mark_at_least(database, 20), timeout=10, what="the mark recorded")
+
+    orders_writes = [c for c in writes.counted if c[1] == "orders"]
+    assert orders_writes == [("insert", "orders")] * 20  # one write per order, nothing after
+    assert {c[1] for c in writes.counted} <= {"orders", "outbox_relays"}
+
+
+class WriteCommands(pymongo.monitoring.CommandListener):
+    """Counts the write commands sent to one database."""
+
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.counted: list[tuple[str, str]] = []
+
+    def started(self, event: pymongo.monitoring.CommandStartedEvent) -> None:
+        if event.database_name != self.database:
+            return
+        if event.command_name in ("insert", "update", "delete", "findAndModify"):
+            self.counted.append((event.command_name, event.command[event.command_name]))
+
+    def succeeded(self, event: pymongo.monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: pymongo.monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def _published(
+    kafka_bootstrap: str, settings: OrderServiceSettings, count: int, *, exactly: bool = False
+) -> bool:
+    records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+    return len(records) == count if exactly else len(records) >= count
+
+
+async def _mark_at_least(database: Database, mark: int) -> bool:
+    relays = [doc async for doc in database.outbox_relays.find()]
+    return any(doc.get("publishedUpTo", 0) >= mark for doc in relays)
 
 
 async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(
@@ -113,8 +183,8 @@ async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(
     lease = timedelta(seconds=3)
     gone = RelayRegistry(database.outbox_relays, owner="gone", lease=lease)
     alive = RelayRegistry(database.outbox_relays, owner="alive", lease=lease)
-    await gone.beat(NOW)
-    await alive.beat(NOW + timedelta(seconds=2))
+    await gone.beat(NOW, Unpublished(mark=0))
+    await alive.beat(NOW + timedelta(seconds=2), Unpublished(mark=0))
 
     assert await alive.departed(NOW + timedelta(seconds=2)) == []
     later = NOW + timedelta(seconds=3, milliseconds=500)
@@ -128,3 +198,43 @@ async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(
 
     await alive.forget(owner, alive_until)
     assert await alive.departed(later) == []
+
+
+async def test_a_fenced_order_id_reads_as_absent_until_a_retry_stores_the_order(
+    database: Database,
+) -> None:
+    order = Order.create(
+        order_id=uuid4(), event_id=uuid4(), customer_name="Late", total_amount=Decimal(1), now=NOW
+    )
+    outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
+    fenced = outbox.new_entry(order, seq=1)
+    assert await outbox.fence(fenced)  # the first attempt's insert was given up on
+    outcomes: dict[str, list[int]] = {"committed": [], "not_stored": []}
+
+    async def numbered(order: Order) -> OutboxEntry:
+        return outbox.new_entry(order, seq=2)
+
+    def unit_of_work() -> MongoUnitOfWork:
+        return MongoUnitOfWork(
+            database.orders,
+            new_outbox_entry=numbered,
+            on_committed=lambda entries: outcomes["committed"].extend(e.seq for e in entries),
+            on_outcome_unknown=lambda entries: pytest.fail("no outcome is unknown here"),
+            on_not_stored=lambda entries: outcomes["not_stored"].extend(e.seq for e in entries),
+        )
+
+    async with unit_of_work() as uow:
+        assert await uow.orders.get(order.id) is None
+    stored_orders = MongoStoredOrders(database.orders, timeout_seconds=5)
+    assert [batch async for batch in stored_orders.export(after=None, batch_size=10)] == []
+
+    async with unit_of_work() as uow:  # the client's retry, same order id
+        uow.orders.add(order)
+        await uow.commit()
+        assert await uow.orders.get(order.id) == order
+    async with unit_of_work() as uow:  # a second one finds it taken
+        uow.orders.add(order)
+        with pytest.raises(OrderAlreadyExists):
+            await uow.commit()
+
+    assert outcomes == {"committed": [2], "not_stored": [2]}

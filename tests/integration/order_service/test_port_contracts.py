@@ -45,7 +45,7 @@ def new_unit_of_work(
         store = FakeStore()
         return lambda: FakeUnitOfWork(store)
 
-    def outbox_entry(order: Order) -> OutboxEntry:
+    async def outbox_entry(order: Order) -> OutboxEntry:
         return OutboxEntry.for_event(order.events[0], owner="test", lease_until=NOW)
 
     return lambda: MongoUnitOfWork(
@@ -53,6 +53,7 @@ def new_unit_of_work(
         new_outbox_entry=outbox_entry,
         on_committed=lambda entries: None,
         on_outcome_unknown=lambda entries: None,
+        on_not_stored=lambda entries: None,
     )
 
 

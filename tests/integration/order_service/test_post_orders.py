@@ -18,6 +18,7 @@ from order_platform.contracts import SCHEMA_PATH, OrderCreatedV1
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from tests.integration.order_service.conftest import serve
 from tests.support.kafka_topic import read_topic
+from tests.support.outbox import pending_in_async
 from tests.support.waiting import eventually
 
 Database = AsyncDatabase[dict[str, Any]]
@@ -25,7 +26,7 @@ SCHEMA = json.loads(SCHEMA_PATH.read_text())
 
 
 async def published_everything(database: Database) -> bool:
-    return await database.orders.count_documents({"outbox": {"$exists": True}}) == 0
+    return await pending_in_async(database) == 0
 
 
 async def test_an_accepted_order_is_stored_and_answered(
@@ -292,9 +293,17 @@ async def test_kafka_unavailable_still_accepts_and_holds_the_event(
 
 async def test_health_docs_and_metrics_answer(client: httpx.AsyncClient) -> None:
     assert (await client.get("/health/live")).json() == {"status": "ok"}
-    ready = await client.get("/health/ready")
-    assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"mongodb": "ok"}}
+
+    async def ready_answer() -> httpx.Response | None:
+        answer = await client.get("/health/ready")
+        return answer if answer.status_code == 200 else None
+
+    # Ready once the relay's first heartbeat is recorded, a moment after start.
+    ready = await eventually(ready_answer, timeout=5, what="ready")
+    assert ready.json() == {
+        "status": "ok",
+        "checks": {"mongodb": "ok", "outbox-relay": "ok"},
+    }
     assert (await client.get("/docs")).status_code == 200
     assert "/orders" in (await client.get("/openapi.json")).json()["paths"]
     metrics = await client.get("/metrics")

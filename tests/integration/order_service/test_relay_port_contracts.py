@@ -3,6 +3,7 @@ pass the same tests, so the relay's unit tests cannot drift from what MongoDB do
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,14 +12,23 @@ from uuid import uuid4
 
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
-from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.infrastructure.outbox import (
+    MongoOutbox,
+    OutboxEntry,
+    Unpublished,
+)
 from order_platform.order_service.infrastructure.relay import Heartbeats, Outbox
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from tests.unit.order_service.relay_fakes import FakeHeartbeats, FakeOutbox, FakeOutboxStore
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
+
+
+class AlreadyStored(Exception):
+    """The order's `_id` is taken (by the order, or by a fence)."""
 
 
 @dataclass
@@ -36,7 +46,8 @@ def replicas(request: pytest.FixtureRequest, database: AsyncDatabase[dict[str, A
         store = FakeOutboxStore()
 
         async def insert_fake(entry: OutboxEntry) -> None:
-            store.insert(entry)
+            if not store.insert(entry):
+                raise AlreadyStored(entry.order_id)
 
         return Replicas(
             lambda owner: FakeOutbox(store, owner=owner, lease=LEASE),
@@ -45,9 +56,16 @@ def replicas(request: pytest.FixtureRequest, database: AsyncDatabase[dict[str, A
         )
 
     async def insert_document(entry: OutboxEntry) -> None:
-        await database.orders.insert_one(
-            {"_id": entry.order_id, "createdAt": entry.created_at, "outbox": entry.to_document()}
-        )
+        try:
+            await database.orders.insert_one(
+                {
+                    "_id": entry.order_id,
+                    "createdAt": entry.created_at,
+                    "outbox": entry.to_document(),
+                }
+            )
+        except DuplicateKeyError as error:
+            raise AlreadyStored(entry.order_id) from error
 
     return Replicas(
         lambda owner: MongoOutbox(database.orders, owner=owner, lease=LEASE),
@@ -56,7 +74,7 @@ def replicas(request: pytest.FixtureRequest, database: AsyncDatabase[dict[str, A
     )
 
 
-def entry(owner: str, lease_until: datetime) -> OutboxEntry:
+def entry(owner: str, lease_until: datetime, seq: int = 1) -> OutboxEntry:
     order_id = str(uuid4())
     return OutboxEntry(
         order_id=order_id,
@@ -67,7 +85,16 @@ def entry(owner: str, lease_until: datetime) -> OutboxEntry:
         lease_owner=owner,
         lease_until=lease_until,
         created_at=NOW,
+        seq=seq,
     )
+
+
+def numbers(start: int) -> Callable[[], int]:
+    return itertools.count(start).__next__
+
+
+def everything_of(*owners: str) -> dict[str, Unpublished]:
+    return {owner: Unpublished(mark=0) for owner in owners}
 
 
 async def test_renew_is_a_compare_and_set_on_the_owner(replicas: Replicas) -> None:
@@ -87,40 +114,92 @@ async def test_only_expired_entries_are_claimed_and_each_by_one_replica(replicas
     await replicas.insert(fresh)
     await replicas.insert(expired)
 
-    (claimed,) = await replicas.outbox("b").claim_expired(NOW, limit=10)
+    (claimed,) = await replicas.outbox("b").claim_expired(
+        NOW, limit=10, unpublished=everything_of("a"), new_seq=numbers(7)
+    )
     assert claimed.event_id == expired.event_id
-    assert (claimed.lease_owner, claimed.lease_until) == ("b", NOW + LEASE)
-    assert await replicas.outbox("c").claim_expired(NOW, limit=10) == []
+    assert (claimed.lease_owner, claimed.lease_until, claimed.seq) == ("b", NOW + LEASE, 7)
+    assert (
+        await replicas.outbox("c").claim_expired(
+            NOW, limit=10, unpublished=everything_of("a", "b"), new_seq=numbers(1)
+        )
+        == []
+    )
     assert await replicas.outbox("a").renew(expired, NOW) is None  # no longer its
 
 
-async def test_removed_entries_are_gone(replicas: Replicas) -> None:
-    published = entry("a", NOW - timedelta(seconds=1))
-    await replicas.insert(published)
-    await replicas.outbox("a").remove_published([published])
+async def test_only_entries_above_their_relays_mark_or_expected_are_claimed(
+    replicas: Replicas,
+) -> None:
+    expired = NOW - timedelta(seconds=1)
+    stored = {seq: entry("a", expired, seq) for seq in (1, 2, 3, 4)}
+    for each in (*stored.values(), entry("unknown", expired)):
+        await replicas.insert(each)
 
-    assert await replicas.outbox("a").renew(published, NOW) is None
-    assert await replicas.outbox("b").claim_expired(NOW, limit=10) == []
+    claimed = await replicas.outbox("b").claim_expired(
+        NOW, limit=10, unpublished={"a": Unpublished(mark=2, expected=(1,))}, new_seq=numbers(1)
+    )
+
+    wanted = {stored[seq].event_id for seq in (1, 3, 4)}
+    assert {claim.event_id for claim in claimed} == wanted
+
+
+async def test_a_relay_reclaiming_its_own_entries_keeps_their_numbers_and_skips_published(
+    replicas: Replicas,
+) -> None:
+    expired = NOW - timedelta(seconds=1)
+    dropped, published = entry("a", expired, seq=5), entry("a", expired, seq=6)
+    await replicas.insert(dropped)
+    await replicas.insert(published)
+
+    (claimed,) = await replicas.outbox("a").claim_expired(
+        NOW, limit=10, unpublished=everything_of("a"), new_seq=numbers(100), published={6}
+    )
+
+    assert (claimed.event_id, claimed.seq) == (dropped.event_id, 5)
+
+
+async def test_a_fence_stops_an_insert_from_landing_and_fails_on_a_stored_one(
+    replicas: Replicas,
+) -> None:
+    outbox = replicas.outbox("a")
+    lost, stored = entry("a", NOW + LEASE), entry("a", NOW + LEASE)
+    await replicas.insert(stored)
+
+    assert await outbox.fence(lost)
+    assert not await outbox.fence(stored)
+    with pytest.raises(AlreadyStored):
+        await replicas.insert(lost)
 
 
 async def test_a_relay_whose_heartbeat_ran_out_is_departed_until_forgotten(
     replicas: Replicas,
 ) -> None:
     gone, alive = replicas.heartbeats("gone"), replicas.heartbeats("alive")
-    await gone.beat(NOW)
-    await alive.beat(NOW + timedelta(seconds=5))
+    await gone.beat(NOW, Unpublished(mark=4, expected=(2,)))
+    await alive.beat(NOW + timedelta(seconds=5), Unpublished(mark=0))
     assert await alive.departed(NOW + timedelta(seconds=5)) == []
 
     later = NOW + LEASE + timedelta(seconds=1)
     assert await alive.departed(later) == [("gone", NOW + LEASE)]
     assert not alive.fully_expired(NOW + LEASE, later)
     assert alive.fully_expired(NOW + LEASE, NOW + LEASE + alive.beat_interval * 2)
+    assert await alive.unpublished(["gone"]) == {"gone": Unpublished(mark=4, expected=(2,))}
     await alive.forget("gone", NOW + LEASE)
     assert await alive.departed(later) == []
+    assert await alive.unpublished(["gone"]) == {}
+
+
+async def test_a_relays_mark_never_moves_back(replicas: Replicas) -> None:
+    relay = replicas.heartbeats("a")
+    await relay.beat(NOW, Unpublished(mark=9))
+    await relay.beat(NOW + timedelta(seconds=1), Unpublished(mark=3, expected=(1,)))
+
+    assert await relay.unpublished(["a", "b"]) == {"a": Unpublished(mark=9, expected=(1,))}
 
 
 async def test_a_relay_that_leaves_is_not_departed(replicas: Replicas) -> None:
     leaving, other = replicas.heartbeats("leaving"), replicas.heartbeats("other")
-    await leaving.beat(NOW)
+    await leaving.beat(NOW, Unpublished(mark=0))
     await leaving.leave()
     assert await other.departed(NOW + LEASE * 2) == []

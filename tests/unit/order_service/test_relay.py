@@ -6,11 +6,13 @@ milliseconds; tests/e2e runs the same guarantees on real servers and processes.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from decimal import Decimal
 from uuid import UUID
 
+from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.infrastructure.outbox import OutboxEntry, Unpublished
 from order_platform.order_service.infrastructure.relay import EXPECT_FOR_LEASES, OutboxRelay
 from tests.unit.order_service.fakes import FakeClock
 from tests.unit.order_service.relay_fakes import (
@@ -42,22 +44,20 @@ def new_relay(
     )
 
 
-def entry(number: int, *, owner: str, lease_until: datetime) -> OutboxEntry:
-    return OutboxEntry(
-        order_id=str(UUID(int=number)),
-        event_id=str(UUID(int=1000 + number)),
-        key=str(UUID(int=number)).encode(),
-        value=b"{}",
-        headers=(),
-        lease_owner=owner,
-        lease_until=lease_until,
-        created_at=lease_until - LEASE,
+async def written(relay: OutboxRelay, clock: FakeClock, number: int) -> OutboxEntry:
+    """An order's entry as the unit of work gets it from `relay`, numbered, before its insert."""
+    order = Order.create(
+        order_id=UUID(int=number),
+        event_id=UUID(int=1000 + number),
+        customer_name=f"C{number}",
+        total_amount=Decimal(1),
+        now=clock.now(),
     )
+    return await relay.new_entry(order)
 
 
 async def run_for(relays: list[OutboxRelay], clock: FakeClock, duration: timedelta) -> None:
-    """Every relay ticks (and removes what it published, which `run` does behind) once per
-    heartbeat interval, for `duration` of fake time."""
+    """Every relay ticks once per heartbeat interval, for `duration` of fake time."""
     end = clock.now() + duration
     while clock.now() < end:
         for relay in relays:
@@ -66,14 +66,14 @@ async def run_for(relays: list[OutboxRelay], clock: FakeClock, duration: timedel
                     await relay.tick()
                 except PublishFailed:
                     break
-            await relay.remove_published()
         clock.advance(STEP)
 
 
 async def test_guarantee_1_an_insert_whose_outcome_was_unknown_is_published_once_it_lands() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock)
-    late = entry(1, owner="a", lease_until=clock.now() + LEASE)
+    await relay.tick()  # registered
+    late = await written(relay, clock, 1)
 
     relay.expect([late])
     await run_for([relay], clock, BEAT * 2)
@@ -84,15 +84,20 @@ async def test_guarantee_1_an_insert_whose_outcome_was_unknown_is_published_once
     assert broker.event_ids() == [late.event_id]
 
 
-async def test_guarantee_1_an_insert_that_never_lands_is_never_published() -> None:
+async def test_guarantee_1_an_insert_that_never_lands_is_never_published_and_then_cannot_land() -> (
+    None
+):
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock, sweep_interval=LEASE)
-    lost = entry(1, owner="a", lease_until=clock.now() + LEASE)
+    await relay.tick()
+    lost = await written(relay, clock, 1)
 
     relay.expect([lost])
     await run_for([relay], clock, LEASE * (EXPECT_FOR_LEASES + 2))
 
     assert broker.received == []
+    assert not store.insert(lost)  # fenced off: landing this late would go unnoticed
+    assert relay.unpublished().expected == ()
 
 
 async def test_guarantee_1_entries_beyond_the_in_memory_cap_are_published_after_the_outage() -> (
@@ -102,31 +107,32 @@ async def test_guarantee_1_entries_beyond_the_in_memory_cap_are_published_after_
     relay = new_relay(store, broker, clock, max_in_memory=2)
     await run_for([relay], clock, BEAT)  # started: the start-up sweep found nothing
     broker.available = False
-    written = []
+    written_ = []
     for n in range(5):  # written one after the other: their leases end one after the other
-        written.append(entry(n, owner="a", lease_until=clock.now() + LEASE))
-        store.insert(written[-1])
-        relay.notify(written[-1:])  # two are held, three are left in the store
+        written_.append(await written(relay, clock, n))
+        store.insert(written_[-1])
+        relay.notify(written_[-1:])  # two are held, three are left in the store
         clock.advance(timedelta(seconds=2))
     broker.available = True
 
     await run_for([relay], clock, LEASE * 2)
 
-    assert sorted(broker.event_ids()) == sorted(e.event_id for e in written)
-    assert store.entries == {}
+    assert sorted(broker.event_ids()) == sorted(e.event_id for e in written_)
+    assert relay.mark() == max(e.seq for e in written_)  # nothing is left unresolved
 
 
 async def test_guarantee_1_the_safety_net_sweep_finds_an_entry_nobody_was_told_of() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock, sweep_interval=LEASE * 3)
     await run_for([relay], clock, BEAT)
-    forgotten = entry(1, owner="a", lease_until=clock.now() + LEASE)
-    store.insert(forgotten)  # e.g. a write whose reply was lost and never expected
+    forgotten = await written(relay, clock, 1)
+    store.insert(forgotten)  # e.g. a code path that forgot to say how the insert went
 
     await run_for([relay], clock, LEASE * 2)
     assert broker.received == []  # not before the next safety-net sweep
     await run_for([relay], clock, LEASE * 2)
     assert broker.event_ids() == [forgotten.event_id]
+    assert relay.mark() == forgotten.seq
 
 
 async def test_guarantee_5_a_departed_relays_entries_are_taken_over_only_once_its_leases_ran_out() -> (
@@ -135,7 +141,7 @@ async def test_guarantee_5_a_departed_relays_entries_are_taken_over_only_once_it
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     departed = new_relay(store, FakePublisher(), clock, owner="departed")
     await departed.tick()  # one heartbeat, then it dies holding an entry
-    left = entry(1, owner="departed", lease_until=clock.now() + LEASE)
+    left = await written(departed, clock, 1)
     store.insert(left)
     survivor = new_relay(store, broker, clock, owner="survivor")
 
@@ -152,7 +158,7 @@ async def test_guarantee_5_an_entry_held_through_a_long_outage_stays_with_its_re
     other = new_relay(store, broker, clock, owner="other", sweep_interval=LEASE)
     await run_for([holder, other], clock, BEAT)
     broker.available = False
-    held = entry(1, owner="holder", lease_until=clock.now() + LEASE)
+    held = await written(holder, clock, 1)
     store.insert(held)
     holder.notify([held])
 
@@ -161,3 +167,53 @@ async def test_guarantee_5_an_entry_held_through_a_long_outage_stays_with_its_re
     await run_for([holder, other], clock, LEASE)
 
     assert broker.event_ids() == [held.event_id]  # once: the other relay never claimed it
+
+
+async def test_published_entries_are_left_in_place_and_never_published_again() -> None:
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    relay = new_relay(store, broker, clock, owner="gone", sweep_interval=LEASE)
+    await relay.tick()
+    entries = [await written(relay, clock, n) for n in range(3)]
+    for entry in entries:
+        store.insert(entry)
+    relay.notify(entries)
+    await run_for([relay], clock, BEAT * 2)  # published, and the mark recorded by a heartbeat
+    assert store.unpublished["gone"].mark == max(e.seq for e in entries)
+
+    await run_for([relay], clock, LEASE * 3)  # its own safety-net sweeps, leases long expired
+    survivor = new_relay(store, broker, clock, owner="survivor")
+    await run_for([survivor], clock, LEASE * 3)  # "gone" departs; its entries are swept for
+
+    assert sorted(broker.event_ids()) == sorted(e.event_id for e in entries)  # once each
+    assert len(store.entries) == 3  # still in their orders: no write per published entry
+
+
+async def test_an_insert_of_unknown_outcome_holds_back_no_other_entry() -> None:
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    relay = new_relay(store, broker, clock)
+    await relay.tick()
+    unsure = await written(relay, clock, 1)
+    relay.expect([unsure])
+    after = [await written(relay, clock, n) for n in range(2, 5)]
+    for entry in after:
+        store.insert(entry)
+    relay.notify(after)
+
+    await run_for([relay], clock, BEAT * 2)
+
+    assert store.unpublished["a"].mark == max(e.seq for e in after)
+    assert store.unpublished["a"].expected == (unsure.seq,)
+
+
+async def test_an_insert_that_surely_failed_holds_back_nothing() -> None:
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    relay = new_relay(store, broker, clock)
+    await relay.tick()
+    failed, stored = await written(relay, clock, 1), await written(relay, clock, 2)
+    relay.discard([failed])
+    store.insert(stored)
+    relay.notify([stored])
+
+    await run_for([relay], clock, BEAT * 2)
+
+    assert store.unpublished["a"] == Unpublished(stored.seq, ())

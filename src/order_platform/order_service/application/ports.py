@@ -81,10 +81,11 @@ class IdempotencyKeys(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StoredOrder:
-    """An order as the write model holds it, with its event's id while that is unpublished."""
+    """An order as the write model holds it, with its `OrderCreated` event's id (None for an
+    order whose entry an earlier version removed once published)."""
 
     order: Order
-    pending_event_id: UUID | None
+    event_id: UUID | None
 
 
 class StoredOrders(Protocol):

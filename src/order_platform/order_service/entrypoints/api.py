@@ -106,9 +106,10 @@ async def export_orders(
     after: Annotated[UUID | None, Query(description="Only ids that sort above this.")] = None,
 ) -> StreamingResponse | JSONResponse:
     """Every stored order as NDJSON, one `{"id", "customerName", "totalAmount", "createdAt",
-    "eventId"}` per line in order of id, then `{"end": true, "count": N}`: a stream without
-    that last line was cut short. `eventId` is the unpublished event's id, else null.
-    `Orders-Estimated-Total` says about how many lines to expect (for progress reports)."""
+        "eventId"}` per line in order of id, then `{"end": true, "count": N}`: a stream without
+        that last line was cut short. `eventId` is the id of the order's `OrderCreated` event (null
+    for orders stored by versions that removed published events).
+        `Orders-Estimated-Total` says about how many lines to expect (for progress reports)."""
     if api.stored_orders is None:
         return Problem(404, "This service offers no export of its orders.").response()
     estimate = await api.stored_orders.estimated_count()
@@ -122,7 +123,7 @@ async def export_orders(
         while batch is not None:
             count += len(batch)
             yield "".join(
-                json.dumps(order_json(stored.order) | {"eventId": _pending_event_id(stored)}) + "\n"
+                json.dumps(order_json(stored.order) | {"eventId": _event_id_of(stored)}) + "\n"
                 for stored in batch
             ).encode()
             batch = await anext(batches, None)
@@ -135,8 +136,8 @@ async def export_orders(
     )
 
 
-def _pending_event_id(stored: StoredOrder) -> str | None:
-    return None if stored.pending_event_id is None else str(stored.pending_event_id)
+def _event_id_of(stored: StoredOrder) -> str | None:
+    return None if stored.event_id is None else str(stored.event_id)
 
 
 PROBLEMS: ProblemTable = {

@@ -1,14 +1,17 @@
 """The outbox relay: moves committed events from MongoDB to Kafka, at least once.
 
-Fast path: the unit of work hands each committed entry to `notify`, so an event is published
-within milliseconds without the relay reading it back; removing published entries happens
-behind, in batches, so it never delays the next publish. Slow paths, so that no entry is ever
+Fast path: the unit of work numbers each entry (`new_entry`) and hands it to `notify` once
+committed, so an event is published within milliseconds without the relay reading it back. A
+published entry is not written again: the next heartbeat records the relay's mark, the number
+below which everything it numbered is published or known not stored (`outbox`), so the write
+model costs one write per order and one per heartbeat. Slow paths, so that no entry is ever
 stranded while a relay lives: an insert whose outcome was unknown (its reply came too late) is
-handed to `expect`, and looked up by `_id` every heartbeat until it shows up or cannot any
-more; entries left in MongoDB for any other reason (a relay that died, entries beyond the
-in-memory cap during a long broker outage) are found by a sweep for expired leases, run when
-a relay's heartbeat runs out, when this relay's own dropped entries expire, and every
-`sweep_interval` as a safety net. An entry leaves MongoDB only after the broker acknowledged it.
+handed to `expect`, listed in the heartbeat and looked up by `_id` every beat until it shows
+up, or fenced off for good; entries left in MongoDB for any other reason (a relay that died,
+entries beyond the in-memory cap during a long broker outage) are found by a sweep for
+expired leases above their relay's mark, run when a relay's heartbeat runs out, when this
+relay's own dropped entries expire, and every `sweep_interval` as a safety net (for this
+relay's own entries; the departed ones' are swept when they depart).
 
 Every time compared here comes from one `Clock`, the database server's in production (see
 `server_clock`), so replicas whose own clocks disagree agree on leases and heartbeats.
@@ -19,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -27,9 +30,10 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from order_platform.building_blocks.backoff import Backoff
-from order_platform.order_service.application.ports import Clock
+from order_platform.order_service.application.ports import Clock, StorageUnavailable
+from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.infrastructure.outbox import OutboxEntry, Unpublished
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +51,9 @@ OLDEST_HELD_AGE = Gauge(
 # How long an insert whose outcome was unknown is looked for before the safety-net sweep is
 # left to find it, in lease periods.
 EXPECT_FOR_LEASES = 6
+# How long a request waits for the relay's first heartbeat (which records its name, so that
+# its entries can be found should it die) before it answers 503.
+REGISTRATION_WAIT_SECONDS = 5.0
 
 
 class Publisher(Protocol):
@@ -57,13 +64,26 @@ class Outbox(Protocol):
     """Lease operations on the stored entries (`MongoOutbox`)."""
 
     @property
+    def owner(self) -> str: ...
+
+    @property
     def lease(self) -> timedelta: ...
+
+    def new_entry(self, order: Order, seq: int) -> OutboxEntry: ...
 
     async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None: ...
 
-    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
+    async def claim_expired(
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        unpublished: Mapping[str, Unpublished],
+        new_seq: Callable[[], int],
+        published: Collection[int] = (),
+    ) -> list[OutboxEntry]: ...
 
-    async def remove_published(self, entries: list[OutboxEntry]) -> None: ...
+    async def fence(self, entry: OutboxEntry) -> bool: ...
 
 
 class Heartbeats(Protocol):
@@ -72,9 +92,11 @@ class Heartbeats(Protocol):
     @property
     def beat_interval(self) -> timedelta: ...
 
-    async def beat(self, now: datetime) -> None: ...
+    async def beat(self, now: datetime, unpublished: Unpublished) -> None: ...
 
     async def departed(self, now: datetime) -> list[tuple[str, datetime]]: ...
+
+    async def unpublished(self, owners: Collection[str]) -> dict[str, Unpublished]: ...
 
     def fully_expired(self, alive_until: datetime, now: datetime) -> bool: ...
 
@@ -109,11 +131,18 @@ class OutboxRelay:
         self._sweep_interval = sweep_interval
         # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
         self._pending: dict[str, OutboxEntry] = {}
-        self._published: list[OutboxEntry] = []  # acknowledged, not yet removed
         # Inserts whose outcome is unknown, by event id, with when to stop looking for them.
         self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
+        # Our numbering (see `mark`): numbers given out and not yet published, known not
+        # stored or taken over (inserts in flight and held entries; not the expected ones,
+        # which the heartbeat lists, nor the dropped ones, which `_dropped_min` stands for);
+        # and numbers published above the mark the heartbeat last recorded.
+        self._next_seq = 1
+        self._unresolved: set[int] = set()
+        self._dropped_min: int | None = None
+        self._published_above: set[int] = set()
+        self._registered = asyncio.Event()
         self._wake = asyncio.Event()
-        self._wake_remover = asyncio.Event()
         self._stopping = asyncio.Event()
         self._next_beat: datetime | None = None
         self._sweep_at: datetime | None = None  # at start: an earlier run may have left entries
@@ -122,6 +151,11 @@ class OutboxRelay:
         self._departed: list[tuple[str, datetime]] = []
         self.published = 0
         self.failures = 0
+
+    @property
+    def registered(self) -> bool:
+        """The first heartbeat, which names this relay to the others, has been recorded."""
+        return self._registered.is_set()
 
     @property
     def pending(self) -> int:
@@ -134,6 +168,28 @@ class OutboxRelay:
         oldest = min(entry.created_at for entry in self._pending.values())
         return max((self._clock.now() - oldest).total_seconds(), 0.0)
 
+    def mark(self) -> int:
+        """Every number up to this one is published, known not stored, or taken over; the
+        expected ones aside (the heartbeat lists them)."""
+        lowest = min(self._unresolved, default=self._next_seq)
+        if self._dropped_min is not None:
+            lowest = min(lowest, self._dropped_min)
+        return lowest - 1
+
+    def unpublished(self) -> Unpublished:
+        expected = sorted(entry.seq for entry, _ in self._expected.values())
+        return Unpublished(self.mark(), tuple(expected))
+
+    async def new_entry(self, order: Order) -> OutboxEntry:
+        """The numbered outbox entry of `order`, before its insert: each one must then go to
+        exactly one of `notify`, `expect` or `discard`."""
+        if not self._registered.is_set():
+            try:
+                await asyncio.wait_for(self._registered.wait(), REGISTRATION_WAIT_SECONDS)
+            except TimeoutError:
+                raise StorageUnavailable("the outbox relay has not registered yet") from None
+        return self._outbox.new_entry(order, self._allocate())
+
     def notify(self, entries: Sequence[OutboxEntry]) -> None:
         """Called right after a commit: publish these soon."""
         self._hold(entries)
@@ -143,7 +199,18 @@ class OutboxRelay:
         """Called when an insert's reply was lost: publish these if they turn out stored."""
         give_up_at = self._clock.now() + self._outbox.lease * EXPECT_FOR_LEASES
         for entry in entries:
+            self._unresolved.discard(entry.seq)
             self._expected[entry.event_id] = (entry, give_up_at)
+
+    def discard(self, entries: Sequence[OutboxEntry]) -> None:
+        """Called when an insert surely stored nothing."""
+        for entry in entries:
+            self._unresolved.discard(entry.seq)
+
+    def _allocate(self) -> int:
+        seq, self._next_seq = self._next_seq, self._next_seq + 1
+        self._unresolved.add(seq)
+        return seq
 
     def export_metrics(self) -> None:
         """Make this relay the one `outbox_pending_entries` and its age gauge report."""
@@ -160,7 +227,6 @@ class OutboxRelay:
             loops = [
                 tasks.create_task(self._beat_forever()),
                 tasks.create_task(self._publish_forever()),
-                tasks.create_task(self._remove_forever()),
             ]
             await self._stopping.wait()
             for loop in loops:
@@ -185,6 +251,8 @@ class OutboxRelay:
             self._wake.set()
 
     async def _work(self) -> None:
+        if not self._registered.is_set():
+            return  # see `_publish_forever`
         now = self._clock.now()
         if self._sweep_at is None or now >= self._sweep_at:
             await self._sweep(now)
@@ -192,26 +260,38 @@ class OutboxRelay:
             await self._publish_batch()
 
     async def drain(self, within_seconds: float) -> None:
-        """On shutdown: publish what is held and remove what was published, in bounded time."""
+        """On shutdown: publish what is held, in bounded time, then leave; or, with entries
+        left, record the mark so that whoever sweeps them republishes no more than needed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_seconds
         with contextlib.suppress(Exception):  # whatever is left is safe in MongoDB
             while self._pending and loop.time() < deadline:
                 await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
-            await asyncio.wait_for(self.remove_published(), max(deadline - loop.time(), 0.1))
-        if self._pending or self._published or self._expected:
-            left = len(self._pending) + len(self._published) + len(self._expected)
+        if self._unresolved or self._expected or self._dropped_min is not None:
+            left = len(self._unresolved) + len(self._expected)
             log.info("outbox_relay_left_pending", entries=left)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._heartbeats.beat(self._clock.now(), self.unpublished()),
+                    max(deadline - loop.time(), 0.5),
+                )
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._heartbeats.leave(), 1.0)
 
     def _hold(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
-            if entry.event_id in self._pending:
+            if (held := self._pending.get(entry.event_id)) is not None:
+                if held.seq != entry.seq:  # came back to us from another relay: renumbered
+                    self._unresolved.discard(held.seq)
+                self._pending[entry.event_id] = entry  # the fresher lease
                 continue
             if len(self._pending) >= self._max_in_memory:
-                # Left in MongoDB under our lease; once that lease has run out, a sweep finds it.
+                # Left in MongoDB under our lease, above our mark; once that lease has run
+                # out, a sweep finds it.
+                self._unresolved.discard(entry.seq)
+                if self._dropped_min is None or entry.seq < self._dropped_min:
+                    self._dropped_min = entry.seq
                 if self._dropped_until is None or entry.lease_until > self._dropped_until:
                     self._dropped_until = entry.lease_until
                 self._schedule_sweep(self._dropped_until)
@@ -237,6 +317,9 @@ class OutboxRelay:
             await asyncio.sleep(min(delay, self._backoff.delay(failures)) if failures else delay)
 
     async def _publish_forever(self) -> None:
+        # Entries this relay claims carry its name: the others must be able to find them
+        # should it die, which they can once its heartbeat is recorded.
+        await self._registered.wait()
         failures = 0
         while True:
             try:
@@ -261,8 +344,15 @@ class OutboxRelay:
         return max((self._sweep_at - self._clock.now()).total_seconds(), 0.0)
 
     async def _beat(self, now: datetime) -> None:
-        await self._heartbeats.beat(now)
-        self._departed = await self._heartbeats.departed(now)
+        unpublished = self.unpublished()
+        await self._heartbeats.beat(now, unpublished)
+        self._registered.set()
+        self._published_above = {s for s in self._published_above if s > unpublished.mark}
+        self._departed = [
+            (owner, until)
+            for owner, until in await self._heartbeats.departed(now)
+            if owner != self._outbox.owner
+        ]
         for _, alive_until in self._departed:
             # Sweep once every entry the departed relay may have left has an expired lease.
             self._schedule_sweep(alive_until + self._heartbeats.beat_interval)
@@ -273,11 +363,18 @@ class OutboxRelay:
             if (renewed := await self._outbox.renew(entry, now)) is not None:
                 del self._expected[event_id]
                 log.info("outbox_entry_found_after_unknown_outcome", order_id=entry.order_id)
+                self._unresolved.add(renewed.seq)
                 self._hold([renewed])
             elif now >= give_up_at:
-                del self._expected[event_id]
-                # Not stored so far; should it land even later, the safety-net sweep finds it.
-                log.info("outbox_entry_not_stored", order_id=entry.order_id)
+                if await self._outbox.fence(entry):
+                    del self._expected[event_id]
+                    log.info("outbox_entry_not_stored", order_id=entry.order_id)
+                elif (renewed := await self._outbox.renew(entry, now)) is not None:
+                    del self._expected[event_id]
+                    self._unresolved.add(renewed.seq)
+                    self._hold([renewed])
+                else:  # stored, and taken over by another relay's sweep: theirs now
+                    del self._expected[event_id]
 
     async def _sweep(self, now: datetime) -> None:
         room = min(self._batch_size, self._max_in_memory - len(self._pending))
@@ -285,13 +382,29 @@ class OutboxRelay:
             # Claiming now would only drop what it claims; look again once memory is freed.
             self._sweep_at = now + self._heartbeats.beat_interval
             return
-        claimed = await self._outbox.claim_expired(now, room)
+        unpublished = {self._outbox.owner: self.unpublished()}
+        if self._departed:
+            unpublished |= await self._heartbeats.unpublished([o for o, _ in self._departed])
+        first_new = self._next_seq
+        claimed = await self._outbox.claim_expired(
+            now,
+            room,
+            unpublished=unpublished,
+            new_seq=self._allocate,
+            published=self._published_above,
+        )
+        won = {entry.seq for entry in claimed}
+        self._unresolved -= set(range(first_new, self._next_seq)) - won  # lost to another
+        self._unresolved |= won  # ours among them kept their number
+        for entry in claimed:
+            self._expected.pop(entry.event_id, None)  # landed late, found by the sweep
         if len(claimed) < room:  # complete: nothing expired by `now` is left unclaimed
             self._sweep_at = None
             self._schedule_sweep(now + self._sweep_interval)
             if self._dropped_until is not None:
                 if self._dropped_until < now:
-                    self._dropped_until = None  # every dropped entry was claimable: all found
+                    # Every dropped entry was claimable: all found, held again.
+                    self._dropped_until = self._dropped_min = None
                 else:
                     self._schedule_sweep(self._dropped_until + timedelta(milliseconds=1))
             for owner, alive_until in self._departed:
@@ -316,36 +429,11 @@ class OutboxRelay:
         self._hold([entry for entry in batch if entry.event_id not in done])
         self.published += len(acknowledged)
         PUBLISHED.inc(len(acknowledged))
-        self._published.extend(acknowledged)
-        self._wake_remover.set()
+        for entry in acknowledged:
+            self._unresolved.discard(entry.seq)
+            self._published_above.add(entry.seq)
         if len(acknowledged) < len(batch):
             raise PublishFailed(f"{len(batch) - len(acknowledged)} events not acknowledged")
-
-    async def _remove_forever(self) -> None:
-        failures = 0
-        while True:
-            await self._wake_remover.wait()
-            self._wake_remover.clear()
-            try:
-                await self.remove_published()
-                failures = 0
-            except Exception as error:
-                # They stay leased to us; if we die first they are published again (at least once).
-                failures += 1
-                log.warning("outbox_removal_retrying", error=str(error))
-                await asyncio.sleep(self._backoff.delay(failures))
-                self._wake_remover.set()
-
-    async def remove_published(self) -> None:
-        """Remove what the broker acknowledged from MongoDB (run behind by `run`)."""
-        # Everything acknowledged since the last removal goes in one bulk write.
-        while self._published:
-            batch, self._published = self._published, []
-            try:
-                await self._outbox.remove_published(batch)
-            except BaseException:
-                self._published[:0] = batch
-                raise
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
         """Keep only entries still ours; renew those whose lease is past its first half.
@@ -360,4 +448,6 @@ class OutboxRelay:
                 kept.append(entry)
             elif (renewed := await self._outbox.renew(entry, now)) is not None:
                 kept.append(renewed)
+            else:  # taken over by another relay's sweep: theirs to publish now
+                self._unresolved.discard(entry.seq)
         return kept

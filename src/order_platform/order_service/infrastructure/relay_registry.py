@@ -8,14 +8,21 @@ lease; a relay that died at time D wrote its last entry by D, with a lease endin
 while its heartbeat said "alive until" at least D - B + L. So once `aliveUntil + B` has
 passed, every entry it left is claimable, and one complete sweep after that moment finds
 them all; only then is its heartbeat forgotten.
+
+The heartbeat also carries how far the relay has published (`publishedUpTo`, never moving
+back) and the numbers of the inserts it is still unsure of; a sweep reads them to know which
+of the relay's entries may still be unpublished (see `outbox`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+
+from order_platform.order_service.infrastructure.outbox import Unpublished
 
 Document = dict[str, Any]
 
@@ -27,10 +34,24 @@ class RelayRegistry:
         self.lease = lease
         self.beat_interval = lease / 3
 
-    async def beat(self, now: datetime) -> None:
+    async def beat(self, now: datetime, unpublished: Unpublished) -> None:
         await self._relays.update_one(
-            {"_id": self.owner}, {"$set": {"aliveUntil": now + self.lease}}, upsert=True
+            {"_id": self.owner},
+            {
+                "$set": {"aliveUntil": now + self.lease, "expected": list(unpublished.expected)},
+                "$max": {"publishedUpTo": unpublished.mark},
+            },
+            upsert=True,
         )
+
+    async def unpublished(self, owners: Collection[str]) -> dict[str, Unpublished]:
+        """What each of these relays said it may not have published (a small collection)."""
+        return {
+            document["_id"]: Unpublished(
+                document.get("publishedUpTo", 0), tuple(document.get("expected", ()))
+            )
+            async for document in self._relays.find({"_id": {"$in": list(owners)}})
+        }
 
     async def departed(self, now: datetime) -> list[tuple[str, datetime]]:
         """Relays whose heartbeat ran out, with the time it ran out (a small collection)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 from uuid import UUID
@@ -27,7 +27,7 @@ from order_platform.order_service.application.ports import (
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.infrastructure.outbox import FENCED_FIELD, OutboxEntry
 
 log = structlog.get_logger(__name__)
 
@@ -71,24 +71,32 @@ class MongoOrderRepository:
     async def get(self, order_id: UUID) -> Order | None:
         with translate_unavailable(StorageUnavailable):
             document = await self._orders.find_one({"_id": str(order_id)}, {"outbox": 0})
-        return None if document is None else order_from_document(document)
+        if document is None or FENCED_FIELD in document:
+            return None
+        return order_from_document(document)
 
 
 class MongoUnitOfWork:
-    """Commits by writing each new order and its outbox entry as one document."""
+    """Commits by writing each new order and its outbox entry as one document.
+
+    Every entry it asks the relay for ends in exactly one of the three callbacks: committed,
+    outcome unknown, or not stored.
+    """
 
     def __init__(
         self,
         orders: AsyncCollection[Document],
         *,
-        new_outbox_entry: Callable[[Order], OutboxEntry],
+        new_outbox_entry: Callable[[Order], Awaitable[OutboxEntry]],
         on_committed: Callable[[list[OutboxEntry]], None],
         on_outcome_unknown: Callable[[list[OutboxEntry]], None],
+        on_not_stored: Callable[[list[OutboxEntry]], None],
     ) -> None:
         self._collection = orders
         self._new_outbox_entry = new_outbox_entry
         self._on_committed = on_committed
         self._on_outcome_unknown = on_outcome_unknown
+        self._on_not_stored = on_not_stored
         self.orders = MongoOrderRepository(orders)
 
     async def __aenter__(self) -> Self:
@@ -110,7 +118,7 @@ class MongoUnitOfWork:
         committed: list[OutboxEntry] = []
         try:
             for order in new_orders:
-                entry = self._new_outbox_entry(order)
+                entry = await self._new_outbox_entry(order)
                 await self._insert(order, entry)
                 committed.append(entry)
         finally:
@@ -121,14 +129,34 @@ class MongoUnitOfWork:
         try:
             await self._collection.insert_one(order_document(order, entry))
         except DuplicateKeyError as error:
-            raise OrderAlreadyExists(str(order.id)) from error
+            if not await self._replace_fence(order, entry):
+                self._on_not_stored([entry])
+                raise OrderAlreadyExists(str(order.id)) from error
         except NOT_SENT_ERRORS as error:
+            self._on_not_stored([entry])
             raise StorageUnavailable(str(error)) from error
         except PyMongoError as error:
             if not isinstance(error, ConnectionFailure) and not error.timeout:
+                self._on_not_stored([entry])  # the server refused it
                 raise
             # Slow is not down: the insert may have been applied, its reply lost or late.
             await self._settle_unknown_outcome(order, entry, error)
+        except BaseException:  # e.g. cancelled mid-insert: it may have been applied
+            self._on_outcome_unknown([entry])
+            raise
+
+    async def _replace_fence(self, order: Order, entry: OutboxEntry) -> bool:
+        """A retry of a request whose first insert was fenced off (`MongoOutbox.fence`) stores
+        the order in the fence's place."""
+        try:
+            result = await self._collection.replace_one(
+                {"_id": str(order.id), FENCED_FIELD: {"$exists": True}},
+                order_document(order, entry),
+            )
+        except PyMongoError as error:
+            self._on_outcome_unknown([entry])
+            raise WriteOutcomeUnknown(str(error)) from error
+        return result.matched_count == 1
 
     async def _settle_unknown_outcome(
         self, order: Order, entry: OutboxEntry, error: PyMongoError
@@ -145,7 +173,8 @@ class MongoUnitOfWork:
         if stored is not None:
             if stored.get("outbox", {}).get("eventId") == entry.event_id:
                 return  # ours landed: committed after all
-            raise OrderAlreadyExists(str(order.id))  # stored by another attempt, or published
+            self._on_not_stored([entry])
+            raise OrderAlreadyExists(str(order.id))  # stored by another attempt
         log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
         self._on_outcome_unknown([entry])
         raise WriteOutcomeUnknown(str(error)) from error
@@ -173,7 +202,13 @@ class MongoStoredOrders:
         self, *, after: UUID | None, batch_size: int
     ) -> AsyncIterator[Sequence[StoredOrder]]:
         query: Document = {} if after is None else {"_id": {"$gt": str(after)}}
-        projection = {"customerName": 1, "totalAmount": 1, "createdAt": 1, "outbox.eventId": 1}
+        projection = {
+            "customerName": 1,
+            "totalAmount": 1,
+            "createdAt": 1,
+            "outbox.eventId": 1,
+            FENCED_FIELD: 1,
+        }
         with translate_unavailable(StorageUnavailable):
             cursor = self._orders.find(query, projection, batch_size=batch_size).sort("_id", 1)
             try:
@@ -182,7 +217,8 @@ class MongoStoredOrders:
                         documents = await cursor.to_list(batch_size)
                     if not documents:
                         return
-                    yield [_stored(document) for document in documents]
+                    if batch := [_stored(doc) for doc in documents if FENCED_FIELD not in doc]:
+                        yield batch
             finally:
                 await cursor.close()
 
