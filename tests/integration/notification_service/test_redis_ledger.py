@@ -312,3 +312,38 @@ async def test_a_claim_retried_after_a_late_reply_is_still_this_attempts(
 
 async def _is(value: bool) -> bool:
     return value
+
+
+async def test_a_batchs_claims_and_records_share_one_connection_and_round_trip(
+    redis_server: RedisServer, unique_name: str
+) -> None:
+    events = [uuid4() for _ in range(20)]
+    with FaultProxy(redis_server.host, redis_server.port) as proxy:
+        ledger, client = _ledger_at(f"redis://{proxy.address}/0", unique_name, claim_seconds=5)
+        try:
+            claims = await asyncio.gather(*(ledger.claim(event) for event in events))
+            records = await asyncio.gather(*(ledger.mark_sent(claim) for claim in claims))
+            # One pipeline per turn: the pool never needed a second connection.
+            assert proxy.connections_accepted == 1
+        finally:
+            await client.aclose()
+
+    assert {claim.state for claim in claims} == {ClaimState.CLAIMED}
+    assert set(records) == {Recorded.OWN_CLAIM}
+
+
+async def test_one_commands_error_in_a_batch_fails_that_command_only(
+    redis_ledger: RedisNotificationLedger, redis_url: str
+) -> None:
+    broken, fine = uuid4(), uuid4()
+    client = Redis.from_url(redis_url)
+    await client.rpush(redis_ledger.key(broken), "not a ledger entry")  # SET ... GET: WRONGTYPE
+    await client.aclose()
+
+    outcomes = await asyncio.gather(
+        redis_ledger.claim(broken), redis_ledger.claim(fine), return_exceptions=True
+    )
+
+    assert isinstance(outcomes[0], LedgerUnavailable)
+    assert not isinstance(outcomes[1], BaseException)
+    assert outcomes[1].state is ClaimState.CLAIMED
