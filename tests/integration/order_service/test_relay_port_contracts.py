@@ -159,6 +159,18 @@ async def test_a_relay_reclaiming_its_own_entries_keeps_their_numbers_and_skips_
     assert (claimed.event_id, claimed.seq) == (dropped.event_id, 5)
 
 
+async def test_a_relay_holds_unpublished_entries_above_its_mark_whatever_their_lease(
+    replicas: Replicas,
+) -> None:
+    outbox = replicas.outbox("b")
+    await replicas.insert(entry("a", NOW + LEASE * 10, seq=3))
+
+    assert await outbox.holds_unpublished("a", Unpublished(mark=2))
+    assert not await outbox.holds_unpublished("a", Unpublished(mark=3))
+    assert await outbox.holds_unpublished("a", Unpublished(mark=3, expected=(3,)))
+    assert not await outbox.holds_unpublished("c", Unpublished(mark=0))
+
+
 async def test_a_fence_stops_an_insert_from_landing_and_fails_on_a_stored_one(
     replicas: Replicas,
 ) -> None:

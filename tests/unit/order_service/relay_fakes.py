@@ -86,6 +86,12 @@ class FakeOutbox:
             self._store.entries[entry.event_id] = entry
         return claimed
 
+    async def holds_unpublished(self, owner: str, unpublished: Unpublished) -> bool:
+        return any(
+            e.lease_owner == owner and self._store.may_be_unpublished(e, {owner: unpublished})
+            for e in self._store.entries.values()
+        )
+
     async def fence(self, entry: OutboxEntry) -> bool:
         if any(e.order_id == entry.order_id for e in self._store.entries.values()):
             return False

@@ -6,6 +6,7 @@ milliseconds; tests/e2e runs the same guarantees on real servers and processes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
@@ -150,6 +151,25 @@ async def test_guarantee_5_a_departed_relays_entries_are_taken_over_only_once_it
     await run_for([survivor], clock, LEASE)
     assert broker.event_ids() == [left.event_id]
     assert "departed" not in store.alive_until  # forgotten after a complete sweep
+
+
+async def test_guarantee_5_a_departed_relay_is_forgotten_only_once_its_entries_are_claimed() -> (
+    None
+):
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    departed = new_relay(store, FakePublisher(), clock, owner="departed")
+    await departed.tick()
+    left = await written(departed, clock, 1)
+    # Its clock was ahead of the others' by more than it should be: the lease outlives the
+    # moment its heartbeat says every lease has run out.
+    store.insert(replace(left, lease_until=clock.now() + LEASE * 3))
+    survivor = new_relay(store, broker, clock, owner="survivor")
+
+    await run_for([survivor], clock, LEASE * 2)
+    assert "departed" in store.alive_until  # not forgotten while its entry waits
+    await run_for([survivor], clock, LEASE * 2)
+    assert broker.event_ids() == [left.event_id]
+    assert "departed" not in store.alive_until
 
 
 async def test_guarantee_5_an_entry_held_through_a_long_outage_stays_with_its_relay() -> None:

@@ -216,6 +216,11 @@ class MongoOutbox:
                 break
         return claimed
 
+    async def holds_unpublished(self, owner: str, unpublished: Unpublished) -> bool:
+        """Whether any entry of `owner` may still be unpublished, whatever its lease."""
+        query = {"$or": _unpublished_clauses({owner: unpublished})}
+        return await self._orders.find_one(query, {"_id": 1}) is not None
+
     async def fence(self, entry: OutboxEntry) -> bool:
         """Make sure an insert whose outcome stayed unknown can never land any more.
 

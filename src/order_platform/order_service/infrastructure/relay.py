@@ -83,6 +83,8 @@ class Outbox(Protocol):
         published: Collection[int] = (),
     ) -> list[OutboxEntry]: ...
 
+    async def holds_unpublished(self, owner: str, unpublished: Unpublished) -> bool: ...
+
     async def fence(self, entry: OutboxEntry) -> bool: ...
 
 
@@ -408,7 +410,16 @@ class OutboxRelay:
                 else:
                     self._schedule_sweep(self._dropped_until + timedelta(milliseconds=1))
             for owner, alive_until in self._departed:
-                if self._heartbeats.fully_expired(alive_until, now):
+                if owner not in unpublished:
+                    continue  # forgotten by another replica meanwhile
+                if not self._heartbeats.fully_expired(alive_until, now):
+                    continue
+                # Forgetting a relay is final (nobody sweeps for its entries after), so its
+                # entries must all be claimed first, also one whose lease outlived the
+                # heartbeat because two replicas' clocks disagreed by more than they should.
+                if await self._outbox.holds_unpublished(owner, unpublished[owner]):
+                    self._schedule_sweep(now + self._heartbeats.beat_interval)
+                else:
                     await self._heartbeats.forget(owner, alive_until)
         else:
             self._sweep_at = now  # more may be expired: sweep again on the next round
