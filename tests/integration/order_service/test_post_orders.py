@@ -294,7 +294,7 @@ async def test_health_docs_and_metrics_answer(client: httpx.AsyncClient) -> None
     assert (await client.get("/health/live")).json() == {"status": "ok"}
     ready = await client.get("/health/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"mongodb": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"mongodb": "ok", "auth": "disabled"}}
     assert (await client.get("/docs")).status_code == 200
     assert "/orders" in (await client.get("/openapi.json")).json()["paths"]
     metrics = await client.get("/metrics")
