@@ -117,10 +117,14 @@ class HttpAuthSettings(ServiceSettings):
     """Bearer-token authentication of an HTTP service (DESIGN.md, "Security").
 
     Without `AUTH_JWKS_URL` auth is off. With it, `AUTH_ISSUER` and `AUTH_AUDIENCE` are
-    required: a token is accepted only from that issuer and for that audience.
+    required: a token is accepted only from that issuer and for that audience. A deployment
+    that sets `AUTH_REQUIRED=true` (the Compose file does) refuses to start with auth off
+    unless `AUTH_DISABLED=true` says so explicitly.
     """
 
     auth_jwks_url: str = ""
+    auth_required: bool = False
+    auth_disabled: bool = False
     auth_issuer: str = ""
     auth_audience: str = ""
     # Clock skew allowed on `exp` and `nbf`; capped at 60 s whatever is configured.
@@ -133,4 +137,11 @@ class HttpAuthSettings(ServiceSettings):
     def _issuer_and_audience_with_jwks(self) -> Self:
         if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
             raise ValueError("AUTH_ISSUER and AUTH_AUDIENCE must be set with AUTH_JWKS_URL")
+        if self.auth_jwks_url and self.auth_disabled:
+            raise ValueError("AUTH_DISABLED=true contradicts AUTH_JWKS_URL: choose one")
+        if self.auth_required and not self.auth_jwks_url and not self.auth_disabled:
+            raise ValueError(
+                "authentication is required here: set AUTH_JWKS_URL (with AUTH_ISSUER and "
+                "AUTH_AUDIENCE), or AUTH_DISABLED=true to run without it"
+            )
         return self

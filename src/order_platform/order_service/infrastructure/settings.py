@@ -1,6 +1,6 @@
 """Order Service settings, read once in bootstrap."""
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from order_platform.building_blocks.settings import HttpAuthSettings
 
@@ -27,3 +27,8 @@ class OrderServiceSettings(HttpAuthSettings):
     rate_limit_orders_per_minute: int | None = Field(default=None, ge=1)
     # A Redis slower than this lets the request through (the limit fails open).
     rate_limit_timeout_seconds: float = 0.1
+
+    @field_validator("rate_limit_orders_per_minute", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `RATE_LIMIT_ORDERS_PER_MINUTE=`: no limit
