@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from order_platform.building_blocks.bearer_auth import (
+    AuthUnavailable,
     BearerTokens,
     Caller,
     Forbidden,
@@ -151,3 +152,29 @@ def test_a_symmetric_key_in_the_jwks_is_never_used() -> None:
     keys = _parse({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "shared"}, CURRENT.jwk()]})
 
     assert set(keys) == {"current"}
+
+
+async def test_without_reachable_keys_a_token_is_503_not_401(
+    provider: IdentityProvider, unused_tcp_port: int
+) -> None:
+    keys = JwksKeys(f"http://127.0.0.1:{unused_tcp_port}/jwks.json", timeout_seconds=1)
+    tokens = BearerTokens(keys, issuer=ISSUER, audience=AUDIENCE)
+
+    with pytest.raises(AuthUnavailable):
+        await tokens.authenticate(f"Bearer {provider.token()}")
+    await keys.close()
+
+
+async def test_cached_keys_outlive_a_provider_outage(
+    jwks_url: str, provider: IdentityProvider
+) -> None:
+    keys = JwksKeys(jwks_url, min_refresh_seconds=0)
+    tokens = BearerTokens(keys, issuer=ISSUER, audience=AUDIENCE)
+    await tokens.authenticate(f"Bearer {provider.token()}")
+    keys.url = "http://127.0.0.1:9/unreachable"  # the provider goes away
+
+    await keys.refresh()  # fails, keeps what it had
+    assert (await tokens.authenticate(f"Bearer {provider.token('bob')}")).subject == "bob"
+    with pytest.raises(Unauthenticated):  # an unknown key is still refused, not a 5xx
+        await tokens.authenticate(f"Bearer {provider.token(key=STRANGER)}")
+    await keys.close()
