@@ -10,6 +10,7 @@ draft (draft-ietf-httpapi-ratelimit-headers, structured-field form).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from typing import Protocol
@@ -127,7 +128,11 @@ class RedisRateLimit:
         )
 
     async def close(self) -> None:
-        return None  # the storage's connection pool closes with the process
+        # The redis-py client the `limits` bridge built (its `storage`), when it has made one.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing must not fail a shutdown
+                await client.aclose()
 
 
 def install_rate_limit_problem(app: FastAPI) -> None:
