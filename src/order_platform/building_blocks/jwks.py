@@ -23,6 +23,10 @@ from prometheus_client import Counter
 
 log = structlog.get_logger(__name__)
 
+# With no key known, a failed fetch is retried by requests at most this often (they get 503s
+# meanwhile), so that an unreachable provider does not cost every request a fetch timeout.
+RETRY_EMPTY_SECONDS = 1.0
+
 FETCHES = Counter("auth_jwks_fetches_total", "JWKS fetches by result", ["result"])
 
 
@@ -45,6 +49,7 @@ class JwksKeys:
         self._min_refresh = min_refresh_seconds
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._unknown_kid_at: float | None = None
+        self._failed_at: float | None = None  # of the last failed fetch while no key is known
         self._lock = asyncio.Lock()
         self.fetches = 0
         self._completed = 0  # fetches that have ended, whatever their outcome
@@ -65,14 +70,18 @@ class JwksKeys:
         seen = self._completed
         async with self._lock:
             if self._completed == seen:  # no fetch ended while we waited for the lock
-                if self._keys:  # a refresh for an unknown `kid`, not the first load
-                    now = time.monotonic()
+                now = time.monotonic()
+                if self._keys:  # a refresh for an unknown `kid`
                     if self._unknown_kid_at is not None and (
                         now - self._unknown_kid_at < self._min_refresh
                     ):
                         return None
                     self._unknown_kid_at = now
+                elif self._failed_at is not None and now - self._failed_at < RETRY_EMPTY_SECONDS:
+                    raise KeysUnavailable(f"cannot fetch the JWKS from {self.url}")
                 await self._fetch()
+        if not self._keys:  # the fetch we waited for failed too: no key is known at all
+            raise KeysUnavailable(f"cannot fetch the JWKS from {self.url}")
         return self._lookup(kid)
 
     async def refresh(self) -> None:
@@ -97,6 +106,7 @@ class JwksKeys:
             FETCHES.labels("error").inc()
             log.warning("jwks_fetch_failed", url=self.url, error=f"{type(error).__name__}")
             if not self._keys:
+                self._failed_at = time.monotonic()
                 raise KeysUnavailable(f"cannot fetch the JWKS from {self.url}") from error
             return
         FETCHES.labels("ok").inc()

@@ -178,3 +178,19 @@ async def test_cached_keys_outlive_a_provider_outage(
     with pytest.raises(Unauthenticated):  # an unknown key is still refused, not a 5xx
         await tokens.authenticate(f"Bearer {provider.token(key=STRANGER)}")
     await keys.close()
+
+
+async def test_while_no_key_can_be_fetched_requests_get_503s_not_a_fetch_each(
+    provider: IdentityProvider, unused_tcp_port: int
+) -> None:
+    keys = JwksKeys(f"http://127.0.0.1:{unused_tcp_port}/jwks.json", timeout_seconds=1)
+    tokens = BearerTokens(keys, issuer=ISSUER, audience=AUDIENCE)
+
+    outcomes = await asyncio.gather(
+        *(tokens.authenticate(f"Bearer {provider.token()}") for _ in range(10)),
+        return_exceptions=True,
+    )
+
+    assert all(isinstance(outcome, AuthUnavailable) for outcome in outcomes), outcomes
+    assert keys.fetches == 1
+    await keys.close()
