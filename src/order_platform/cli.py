@@ -64,6 +64,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument(
         "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
     )
+    dev.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="no bearer tokens: every route open (by default dev serves a local JWKS and "
+        "prints a token)",
+    )
+    token = commands.add_parser(
+        "token",
+        help="DEVELOPMENT ONLY: mint a bearer token signed by dev's local key",
+        description="Mint a JWT signed by the key `order-platform dev` serves as its JWKS "
+        "(issuer urn:order-platform:dev, audience order-platform). For trying the API by "
+        "hand against `dev` only: real deployments trust a real identity provider.",
+    )
+    token.add_argument("--sub", required=True, help="the customer (the token's subject)")
+    token.add_argument(
+        "--scope",
+        default="orders:write orders:read",
+        help='space-separated scopes (default "orders:write orders:read"; also orders:admin)',
+    )
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 2d (default 1h)")
+    token.add_argument(
+        "--data-dir", type=Path, help="the --data-dir given to dev, where its key is kept"
+    )
     add_dlq_command(commands)
     add_rebuild_command(commands)
 
@@ -80,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_read_service(args.host, args.port)
     if args.command == "notification-service":
         return _run_notification_service(args.host, args.port)
+    if args.command == "token":
+        from order_platform.devtools.dev.token_command import run_token
+
+        return run_token(sub=args.sub, scope=args.scope, ttl=args.ttl, data_dir=args.data_dir)
     if args.command == "dev":
         if missing := _missing_embedded_servers():
             print(
@@ -98,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 order_port=args.order_port,
                 read_port=args.read_port,
                 notification_port=args.notification_port,
+                auth=not args.no_auth,
             )
         )
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards

@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -81,8 +81,11 @@ def running_system(
     redis_url: str,
     log_dir: Path,
     replicas: int = 1,
+    http_env: Mapping[str, str] | None = None,
 ) -> Iterator[System]:
-    """Start every service with its own database, group and key prefix; stop them all after."""
+    """Start every service with its own database, group and key prefix; stop them all after.
+    `http_env` goes to the two HTTP services only (e.g. the AUTH_* settings)."""
+    http = dict(http_env or {})
     common = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
@@ -101,7 +104,8 @@ def running_system(
                 "MONGODB_DATABASE": f"{name}-read",
                 "CONSUMER_GROUP": f"{name}-reads",
                 "CACHE_KEY_PREFIX": f"{name}:",
-            },
+            }
+            | http,
             log_dir=log_dir,
         )
         for _ in range(replicas)
@@ -113,7 +117,8 @@ def running_system(
             "MONGODB_DATABASE": f"{name}-write",
             "ORDER_LOCATION_BASE_URL": reads[0].url,
             "OUTBOX_LEASE_SECONDS": "2",
-        },
+        }
+        | http,
         log_dir=log_dir,
     )
     workers = [

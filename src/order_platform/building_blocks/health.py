@@ -19,6 +19,8 @@ class Readiness:
 
     checks: Mapping[str, Check]
     optional: Mapping[str, Check] = field(default_factory=dict)
+    # Facts reported as they are, e.g. `{"auth": "disabled"}`.
+    notes: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: float = 2.0
 
     async def report(self) -> tuple[bool, dict[str, str]]:
@@ -32,7 +34,7 @@ class Readiness:
         every = {**self.checks, **self.optional}
         results = dict(zip(every, await asyncio.gather(*map(run, every.values())), strict=True))
         ready = all(results[name] == "ok" for name in self.checks)
-        return ready, results
+        return ready, {**results, **self.notes}
 
 
 def health_router() -> APIRouter:

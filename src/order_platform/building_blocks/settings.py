@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Self
 
 import structlog
-from pydantic import ModelWrapValidatorHandler, PrivateAttr, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -111,3 +111,37 @@ class _OldEnvironmentNames(PydanticBaseSettingsSource):
             environment = {name.lower(): value for name, value in os.environ.items()}
             names = {old: f"{prefix}{old}".lower() for old in self._old_names}
         return {old: environment[name] for old, name in names.items() if name in environment}
+
+
+class HttpAuthSettings(ServiceSettings):
+    """Bearer-token authentication of an HTTP service (DESIGN.md, "Security").
+
+    Without `AUTH_JWKS_URL` auth is off. With it, `AUTH_ISSUER` and `AUTH_AUDIENCE` are
+    required: a token is accepted only from that issuer and for that audience. A deployment
+    that sets `AUTH_REQUIRED=true` (the Compose file does) refuses to start with auth off
+    unless `AUTH_DISABLED=true` says so explicitly.
+    """
+
+    auth_jwks_url: str = ""
+    auth_required: bool = False
+    auth_disabled: bool = False
+    auth_issuer: str = ""
+    auth_audience: str = ""
+    # Clock skew allowed on `exp` and `nbf`; capped at 60 s whatever is configured.
+    auth_leeway_seconds: float = Field(default=30.0, ge=0, le=60)
+    auth_jwks_timeout_seconds: float = 5.0
+    # An unknown `kid` refreshes the key set at most this often.
+    auth_jwks_min_refresh_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _issuer_and_audience_with_jwks(self) -> Self:
+        if self.auth_jwks_url and not (self.auth_issuer and self.auth_audience):
+            raise ValueError("AUTH_ISSUER and AUTH_AUDIENCE must be set with AUTH_JWKS_URL")
+        if self.auth_jwks_url and self.auth_disabled:
+            raise ValueError("AUTH_DISABLED=true contradicts AUTH_JWKS_URL: choose one")
+        if self.auth_required and not self.auth_jwks_url and not self.auth_disabled:
+            raise ValueError(
+                "authentication is required here: set AUTH_JWKS_URL (with AUTH_ISSUER and "
+                "AUTH_AUDIENCE), or AUTH_DISABLED=true to run without it"
+            )
+        return self

@@ -83,6 +83,17 @@ MoneyString = Annotated[
 CustomerName = Annotated[str, AfterValidator(_customer_name)]
 
 
+def _customer_id(value: str) -> str:
+    if not 1 <= len(value) <= 255:
+        raise ValueError("customerId must be 1 to 255 characters")
+    if (control := _CONTROL_CHARACTERS.search(value)) is not None:
+        raise ValueError(f"customerId contains a control character (U+{ord(control.group()):04X})")
+    return value
+
+
+CustomerId = Annotated[str, AfterValidator(_customer_id)]
+
+
 class OrderCreatedV1(BaseModel):
     """An order was accepted by the Order Service."""
 
@@ -103,6 +114,9 @@ class OrderCreatedV1(BaseModel):
     customer_name: CustomerName
     total_amount: MoneyString
     created_at: UtcTimestamp
+    # Added to version 1, optional: who placed the order (the token's `sub`). Absent from
+    # events of orders placed with authentication off, and from every older event.
+    customer_id: CustomerId | None = None
 
     @classmethod
     def from_json(cls, value: bytes | str) -> Self:
@@ -113,7 +127,8 @@ class OrderCreatedV1(BaseModel):
             raise InvalidEvent(_describe(error)) from error
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
+        # `customerId` is left out when absent, so the message is what version 1 always was.
+        return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
 def _describe(error: ValidationError) -> str:

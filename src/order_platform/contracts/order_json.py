@@ -32,15 +32,21 @@ class AnOrder(Protocol):
     @property
     def created_at(self) -> datetime: ...
 
+    @property
+    def customer_id(self) -> str | None: ...
+
 
 def order_json(order: AnOrder) -> dict[str, str]:
     # A plain dict: serialised once by the response, not validated again on the hot path.
-    return {
+    shown = {
         "id": str(order.id),
         "customerName": order.customer_name,
         "totalAmount": f"{order.total_amount:.2f}",
         "createdAt": rfc3339(order.created_at),
     }
+    if order.customer_id is not None:  # placed with authentication on: the token's `sub`
+        shown["customerId"] = order.customer_id
+    return shown
 
 
 # The schema of `order_json`, for the OpenAPI documents (`response_model`).
@@ -53,3 +59,7 @@ class OrderResponse(BaseModel):
         examples=["199.90"],
     )
     createdAt: str = Field(description="RFC 3339, UTC.", examples=["2026-11-25T08:00:00.000Z"])
+    customerId: str | None = Field(
+        default=None,
+        description="Who placed the order (the token's `sub`); absent when auth was off.",
+    )

@@ -74,6 +74,7 @@ class ExportedOrder:
     total_amount: Decimal
     created_at: datetime
     event_id: UUID
+    customer_id: str | None = None
 
 
 class RebuildTarget(Protocol):
@@ -117,6 +118,7 @@ class Progress(Protocol):
 @dataclass(frozen=True, slots=True)
 class RebuildOptions:
     order_service_url: str
+    order_service_token: str = ""  # a bearer token (`orders:admin`) when auth is on
     dry_run: bool = False
     keep_old: bool = False
     batch_size: int = BATCH_SIZE
@@ -159,6 +161,7 @@ def exported_order(line: dict[str, Any]) -> ExportedOrder:
         total_amount=Decimal(line["totalAmount"]),
         created_at=datetime.fromisoformat(line["createdAt"]).astimezone(UTC),
         event_id=UUID(event_id) if event_id else uuid5(REBUILT_EVENT_NAMESPACE, str(order_id)),
+        customer_id=line.get("customerId"),
     )
 
 
@@ -219,8 +222,11 @@ async def rebuild(
     http: httpx.AsyncClient | None = None,
 ) -> RebuildReport:
     """Build a new generation from the export, switch to it, drop the old one."""
+    token = options.order_service_token
     client = http or httpx.AsyncClient(
-        base_url=options.order_service_url, timeout=httpx.Timeout(30.0, connect=5.0)
+        base_url=options.order_service_url,
+        timeout=httpx.Timeout(30.0, connect=5.0),
+        headers={"Authorization": f"Bearer {token}"} if token else None,
     )
     try:
         return await _rebuild(target, options, progress, client, sleep)

@@ -37,6 +37,8 @@ BAR_WIDTH = 30
 
 class RebuildSettings(ServiceSettings):
     order_service_url: str = "http://localhost:8001"
+    # With auth on, the export needs a bearer token with the `orders:admin` scope.
+    order_service_token: str = ""
 
 
 class ClosableTarget(RebuildTarget, Protocol):
@@ -76,6 +78,7 @@ def run_rebuild(
     settings = RebuildSettings()
     options = RebuildOptions(
         order_service_url=settings.order_service_url.rstrip("/"),
+        order_service_token=settings.order_service_token,
         dry_run=args.dry_run,
         keep_old=args.keep_old,
     )

@@ -16,8 +16,16 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 
+from order_platform.building_blocks.bearer_auth import (
+    AUTH_OFF,
+    Authenticator,
+    BearerTokens,
+    auth_readiness,
+    authenticator_from,
+)
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client, prepare_when_reachable
+from order_platform.building_blocks.rate_limit import NO_RATE_LIMIT, RateLimit, RedisRateLimit
 from order_platform.building_blocks.service_app import Started
 from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.order_service.application.create_order import CreateOrderHandler
@@ -57,7 +65,13 @@ class OrderServicePorts:
     stored_orders: StoredOrders | None = None
 
 
-def wire(ports: OrderServicePorts, *, location_base_url: str = "") -> OrderServiceApi:
+def wire(
+    ports: OrderServicePorts,
+    *,
+    location_base_url: str = "",
+    auth: Authenticator = AUTH_OFF,
+    rate_limit: RateLimit | None = None,
+) -> OrderServiceApi:
     """The application on `ports`: MongoDB adapters from `bootstrap`, fakes in tests."""
     return OrderServiceApi(
         create_order=CreateOrderHandler(
@@ -68,6 +82,8 @@ def wire(ports: OrderServicePorts, *, location_base_url: str = "") -> OrderServi
         ),
         location_base_url=location_base_url.rstrip("/"),
         stored_orders=ports.stored_orders,
+        auth=auth,
+        rate_limit=rate_limit or NO_RATE_LIMIT,
     )
 
 
@@ -100,6 +116,15 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         sweep_interval=timedelta(seconds=settings.outbox_sweep_interval_seconds),
     )
     relay.export_metrics()
+    auth = authenticator_from(settings, service="order-service")
+    rate_limit: RateLimit = NO_RATE_LIMIT
+    if settings.rate_limit_orders_per_minute is not None:
+        rate_limit = RedisRateLimit(
+            settings.redis_url,
+            per_minute=settings.rate_limit_orders_per_minute,
+            policy="orders-per-minute",
+            timeout_seconds=settings.rate_limit_timeout_seconds,
+        )
     api = wire(
         OrderServicePorts(
             new_unit_of_work=lambda: MongoUnitOfWork(
@@ -116,6 +141,8 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
             ),
         ),
         location_base_url=settings.order_location_base_url,
+        auth=auth,
+        rate_limit=rate_limit,
     )
 
     await clock.sync_soon(within_seconds=1.0)
@@ -129,6 +156,8 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     supervisor.start(
         "outbox-relay", lambda: clock.once_synced(relay.run), request_stop=relay.request_stop
     )
+    if isinstance(auth, BearerTokens):
+        supervisor.start("auth-keys", auth.keys.keep_fresh)
 
     async def mongodb_answers() -> object:
         return await client.admin.command("ping")
@@ -138,6 +167,9 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds - drain)
         await relay.drain(within_seconds=drain)
         await publisher.close()
+        if isinstance(auth, BearerTokens):
+            await auth.keys.close()
+        await rate_limit.close()
         await client.close()
         log.info("order_service_stopped", published=relay.published, held=relay.pending)
 
@@ -149,7 +181,12 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     # Ready while MongoDB answers, once the relay is registered (its entries are findable
     # should it die): an order accepted while the relay is down or Kafka away is safe in the
     # outbox, and a relay that cannot recover makes the process exit (supervisor).
-    readiness = Readiness({"mongodb": mongodb_answers, "outbox-relay": relay_registered})
+    auth_notes, auth_checks = auth_readiness(auth)
+    readiness = Readiness(
+        {"mongodb": mongodb_answers, "outbox-relay": relay_registered},
+        optional=auth_checks,
+        notes=auth_notes,
+    )
     log.info("order_service_started", relay_owner=owner, topic=settings.order_created_topic)
     return Started(api, readiness, stop)
 

@@ -14,6 +14,13 @@ from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from order_platform.building_blocks.bearer_auth import (
+    AUTH_OFF,
+    Authenticator,
+    BearerTokens,
+    auth_readiness,
+    authenticator_from,
+)
 from order_platform.building_blocks.health import Readiness
 from order_platform.building_blocks.mongo import new_client
 from order_platform.building_blocks.order_events import order_created_consumer
@@ -37,11 +44,15 @@ class ReadService:
     project: ProjectOrders
 
 
-def wire(generations: ReadModelGenerations, cache: ViewCache) -> ReadService:
+def wire(
+    generations: ReadModelGenerations, cache: ViewCache, *, auth: Authenticator = AUTH_OFF
+) -> ReadService:
     """The queries and the projection on these ports: MongoDB and Redis, or fakes."""
     return ReadService(
         api=ReadServiceApi(
-            get_order=GetOrder(generations, cache), list_orders=ListOrders(generations, cache)
+            get_order=GetOrder(generations, cache),
+            list_orders=ListOrders(generations, cache),
+            auth=auth,
         ),
         project=ProjectOrders(generations, cache),
     )
@@ -66,7 +77,8 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         retry_after_seconds=settings.redis_retry_after_seconds,
         key_prefix=settings.cache_key_prefix,
     )
-    service = wire(generations, cache)
+    auth = authenticator_from(settings, service="order-read-service")
+    service = wire(generations, cache, auth=auth)
     consumer = order_created_consumer(
         settings,
         group_id=settings.consumer_group,
@@ -77,6 +89,8 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
     # Readiness: 503 while the projection is not consuming (crashed, restarting, not joined),
     # or the reads would look healthy while going stale.
     consuming = consumer.supervise(supervisor, "projection-consumer")
+    if isinstance(auth, BearerTokens):
+        supervisor.start("auth-keys", auth.keys.keep_fresh)
 
     async def mongodb_answers() -> object:
         return await mongo.admin.command("ping")
@@ -85,11 +99,16 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
         await consumer.dead_letters.close()
         await redis.aclose()
+        if isinstance(auth, BearerTokens):
+            await auth.keys.close()
         await mongo.close()
         log.info("read_service_stopped")
 
+    auth_notes, auth_checks = auth_readiness(auth)
     readiness = Readiness(
-        {"mongodb": mongodb_answers, "consumer": consuming}, optional={"redis": cache.ping}
+        {"mongodb": mongodb_answers, "consumer": consuming},
+        optional={"redis": cache.ping, **auth_checks},
+        notes=auth_notes,
     )
     log.info("read_service_started", group=settings.consumer_group)
     return Started(service.api, readiness, stop)

@@ -62,6 +62,7 @@ class ReadModelRebuildTarget:
                 total_amount=order.total_amount,
                 created_at=order.created_at,
                 event_id=order.event_id,
+                customer_id=order.customer_id,
             )
             for order in orders
         ]

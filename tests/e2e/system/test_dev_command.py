@@ -4,6 +4,7 @@ shows in the terminal once, Ctrl-C leaves no process behind, a taken port is one
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -51,17 +52,26 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
 
 
+def printed_post(banner: str) -> str:
+    """The POST curl of the banner, both of its lines, exactly as printed."""
+    lines = banner.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith("curl -si"))
+    return "\n".join(lines[start : start + 2])
+
+
 def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
     tmp_path: Path,
 ) -> None:
     base = free_port_base()
     out, err = tmp_path / "stdout", tmp_path / "stderr"
+    # The dev key goes to $XDG_DATA_HOME/order-platform: here, the test's own directory.
+    env = {**os.environ, "LOG_FORMAT": "console", "XDG_DATA_HOME": str(tmp_path / "data")}
     with out.open("wb") as stdout, err.open("wb") as stderr:
         dev = subprocess.Popen(
             [sys.executable, "-m", "order_platform.cli", "dev", "--port-base", str(base)],
             stdout=stdout,
             stderr=stderr,
-            env={**os.environ, "LOG_FORMAT": "console"},
+            env=env,
         )
     try:
         wait_until(
@@ -71,24 +81,49 @@ def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
         )
         banner = err.read_text()
         assert dev.poll() is None, banner
-        assert f"curl -si http://127.0.0.1:{base + 1}/orders" in banner
+        assert f"curl -si http://127.0.0.1:{base + 1}/orders -H 'Authorization: Bearer " in banner
         spawned = children(dev.pid)
         assert len(spawned) >= 6, spawned  # three servers, three services
 
-        created = httpx.post(
+        # Auth is on by default: without a token, nothing is created.
+        refused = httpx.post(
             f"http://127.0.0.1:{base + 1}/orders",
             json={"customerName": "Lucas", "totalAmount": 199.90},
             timeout=10,
         )
-        assert created.status_code == 201
-        line = f"📩 Notification sent to Lucas | Order: {created.json()['id']} | Total: $199.90"
+        assert refused.status_code == 401
+        # The printed curl, run as printed (token included), creates the order.
+        curl = subprocess.run(
+            ["sh", "-c", printed_post(banner)], capture_output=True, text=True, timeout=20
+        )
+        assert curl.stdout.startswith("HTTP/1.1 201"), curl.stdout + curl.stderr
+        created = json.loads(curl.stdout.splitlines()[-1])
+        assert created["customerId"] == "demo-customer"
+        line = f"📩 Notification sent to Lucas | Order: {created['id']} | Total: $199.90"
         wait_until(lambda: line in out.read_text(), timeout=15, what="notification shown")
+
+        # `order-platform token` mints with the same key: another customer sees none of it.
+        minted = subprocess.run(
+            [sys.executable, "-m", "order_platform.cli", "token", "--sub", "bob",
+             "--scope", "orders:read", "--ttl", "5m"],
+            capture_output=True, text=True, timeout=30, env=env, check=True,
+        ).stdout.strip()  # fmt: skip
+        reads = f"http://127.0.0.1:{base + 2}/orders"
+        bobs = httpx.get(reads, headers={"Authorization": f"Bearer {minted}"}, timeout=10)
+        assert bobs.status_code == 200
+        assert bobs.json() == []
+        hidden = httpx.get(
+            f"{reads}/{created['id']}", headers={"Authorization": f"Bearer {minted}"}, timeout=10
+        )
+        assert hidden.status_code == 404
     finally:
         dev.send_signal(signal.SIGINT)
         code = dev.wait(timeout=30)
     assert code == 0, err.read_text()
     assert out.read_text().count(line) == 1
     assert not alive(spawned), "nothing left behind"
+    key = tmp_path / "data" / "order-platform" / "dev-signing-key.pem"
+    assert key.stat().st_mode & 0o077 == 0, "the dev key is readable by its owner only"
 
 
 def test_dev_reports_a_taken_service_port_in_one_sentence(tmp_path: Path) -> None:

@@ -77,19 +77,31 @@ def compose() -> dict[str, Any]:
     return _load_compose()
 
 
-def _interpolate(value: object) -> str:
-    """`${VAR:-default}` as Compose resolves it with none of the variables set."""
+# The least an operator must choose for `docker compose up` (see test_auth_* below).
+CHOSEN = {"AUTH_DISABLED": "true"}
+
+
+def _interpolate(value: object, variables: Mapping[str, str] = CHOSEN) -> str:
+    """`${VAR:-default}` as Compose resolves it with only `variables` set."""
     text = str(value).replace("$$", "\0")
-    resolved = _INTERPOLATION.sub(lambda m: m.group("default") or "", text)
+
+    def resolve(match: re.Match[str]) -> str:
+        if (given := variables.get(match["name"])) is not None and (given or not match["op"]):
+            return given
+        return match["default"] or ""
+
+    resolved = _INTERPOLATION.sub(resolve, text)
     assert "$" not in resolved, f"unsupported interpolation in {value!r}"
     return resolved.replace("\0", "$")
 
 
-def _environment(service: Mapping[str, Any]) -> dict[str, str]:
+def _environment(
+    service: Mapping[str, Any], variables: Mapping[str, str] = CHOSEN
+) -> dict[str, str]:
     environment = service.get("environment") or {}
     if isinstance(environment, list):  # the `- NAME=value` form
         environment = dict(item.split("=", 1) for item in environment)
-    return {name: _interpolate(value) for name, value in environment.items()}
+    return {name: _interpolate(value, variables) for name, value in environment.items()}
 
 
 def _env_names(settings_class: type[BaseSettings]) -> set[str]:
@@ -463,3 +475,71 @@ def test_dockerignore_keeps_local_state_out_but_not_what_the_image_needs() -> No
         assert not ignored(source), f"{source} is copied but ignored"
     for local_state in [".venv", ".git", ".tools", "tests", ".env", "data"]:
         assert ignored(local_state), local_state
+
+
+# -- authentication ------------------------------------------------------------------------
+
+HTTP_SERVICES = ("order-service", "read-service")
+
+
+def _settings_under(
+    compose: dict[str, Any],
+    service_name: str,
+    variables: Mapping[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    settings_class, _ = SERVICES[service_name]
+    for name in _env_names(settings_class):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in _environment(compose["services"][service_name], variables).items():
+        monkeypatch.setenv(name, value)
+    return settings_class()
+
+
+@pytest.mark.parametrize("service_name", HTTP_SERVICES)
+def test_auth_compose_refuses_to_start_the_http_services_without_an_auth_choice(
+    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variables in ({}, {"AUTH_DISABLED": "false"}, {"AUTH_JWKS_URL": ""}):
+        with pytest.raises(ValueError, match=r"AUTH_JWKS_URL .* or AUTH_DISABLED=true"):
+            _settings_under(compose, service_name, variables, monkeypatch)
+
+
+@pytest.mark.parametrize("service_name", HTTP_SERVICES)
+def test_auth_disabled_explicitly_starts_with_auth_off(
+    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings_under(compose, service_name, {"AUTH_DISABLED": "true"}, monkeypatch)
+
+    assert settings.auth_disabled
+    assert not settings.auth_jwks_url
+
+
+@pytest.mark.parametrize("service_name", HTTP_SERVICES)
+def test_auth_with_a_jwks_url_starts_with_auth_on(
+    compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    variables = {
+        "AUTH_JWKS_URL": "http://keycloak:8080/realms/shop/protocol/openid-connect/certs",
+        "AUTH_ISSUER": "http://keycloak:8080/realms/shop",
+    }
+    settings = _settings_under(compose, service_name, variables, monkeypatch)
+
+    assert settings.auth_jwks_url == variables["AUTH_JWKS_URL"]
+    assert settings.auth_issuer == variables["AUTH_ISSUER"]
+    assert settings.auth_audience == "order-platform"
+    with pytest.raises(ValueError, match="contradicts"):
+        _settings_under(compose, service_name, variables | {"AUTH_DISABLED": "true"}, monkeypatch)
+
+
+def test_auth_the_rate_limit_is_off_unless_set_and_counted_in_redis(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unset = _settings_under(compose, "order-service", CHOSEN, monkeypatch)
+    limited = _settings_under(
+        compose, "order-service", CHOSEN | {"RATE_LIMIT_ORDERS_PER_MINUTE": "60"}, monkeypatch
+    )
+
+    assert unset.rate_limit_orders_per_minute is None
+    assert limited.rate_limit_orders_per_minute == 60
+    assert urlsplit(limited.redis_url).hostname in compose["services"]

@@ -31,6 +31,13 @@ from order_platform.read_service.infrastructure.generations import MongoReadMode
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 from order_platform.read_service.rebuild_target import ReadModelRebuildTarget
 from tests.support.asgi import serving
+from tests.support.identity_provider import (
+    AUDIENCE,
+    ISSUER,
+    IdentityProvider,
+    SigningKey,
+    serving_jwks,
+)
 
 Database = AsyncDatabase[dict[str, Any]]
 
@@ -275,3 +282,47 @@ def test_the_command_says_in_one_sentence_that_the_read_model_is_unreachable(
         "read-model rebuild failed: The read model's MongoDB cannot be reached at "
         f"127.0.0.1:{unused_tcp_port} (MONGODB_URI).\n"
     )
+
+
+async def test_with_auth_on_the_export_needs_an_admin_and_the_rebuild_keeps_each_customers_orders(
+    mongodb_uri: str,
+    kafka_bootstrap: str,
+    unique_name: str,
+    read_db: Database,
+    target: ReadModelRebuildTarget,
+) -> None:
+    provider = IdentityProvider(SigningKey("rebuild"))
+    with serving_jwks(provider) as jwks_url:
+        settings = OrderServiceSettings(
+            mongodb_uri=mongodb_uri,
+            mongodb_database=f"{unique_name}-write",
+            kafka_bootstrap_servers=kafka_bootstrap,
+            kafka_enable_idempotence=False,
+            order_created_topic=unique_name,
+            auth_jwks_url=jwks_url,
+            auth_issuer=ISSUER,
+            auth_audience=AUDIENCE,
+        )
+        async with serving(create_http_app(settings), "orders") as client:
+            for customer in ("alice", "bob", "alice"):
+                created = await client.post(
+                    "/orders",
+                    json={"customerName": customer.title(), "totalAmount": "5.00"},
+                    headers={"Authorization": f"Bearer {provider.token(customer)}"},
+                )
+                assert created.status_code == 201
+            assert (await client.get("/internal/orders/export")).status_code == 401
+            customer_token = {"Authorization": f"Bearer {provider.token('alice')}"}
+            forbidden = await client.get("/internal/orders/export", headers=customer_token)
+            assert forbidden.status_code == 403
+
+            client.headers["Authorization"] = f"Bearer {provider.token('ops', 'orders:admin')}"
+            report = await rebuild(
+                target, options(), TerminalProgress(io.StringIO()), sleep=no_wait, http=client
+            )
+
+    assert report.orders == 3
+    model = MongoReadModelGenerations(read_db, pointer_ttl_seconds=0).model(report.generation)
+    alices = (await model.page(10, None, "alice")).orders
+    assert [v.customer_name for v in alices] == ["Alice", "Alice"]
+    assert [v.customer_id for v in (await model.page(10, None, "bob")).orders] == ["bob"]

@@ -302,7 +302,7 @@ async def test_health_docs_and_metrics_answer(client: httpx.AsyncClient) -> None
     ready = await eventually(ready_answer, timeout=5, what="ready")
     assert ready.json() == {
         "status": "ok",
-        "checks": {"mongodb": "ok", "outbox-relay": "ok"},
+        "checks": {"mongodb": "ok", "outbox-relay": "ok", "auth": "disabled"},
     }
     assert (await client.get("/docs")).status_code == 200
     assert "/orders" in (await client.get("/openapi.json")).json()["paths"]

@@ -30,8 +30,8 @@ class SlowFirstPage(MongoReadModel):
         super().__init__(database)
         self.loaded, self.release = asyncio.Event(), asyncio.Event()
 
-    async def page(self, limit: int, after: ListPosition | None) -> Page:
-        page = await super().page(limit, after)
+    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+        page = await super().page(limit, after, owner)
         if not self.loaded.is_set():
             self.loaded.set()
             await self.release.wait()

@@ -132,6 +132,49 @@ async def test_a_page_that_takes_the_rest_announces_no_next(read_model: ReadMode
     assert rest.next_after is None
 
 
+def owned(customer: str | None, created_at: datetime, n: int) -> OrderView:
+    return OrderView(UUID(int=n), f"C{n}", Decimal("1.50"), created_at, uuid4(), customer)
+
+
+async def test_each_customer_pages_through_their_own_orders_only(read_model: ReadModel) -> None:
+    # Interleaved over seconds, minutes and days, several customers per batch and per second,
+    # with odd customer ids (a colon, a prefix of another's id, unicode).
+    customers = ["alice", "alice:x", "ali", "Zoë 李", None]
+    orders = [
+        owned(customers[n % 5], T0 - timedelta(days=n // 7, minutes=n % 3, seconds=n // 2), n)
+        for n in range(1, 36)
+    ]
+    for start in range(0, len(orders), 6):
+        await read_model.apply(orders[start : start + 6])
+
+    async def walk(owner: str | None, limit: int) -> list[OrderView]:
+        walked: list[OrderView] = []
+        page = await read_model.page(limit, None, owner)
+        walked += page.orders
+        while page.next_after is not None:
+            assert len(page.orders) == limit
+            page = await read_model.page(limit, page.next_after, owner)
+            walked += page.orders
+        return walked
+
+    newest_first = sorted(orders, key=lambda v: v.position, reverse=True)
+    for customer in customers[:4]:
+        for limit in (1, 3, 200):
+            assert await walk(customer, limit) == [
+                v for v in newest_first if v.customer_id == customer
+            ]
+    assert await walk(None, 4) == newest_first  # the whole list: everyone's
+    assert await walk("nobody", 2) == []
+
+
+async def test_a_redelivered_order_is_listed_once_for_its_customer(read_model: ReadModel) -> None:
+    mine = owned("alice", T0, 1)
+    await read_model.apply([mine])
+    await read_model.apply([mine, owned("bob", T0, 2)])
+
+    assert [v.id for v in (await read_model.page(10, None, "alice")).orders] == [mine.id]
+
+
 async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.get(uuid4())
@@ -225,6 +268,9 @@ async def test_an_order_is_a_miss_until_put(subject: CacheUnderTest) -> None:
     await cache.put_order(cached)
 
     assert await cache.get_order(cached.id) == cached
+    alices = OrderView(uuid4(), "A", Decimal("1.00"), T0, uuid4(), "alice")
+    await cache.put_order(alices)
+    assert await cache.get_order(alices.id) == alices  # with its customer
 
 
 async def test_a_page_is_found_under_its_generation_limit_and_position_only(
@@ -245,6 +291,20 @@ async def test_a_page_is_found_under_its_generation_limit_and_position_only(
     last = Page([second], None)
     await cache.put_page(generation, 1, first.position, last)
     assert await cache.get_page(generation, 1, first.position) == last
+
+
+async def test_each_owner_has_pages_of_their_own(subject: CacheUnderTest) -> None:
+    cache = subject.cache
+    alices = Page([OrderView(uuid4(), "A", Decimal("1.00"), T0, uuid4(), "alice")], None)
+    generation = await cache.list_generation()
+    assert generation is not None
+
+    await cache.put_page(generation, 2, None, alices, "alice")
+
+    assert await cache.get_page(generation, 2, None, "alice") == alices
+    assert await cache.get_page(generation, 2, None, "bob") is None
+    assert await cache.get_page(generation, 2, None) is None  # not the whole list's either
+    assert await cache.get_page(generation, 2, None, "alice:") is None
 
 
 async def test_invalidating_lists_moves_to_a_new_generation(subject: CacheUnderTest) -> None:

@@ -31,10 +31,11 @@ class FakeReadModel:
         self.reads += 1
         return self.orders.get(order_id)
 
-    async def page(self, limit: int, after: ListPosition | None) -> Page:
+    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         self._check_available()
         self.reads += 1
-        ordered = sorted(self.orders.values(), key=lambda view: view.position, reverse=True)
+        mine = [v for v in self.orders.values() if owner is None or v.customer_id == owner]
+        ordered = sorted(mine, key=lambda view: view.position, reverse=True)
         if after is not None:
             ordered = [view for view in ordered if view.position < after]
         more = len(ordered) > limit
@@ -67,7 +68,9 @@ class _CacheState:
     """What every scope of one fake cache shares, as the scopes of RedisViewCache share Redis."""
 
     orders: dict[tuple[str, UUID], OrderView] = field(default_factory=dict)
-    pages: dict[tuple[str, int, int, ListPosition | None], Page] = field(default_factory=dict)
+    pages: dict[tuple[str, int, int, ListPosition | None, str | None], Page] = field(
+        default_factory=dict
+    )
     generation: int = 0
     available: bool = True
     # Like RedisViewCache: an invalidation asked for while away is paid on the next call
@@ -113,16 +116,21 @@ class FakeViewCache:
         return self._state.generation if self._reachable() else None
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None
+        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
     ) -> Page | None:
-        key = (self.scope, generation, limit, after)
+        key = (self.scope, generation, limit, after, owner)
         return self._state.pages.get(key) if self._reachable() else None
 
     async def put_page(
-        self, generation: int, limit: int, after: ListPosition | None, page: Page
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        page: Page,
+        owner: str | None = None,
     ) -> None:
         if self._reachable():
-            self._state.pages[(self.scope, generation, limit, after)] = page
+            self._state.pages[(self.scope, generation, limit, after, owner)] = page
 
     async def invalidate_lists(self) -> None:
         self._state.invalidation_owed = True

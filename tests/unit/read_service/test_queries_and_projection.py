@@ -76,8 +76,8 @@ class SlowReadModel(FakeReadModel):
         self.release = asyncio.Event()
         self.slow = True
 
-    async def page(self, limit: int, after: ListPosition | None) -> Page:
-        result = await super().page(limit, after)
+    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+        result = await super().page(limit, after, owner)
         if self.slow:
             self.slow = False
             self.loaded.set()

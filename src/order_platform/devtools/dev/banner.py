@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from order_platform.devtools.dev.dev_identity import DEMO_CUSTOMER
 from order_platform.devtools.dev.options import DevOptions
 from order_platform.devtools.dev.port_plan import (
     NOTIFICATION_REPLICA_OFFSET,
@@ -20,12 +21,14 @@ def banner(
     services: Sequence[PlatformService],
     servers: EmbeddedServers,
     log_dir: Path,
+    token: str | None = None,
 ) -> str:
     order, *rest = services
     reads = [s for s in rest if s.service == "read-service"]
     workers = [s for s in rest if s.service == "notification-service"]
     read = reads[0].url
     data = f"MongoDB data in {options.data_dir}" if options.data_dir else "data in memory only"
+    bearer = f" -H 'Authorization: Bearer {token}'" if token else ""
     lines = [
         "",
         f"order-platform is up ({data}; the embedded broker keeps no messages across runs).",
@@ -56,16 +59,23 @@ def banner(
             "",
         ]
     lines += [
+        "  Auth            "
+        + (
+            "bearer tokens (JWT) from the dev key; `order-platform token --sub S --scope ...` "
+            "mints more"
+            if token
+            else "OFF (--no-auth): every route is open"
+        ),
         f"  Kafka           {servers.kafka_bootstrap_servers}",
         f"  MongoDB         {servers.mongodb_uri}  (write model)",
         f"                  {servers.read_mongodb_uri}  (read model)",
         f"  Redis           {servers.redis_url}",
         f"  Logs            {log_dir}",
         "",
-        "Try it:",
-        f"  curl -si {order.url}/orders -H 'Content-Type: application/json' \\",
+        "Try it" + (f" (as {DEMO_CUSTOMER}; the token is valid for 12 hours):" if token else ":"),
+        f"  curl -si {order.url}/orders{bearer} -H 'Content-Type: application/json' \\",
         """    -d '{"customerName": "Lucas", "totalAmount": 199.90}'""",
-        f"  curl -s {read}/orders     # the order, once projected (milliseconds later)",
+        f"  curl -s {read}/orders{bearer}     # the order, once projected (milliseconds later)",
         "",
         "Notification lines (and errors) from the services are shown below.",
         "Ctrl-C stops everything.",

@@ -15,3 +15,5 @@ class DevOptions:
     order_port: int | None = None
     read_port: int | None = None
     notification_port: int | None = None
+    # Bearer tokens on (a local JWKS, a printed demo token); `--no-auth` turns them off.
+    auth: bool = True

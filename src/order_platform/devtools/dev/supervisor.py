@@ -18,6 +18,14 @@ from pathlib import Path
 
 from order_platform.devtools.dev.banner import banner
 from order_platform.devtools.dev.console import say
+from order_platform.devtools.dev.dev_identity import (
+    DEMO_CUSTOMER,
+    DEV_AUDIENCE,
+    DEV_ISSUER,
+    DevIdentity,
+    JwksServer,
+    default_key_dir,
+)
 from order_platform.devtools.dev.failures import DevError, describe_failures, log_tail
 from order_platform.devtools.dev.log_follower import LogFollower
 from order_platform.devtools.dev.options import DevOptions
@@ -25,6 +33,8 @@ from order_platform.devtools.dev.port_plan import PortPlan
 from order_platform.devtools.embedded import EmbeddedServer, EmbeddedServers, PlatformService
 
 SERVICE_STARTUP_TIMEOUT = 60.0  # several Python processes importing at once on a small machine
+DEMO_TOKEN_SECONDS = 12 * 3600
+DEMO_SCOPES = ("orders:write", "orders:read")
 
 
 class DevSupervisor:
@@ -38,6 +48,8 @@ class DevSupervisor:
         self.services: list[PlatformService] = []
         self.servers: EmbeddedServers | None = None
         self.follower: LogFollower | None = None
+        self.jwks: JwksServer | None = None
+        self.demo_token: str | None = None
 
     def run(self) -> int:
         self.ports.check(self.options.host)
@@ -46,7 +58,7 @@ class DevSupervisor:
             if not self._start():
                 return 0  # Ctrl-C during start-up: a normal stop
             assert self.servers is not None
-            say(banner(self.options, self.services, self.servers, self.log_dir))
+            say(banner(self.options, self.services, self.servers, self.log_dir, self.demo_token))
             return self._watch()
         except DevError as error:
             say(f"could not start: {error}")  # before the stop messages, which follow it
@@ -74,6 +86,7 @@ class DevSupervisor:
             "REDIS_URL": servers.redis_url,
             "ORDER_LOCATION_BASE_URL": read_url,
         }
+        env |= self._auth_environment()
         # Each service owns its database server (see EmbeddedServers); the worker uses none.
         own_database = {"read-service": {"MONGODB_URI": servers.read_mongodb_uri}}
         self.services = [
@@ -91,6 +104,21 @@ class DevSupervisor:
         self.follower.start()
         say(f"starting {', '.join(f'{s.service} on {s.url}' for s in self.services)} ...")
         return self._in_background(lambda: _start_all(self.services))
+
+    def _auth_environment(self) -> dict[str, str]:
+        """With auth on (the default): the dev key's JWKS served locally, the services told
+        to trust it, and a token for the demo customer to print."""
+        if not self.options.auth:
+            return {}
+        key_dir = self.options.data_dir or default_key_dir()
+        identity = DevIdentity.load_or_create(key_dir)
+        self.jwks = JwksServer(identity, self.options.host)
+        self.demo_token = identity.mint(DEMO_CUSTOMER, DEMO_SCOPES, ttl_seconds=DEMO_TOKEN_SECONDS)
+        return {
+            "AUTH_JWKS_URL": self.jwks.url,
+            "AUTH_ISSUER": DEV_ISSUER,
+            "AUTH_AUDIENCE": DEV_AUDIENCE,
+        }
 
     def _in_background(self, start: Callable[[], object]) -> bool:
         """Run `start` in a thread, noticing Ctrl-C meanwhile; always wait for it to end."""
@@ -138,6 +166,8 @@ class DevSupervisor:
                 list(pool.map(lambda service: service.stop(), self.services))
         if self.follower is not None:
             self.follower.close()
+        if self.jwks is not None:
+            self.jwks.close()
         if self.servers is not None:
             self.servers.close()
         say(f"stopped; logs kept in {self.log_dir}")

@@ -28,6 +28,7 @@ class CreateOrder:
     customer_name: str
     total_amount: Decimal
     idempotency_key: str | None = None
+    customer_id: str | None = None  # the caller; None while authentication is off
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class CreateOrderHandler:
             customer_name=command.customer_name,
             total_amount=command.total_amount,
             now=self.clock.now(),
+            customer_id=command.customer_id,
         )
         if command.idempotency_key is None:
             try:
@@ -69,7 +71,9 @@ class CreateOrderHandler:
                 # Its id is new, so only our own write can be there (a retried insert).
                 return CreatedOrder(await self._stored(order.id))
             return CreatedOrder(order)
-        return await self._create_once(command.idempotency_key, order)
+        return await self._create_once(
+            _caller_scoped(command.idempotency_key, command.customer_id), order
+        )
 
     async def _create_once(self, key: str, order: Order) -> CreatedOrder:
         ours = KeyClaim(_fingerprint(order), order.id, order.created_at)
@@ -90,6 +94,7 @@ class CreateOrderHandler:
                 customer_name=order.customer_name,
                 total_amount=order.total_amount,
                 now=order.created_at,
+                customer_id=order.customer_id,
             )
         try:
             await self._store(order)
@@ -116,6 +121,12 @@ class CreateOrderHandler:
         if existing is None:  # pragma: no cover - a store that lies about its contents
             raise OrderAlreadyExists(str(order_id))
         return existing
+
+
+def _caller_scoped(key: str, customer_id: str | None) -> str:
+    """Keys are per caller: two customers using the same key never meet. A key has no space
+    (visible ASCII only), so "<key> <customer>" is unambiguous; unscoped while auth is off."""
+    return key if customer_id is None else f"{key} {customer_id}"
 
 
 def _fingerprint(order: Order) -> str:

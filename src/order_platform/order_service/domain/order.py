@@ -63,6 +63,7 @@ class OrderCreated:
     customer_name: str
     total_amount: Decimal
     created_at: datetime
+    customer_id: str | None = None
 
 
 @dataclass(eq=False, slots=True)
@@ -71,6 +72,8 @@ class Order:
     customer_name: str
     total_amount: Decimal
     created_at: datetime
+    # Who placed it (the token's `sub`); None when it was placed with authentication off.
+    customer_id: str | None = None
     events: list[OrderCreated] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -82,6 +85,7 @@ class Order:
         customer_name: str,
         total_amount: Decimal,
         now: datetime,
+        customer_id: str | None = None,
     ) -> Order:
         """The only way a new order comes to be: validated, with its `OrderCreated` recorded."""
         if now.tzinfo is None:
@@ -91,6 +95,7 @@ class Order:
             customer_name=valid_customer_name(customer_name),
             total_amount=valid_total_amount(total_amount),
             created_at=now,
+            customer_id=customer_id,
         )
         order.events.append(
             OrderCreated(
@@ -99,6 +104,7 @@ class Order:
                 customer_name=order.customer_name,
                 total_amount=order.total_amount,
                 created_at=order.created_at,
+                customer_id=order.customer_id,
             )
         )
         return order

@@ -9,9 +9,19 @@ from typing import Annotated
 from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from order_platform.building_blocks.bearer_auth import (
+    AUTH_OFF,
+    SCOPE_ADMIN,
+    SCOPE_WRITE,
+    Authenticator,
+    Caller,
+    auth_problem_responses,
+    authorization_header,
+    install_auth_problems,
+)
 from order_platform.building_blocks.body_limit import BodySizeLimit
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.json_body import JsonBody
@@ -22,6 +32,11 @@ from order_platform.building_blocks.problem import (
     install_problem_table,
     invalid_request,
     problem_responses,
+)
+from order_platform.building_blocks.rate_limit import (
+    NO_RATE_LIMIT,
+    RateLimit,
+    install_rate_limit_problem,
 )
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
@@ -55,11 +70,30 @@ class OrderServiceApi:
     create_order: CreateOrderHandler
     location_base_url: str  # without a trailing slash; empty for relative `Location`s
     stored_orders: StoredOrders | None = None  # the operators' export; None: not offered
+    auth: Authenticator = AUTH_OFF
+    rate_limit: RateLimit = NO_RATE_LIMIT
 
 
 router = APIRouter(tags=["orders"])
 Api = Annotated[OrderServiceApi, Depends(current_api)]
+Authorization = Annotated[str | None, Depends(authorization_header)]
 order_body = JsonBody(CreateOrderRequest, what="the order")
+
+
+async def order_writer(request: Request, api: Api, authorization: Authorization) -> Caller:
+    """Who creates the order: a token with `orders:write`, within the caller's rate limit
+    (counted per `sub`, or per client address while auth is off). Before the body is read."""
+    caller = await api.auth.authenticate(authorization)
+    caller.require(SCOPE_WRITE)
+    client = request.client.host if request.client else "unknown"
+    await api.rate_limit.hit(f"sub:{caller.subject}" if caller.subject else f"addr:{client}")
+    return caller
+
+
+async def operator(api: Api, authorization: Authorization) -> Caller:
+    caller = await api.auth.authenticate(authorization)
+    caller.require(SCOPE_ADMIN)
+    return caller
 
 
 @router.post(
@@ -68,25 +102,28 @@ order_body = JsonBody(CreateOrderRequest, what="the order")
     response_model=OrderResponse,
     responses={
         201: CREATED,
+        **auth_problem_responses(),
         **problem_responses(
             409,
             413,
             415,
             422,
+            429,
             500,
             503,
-            retry_after=(409, 503),
+            retry_after=(409, 429, 503),
             s409="A request with this Idempotency-Key is in flight.",
         ),
     },
     openapi_extra=order_body.openapi,
 )
 async def create_order(
+    caller: Annotated[Caller, Depends(order_writer)],
     body: Annotated[CreateOrderRequest, Depends(order_body)],
     api: Api,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    created = await api.create_order(body.to_command(idempotency_key))
+    created = await api.create_order(body.to_command(idempotency_key, caller.subject))
     order = created.order
     log.info("order_accepted", order_id=str(order.id), replayed=created.replayed)
     headers = {"Location": f"{api.location_base_url}/orders/{order.id}"}
@@ -102,6 +139,7 @@ EXPORT_BATCH = 1000
 
 @internal_router.get("/internal/orders/export", response_model=None)
 async def export_orders(
+    _: Annotated[Caller, Depends(operator)],
     api: Api,
     after: Annotated[UUID | None, Query(description="Only ids that sort above this.")] = None,
 ) -> StreamingResponse | JSONResponse:
@@ -176,6 +214,8 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
     )
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     install_problem_table(app, PROBLEMS)
+    install_auth_problems(app)
+    install_rate_limit_problem(app)
     app.include_router(router)
     app.include_router(internal_router)
     return app

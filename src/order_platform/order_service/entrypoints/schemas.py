@@ -72,8 +72,8 @@ class CreateOrderRequest(BaseModel):
     )
     total_amount: Amount = Field(alias="totalAmount")
 
-    def to_command(self, idempotency_key: str | None) -> CreateOrder:
-        return CreateOrder(self.customer_name, self.total_amount, idempotency_key)
+    def to_command(self, idempotency_key: str | None, customer_id: str | None) -> CreateOrder:
+        return CreateOrder(self.customer_name, self.total_amount, idempotency_key, customer_id)
 
     @classmethod
     def api_field(cls, name: str) -> str:

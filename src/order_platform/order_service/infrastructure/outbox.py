@@ -77,6 +77,7 @@ class OutboxEntry:
             customer_name=event.customer_name,
             total_amount=event.total_amount,
             created_at=event.created_at,
+            customer_id=event.customer_id,
         )
         return cls(
             order_id=str(event.order_id),

@@ -1,9 +1,11 @@
 """Order Service settings, read once in bootstrap."""
 
-from order_platform.building_blocks.settings import ServiceSettings
+from pydantic import Field, field_validator
+
+from order_platform.building_blocks.settings import HttpAuthSettings
 
 
-class OrderServiceSettings(ServiceSettings):
+class OrderServiceSettings(HttpAuthSettings):
     mongodb_database: str = "order-write-db"
     # Base of the `Location` header (the read service serves the order); relative when unset.
     order_location_base_url: str = ""
@@ -20,3 +22,13 @@ class OrderServiceSettings(ServiceSettings):
     outbox_sweep_interval_seconds: float = 60.0
     idempotency_key_ttl_hours: float = 48.0
     mongodb_timeout_seconds: float = 5.0
+    # POST /orders per caller (the token's `sub`, else the client address) and minute,
+    # counted in Redis (REDIS_URL) across replicas; unset: no limit.
+    rate_limit_orders_per_minute: int | None = Field(default=None, ge=1)
+    # A Redis slower than this lets the request through (the limit fails open).
+    rate_limit_timeout_seconds: float = 0.1
+
+    @field_validator("rate_limit_orders_per_minute", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value  # `RATE_LIMIT_ORDERS_PER_MINUTE=`: no limit

@@ -46,6 +46,8 @@ def order_document(order: Order, outbox: OutboxEntry | None) -> Document:
         "totalAmount": Decimal128(order.total_amount),
         "createdAt": order.created_at,
     }
+    if order.customer_id is not None:
+        document["customerId"] = order.customer_id
     if outbox is not None:
         document["outbox"] = outbox.to_document()
     return document
@@ -57,6 +59,7 @@ def order_from_document(document: Document) -> Order:
         customer_name=document["customerName"],
         total_amount=document["totalAmount"].to_decimal(),
         created_at=document["createdAt"],
+        customer_id=document.get("customerId"),
     )
 
 
@@ -206,6 +209,7 @@ class MongoStoredOrders:
             "customerName": 1,
             "totalAmount": 1,
             "createdAt": 1,
+            "customerId": 1,
             "outbox.eventId": 1,
             FENCED_FIELD: 1,
         }

@@ -27,8 +27,9 @@ class ReadModel(Protocol):
 
     async def get(self, order_id: UUID) -> OrderView | None: ...
 
-    async def page(self, limit: int, after: ListPosition | None) -> Page:
-        """Up to `limit` orders, newest first, strictly below `after` when given."""
+    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+        """Up to `limit` orders, newest first, strictly below `after` when given; only those
+        placed by the customer `owner` when given (as fast as the whole list: no filter)."""
         ...
 
 
@@ -76,11 +77,18 @@ class ViewCache(Protocol):
         ...
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None
-    ) -> Page | None: ...
+        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
+    ) -> Page | None:
+        """A cached page of the whole list, or of `owner`'s orders only."""
+        ...
 
     async def put_page(
-        self, generation: int, limit: int, after: ListPosition | None, page: Page
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        page: Page,
+        owner: str | None = None,
     ) -> None: ...
 
     async def invalidate_lists(self) -> None:

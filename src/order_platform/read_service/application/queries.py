@@ -28,7 +28,15 @@ class GetOrder:
     generations: ReadModelGenerations
     root_cache: ViewCache
 
-    async def __call__(self, order_id: UUID) -> OrderView | None:
+    async def __call__(self, order_id: UUID, owner: str | None = None) -> OrderView | None:
+        """The order; with `owner`, only if that customer placed it (None otherwise, exactly
+        as for an unknown order: whether someone else's order exists is not revealed)."""
+        view = await self._find(order_id)
+        if view is None or (owner is not None and view.customer_id != owner):
+            return None
+        return view
+
+    async def _find(self, order_id: UUID) -> OrderView | None:
         read_model, cache = await live(self.generations, self.root_cache)
         if (cached := await cache.get_order(order_id)) is not None:
             return cached
@@ -43,16 +51,19 @@ class ListOrders:
     generations: ReadModelGenerations
     root_cache: ViewCache
 
-    async def __call__(self, limit: int, after: ListPosition | None) -> Page:
+    async def __call__(
+        self, limit: int, after: ListPosition | None, owner: str | None = None
+    ) -> Page:
+        """Newest first: every order, or only those the customer `owner` placed."""
         read_model, cache = await live(self.generations, self.root_cache)
         # Read the generation *before* the database: if a projection lands in between, this
         # answer is stored under the generation it already made obsolete.
         generation = await cache.list_generation()
         if generation is not None:
-            cached = await cache.get_page(generation, limit, after)
+            cached = await cache.get_page(generation, limit, after, owner)
             if cached is not None:
                 return cached
-        page = await read_model.page(limit, after)
+        page = await read_model.page(limit, after, owner)
         if generation is not None:
-            await cache.put_page(generation, limit, after, page)
+            await cache.put_page(generation, limit, after, page, owner)
         return page

@@ -27,6 +27,7 @@ class OrderView:
     total_amount: Decimal
     created_at: datetime
     event_id: UUID
+    customer_id: str | None = None  # who placed it (the token's `sub`); None with auth off
 
     @property
     def position(self) -> ListPosition:

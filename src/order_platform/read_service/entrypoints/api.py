@@ -10,6 +10,16 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
 
+from order_platform.building_blocks.bearer_auth import (
+    AUTH_OFF,
+    SCOPE_ADMIN,
+    SCOPE_READ,
+    Authenticator,
+    Caller,
+    auth_problem_responses,
+    authorization_header,
+    install_auth_problems,
+)
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.problem import (
     FieldError,
@@ -39,10 +49,23 @@ class ReadServiceApi:
 
     get_order: GetOrder
     list_orders: ListOrders
+    auth: Authenticator = AUTH_OFF
 
 
 router = APIRouter(tags=["orders"])
 Api = Annotated[ReadServiceApi, Depends(current_api)]
+Authorization = Annotated[str | None, Depends(authorization_header)]
+
+
+async def reader(api: Api, authorization: Authorization) -> str | None:
+    """Whose orders the caller may see: None for every order (`orders:admin`, or auth off),
+    else the caller's own (`orders:read`)."""
+    caller: Caller = await api.auth.authenticate(authorization)
+    caller.require(SCOPE_READ, SCOPE_ADMIN)
+    return None if caller.has(SCOPE_ADMIN) else caller.subject
+
+
+Owner = Annotated[str | None, Depends(reader)]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="From the previous page's `Link` header.")
@@ -62,13 +85,16 @@ Cursor = Annotated[
                 }
             },
         },
+        **auth_problem_responses(),
         **problem_responses(422, 503, retry_after=(503,)),
     },
 )
 async def list_orders(
-    api: Api, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    owner: Owner, api: Api, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
 ) -> JSONResponse:
-    page = await api.list_orders(limit, decode_cursor(cursor) if cursor is not None else None)
+    """Newest first: with `orders:read` the caller's own orders, with `orders:admin` all."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    page = await api.list_orders(limit, after, owner)
     headers = {}
     if page.next_after is not None:
         next_url = f"/orders?limit={limit}&cursor={encode_cursor(page.next_after)}"
@@ -79,12 +105,19 @@ async def list_orders(
 @router.get(
     "/orders/{order_id}",
     response_model=OrderResponse,
-    responses=problem_responses(
-        404, 422, 503, retry_after=(503,), s404="Unknown, or not projected yet."
-    ),
+    responses={
+        **auth_problem_responses(),
+        **problem_responses(
+            404,
+            422,
+            503,
+            retry_after=(503,),
+            s404="Unknown, not projected yet, or placed by another customer.",
+        ),
+    },
 )
-async def get_order(order_id: UUID, api: Api) -> JSONResponse:
-    view = await api.get_order(order_id)
+async def get_order(order_id: UUID, owner: Owner, api: Api) -> JSONResponse:
+    view = await api.get_order(order_id, owner)
     if view is None:
         return Problem(404, f"Order {order_id} is unknown or not projected yet.").response()
     return JSONResponse(order_json(view))
@@ -105,5 +138,6 @@ def create_app(start: Callable[[], Awaitable[Started[ReadServiceApi]]]) -> FastA
         start=start,
     )
     install_problem_table(app, PROBLEMS)
+    install_auth_problems(app)
     app.include_router(router)
     return app

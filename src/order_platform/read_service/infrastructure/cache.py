@@ -37,24 +37,27 @@ ORDER_HIT, ORDER_MISS = LOOKUPS.labels("order", "hit"), LOOKUPS.labels("order", 
 LIST_HIT, LIST_MISS = LOOKUPS.labels("list", "hit"), LOOKUPS.labels("list", "miss")
 
 
-def _view_to_json(view: OrderView) -> list[str]:
+def _view_to_json(view: OrderView) -> list[str | None]:
     return [
         str(view.id),
         view.customer_name,
         str(view.total_amount),
         view.created_at.isoformat(),
         str(view.event_id),
+        view.customer_id,
     ]
 
 
 def _view_from_json(fields: list[str]) -> OrderView:
-    order_id, name, amount, created_at, event_id = fields
+    # Entries cached before orders had a customer have five fields: no customer.
+    order_id, name, amount, created_at, event_id, *customer = fields
     return OrderView(
         id=UUID(order_id),
         customer_name=name,
         total_amount=Decimal(amount),
         created_at=datetime.fromisoformat(created_at),
         event_id=UUID(event_id),
+        customer_id=customer[0] if customer else None,
     )
 
 
@@ -122,9 +125,9 @@ class RedisViewCache:
         return int(raw)
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None
+        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
     ) -> Page | None:
-        key = self._page_key(generation, limit, after)
+        key = self._page_key(generation, limit, after, owner)
         raw = await self._safely(lambda: self._redis.get(key))
         (LIST_MISS if raw is None else LIST_HIT).inc()
         if raw is None:
@@ -138,7 +141,12 @@ class RedisViewCache:
         return Page([_view_from_json(fields) for fields in data["orders"]], next_after)
 
     async def put_page(
-        self, generation: int, limit: int, after: ListPosition | None, page: Page
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        page: Page,
+        owner: str | None = None,
     ) -> None:
         payload = json.dumps(
             {
@@ -148,7 +156,7 @@ class RedisViewCache:
                 else [page.next_after.created_at.isoformat(), str(page.next_after.order_id)],
             }
         )
-        key = self._page_key(generation, limit, after)
+        key = self._page_key(generation, limit, after, owner)
         await self._safely(lambda: self._redis.set(key, payload, ex=self._list_ttl))
 
     async def invalidate_lists(self) -> None:
@@ -159,8 +167,13 @@ class RedisViewCache:
         """For readiness: raises while Redis does not answer."""
         await self._redis.ping()
 
-    def _page_key(self, generation: int, limit: int, after: ListPosition | None) -> str:
-        return f"{self._prefix}orders:list:{generation}:{limit}:{_position_token(after)}"
+    def _page_key(
+        self, generation: int, limit: int, after: ListPosition | None, owner: str | None
+    ) -> str:
+        key = f"{self._prefix}orders:list:{generation}:{limit}:{_position_token(after)}"
+        # One customer's pages apart from the whole list's: the owner comes last, after a
+        # marker no position token holds, so no two callers' keys can meet.
+        return key if owner is None else f"{key}:owner:{owner}"
 
     async def _safely[T](self, operation: Callable[[], Awaitable[T]] | None) -> T | None:
         """Run a Redis call, or skip it while Redis is known to be away; never raise."""

@@ -23,6 +23,7 @@ def view_of(event: OrderCreatedV1) -> OrderView:
         total_amount=event.total_amount,
         created_at=event.created_at,
         event_id=event.event_id,
+        customer_id=event.customer_id,
     )
 
 

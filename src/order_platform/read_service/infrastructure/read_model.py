@@ -18,9 +18,10 @@ from order_platform.building_blocks.mongo import translate_unavailable
 from order_platform.read_service.application.ports import Page, ReadModelUnavailable
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.timeline import (
-    DAYS_KEY,
     chunks_of,
+    customer_scope,
     day_key,
+    days_key,
     entry,
     index_updates,
     indexed_after,
@@ -93,22 +94,37 @@ class MongoReadModel:
         return []
 
     async def _list(self, views: list[OrderView]) -> None:
-        chunks = chunks_of(views)
-        await self._timeline.insert_many(list(chunks.values()), ordered=False)
-        await self._timeline.bulk_write(index_updates(chunks, self._indexed), ordered=False)
+        """Into the whole list and into each customer's own timeline; chunks first, then the
+        index that points to them, so no index entry ever points to a missing chunk."""
+        by_scope: dict[str, list[OrderView]] = {"": views}
+        for view in views:
+            if view.customer_id is not None:
+                by_scope.setdefault(customer_scope(view.customer_id), []).append(view)
+        chunks = {scope: chunks_of(scoped, scope) for scope, scoped in by_scope.items()}
+        await self._timeline.insert_many(
+            [chunk for of_scope in chunks.values() for chunk in of_scope.values()], ordered=False
+        )
+        updates = [
+            update
+            for scope, of_scope in chunks.items()
+            for update in index_updates(of_scope, self._indexed, scope)
+        ]
+        await self._timeline.bulk_write(updates, ordered=False)
         if len(self._indexed) > 100_000:
             self._indexed.clear()
-        self._indexed |= indexed_after(chunks)
+        for scope, of_scope in chunks.items():
+            self._indexed |= indexed_after(of_scope, scope)
 
     async def get(self, order_id: UUID) -> OrderView | None:
         with translate_unavailable(ReadModelUnavailable):
             document = await self._orders.find_one({"_id": str(order_id)})
         return None if document is None else view_from_document(document)
 
-    async def page(self, limit: int, after: ListPosition | None) -> Page:
+    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         collected: list[OrderView] = []
+        scope = "" if owner is None else customer_scope(owner)
         with translate_unavailable(ReadModelUnavailable):
-            async for views in self._seconds_from(after):
+            async for views in self._seconds_from(after, scope):
                 if after is not None:
                     views = [view for view in views if view.position < after]
                 collected.extend(views)
@@ -116,20 +132,23 @@ class MongoReadModel:
                     return Page(collected[:limit], collected[limit - 1].position)
         return Page(collected, None)
 
-    async def _seconds_from(self, after: ListPosition | None) -> AsyncIterator[list[OrderView]]:
-        """Each second's orders, from the newest second down to the one that holds `after`."""
+    async def _seconds_from(
+        self, after: ListPosition | None, scope: str
+    ) -> AsyncIterator[list[OrderView]]:
+        """Each second's orders, from the newest second down to the one that holds `after`,
+        in the timeline of `scope` (the whole list, or one customer's)."""
         start = position_second(after) if after is not None else None
-        for day in sorted(await self._names(DAYS_KEY, "days"), reverse=True):
+        for day in sorted(await self._names(days_key(scope), "days"), reverse=True):
             if start and day > start[0]:
                 continue
-            for minute in sorted(await self._names(day_key(day), "minutes"), reverse=True):
+            for minute in sorted(await self._names(day_key(day, scope), "minutes"), reverse=True):
                 if start and (day, minute) > start[:2]:
                     continue
-                seconds = await self._names(minute_key(day, minute), "seconds")
+                seconds = await self._names(minute_key(day, minute, scope), "seconds")
                 for sec in sorted(seconds, reverse=True):
                     if start and (day, minute, sec) > start:
                         continue
-                    chunk_ids = await self._names(second_key((day, minute, sec)), "chunks")
+                    chunk_ids = await self._names(second_key((day, minute, sec), scope), "chunks")
                     chunks = await asyncio.gather(
                         *(self._timeline.find_one({"_id": chunk_id}) for chunk_id in chunk_ids)
                     )

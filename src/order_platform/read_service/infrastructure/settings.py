@@ -1,9 +1,9 @@
 """Order Read Service settings, read once in bootstrap."""
 
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.settings import HttpAuthSettings
 
 
-class ReadServiceSettings(ServiceSettings):
+class ReadServiceSettings(HttpAuthSettings):
     mongodb_database: str = "order-read-db"
     mongodb_timeout_seconds: float = 5.0
     consumer_group: str = "order-read-service"

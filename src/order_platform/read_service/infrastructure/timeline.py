@@ -11,6 +11,10 @@ orders come fast and lookups stay few when they come slowly.
 
 A redelivered batch writes its orders into a new chunk: the same order can then stand in two
 chunks of its second, always with the same position, and is listed once (`merge`).
+
+Each customer has a timeline of their own, built the same way under the keys of their
+**scope** (`customer_scope`), so that "my orders" costs what "all orders" costs: point
+lookups, never a filter over every order. The whole list has the scope "".
 """
 
 from __future__ import annotations
@@ -38,27 +42,40 @@ def second_of(at: datetime) -> Second:
     return at.strftime("%Y-%m-%d"), at.strftime("%H:%M"), at.strftime("%S")
 
 
-def day_key(day: str) -> str:
-    return f"day:{day}"
+def customer_scope(customer_id: str) -> str:
+    """The key prefix of one customer's timeline (a customer id holds no control character,
+    so the `\x1f` ends it unambiguously: no id is a prefix of another's scope)."""
+    return f"customer:{customer_id}\x1f"
 
 
-def minute_key(day: str, minute: str) -> str:
-    return f"minute:{day}T{minute}"
+def days_key(scope: str = "") -> str:
+    return f"{scope}{DAYS_KEY}"
 
 
-def second_key(second: Second) -> str:
+def day_key(day: str, scope: str = "") -> str:
+    return f"{scope}day:{day}"
+
+
+def minute_key(day: str, minute: str, scope: str = "") -> str:
+    return f"{scope}minute:{day}T{minute}"
+
+
+def second_key(second: Second, scope: str = "") -> str:
     day, minute, sec = second
-    return f"second:{day}T{minute}:{sec}"
+    return f"{scope}second:{day}T{minute}:{sec}"
 
 
 def entry(view: OrderView) -> Document:
-    return {
+    document: Document = {
         "id": str(view.id),
         "customerName": view.customer_name,
         "totalAmount": Decimal128(view.total_amount),
         "createdAt": view.created_at,
         "eventId": str(view.event_id),
     }
+    if view.customer_id is not None:
+        document["customerId"] = view.customer_id
+    return document
 
 
 def view_from_entry(document: Document) -> OrderView:
@@ -68,26 +85,32 @@ def view_from_entry(document: Document) -> OrderView:
         total_amount=document["totalAmount"].to_decimal(),
         created_at=document["createdAt"].astimezone(UTC),
         event_id=UUID(document["eventId"]),
+        customer_id=document.get("customerId"),
     )
 
 
-def chunks_of(views: Iterable[OrderView]) -> dict[Second, Document]:
+def chunks_of(views: Iterable[OrderView], scope: str = "") -> dict[Second, Document]:
     """One new chunk document per second the batch touches."""
     by_second: dict[Second, list[Document]] = defaultdict(list)
     for view in views:
         by_second[second_of(view.created_at)].append(entry(view))
     return {
-        second: {"_id": f"chunk:{second_key(second)}:{uuid.uuid4().hex}", "orders": orders}
+        second: {
+            "_id": f"chunk:{second_key(second, scope)}:{uuid.uuid4().hex}",
+            "orders": orders,
+        }
         for second, orders in by_second.items()
     }
 
 
-def index_updates(chunks: dict[Second, Document], already_indexed: set[str]) -> list[UpdateOne]:
+def index_updates(
+    chunks: dict[Second, Document], already_indexed: set[str], scope: str = ""
+) -> list[UpdateOne]:
     """Add the chunks to their seconds, and seconds, minutes and days not yet known to be
     indexed, bottom up: an index entry is written only once what it points to exists."""
     updates = [
         UpdateOne(
-            {"_id": second_key(second)},
+            {"_id": second_key(second, scope)},
             {"$addToSet": {"chunks": chunk["_id"]}},
             upsert=True,
         )
@@ -96,9 +119,9 @@ def index_updates(chunks: dict[Second, Document], already_indexed: set[str]) -> 
     parents: list[tuple[str, str, str]] = []  # (document, field, value)
     for day, minute, sec in chunks:
         parents += [
-            (minute_key(day, minute), "seconds", sec),
-            (day_key(day), "minutes", minute),
-            (DAYS_KEY, "days", day),
+            (minute_key(day, minute, scope), "seconds", sec),
+            (day_key(day, scope), "minutes", minute),
+            (days_key(scope), "days", day),
         ]
     grouped: dict[tuple[str, str], set[str]] = defaultdict(set)
     for key, field, value in parents:
@@ -111,14 +134,14 @@ def index_updates(chunks: dict[Second, Document], already_indexed: set[str]) -> 
     return updates
 
 
-def indexed_after(chunks: dict[Second, Document]) -> set[str]:
+def indexed_after(chunks: dict[Second, Document], scope: str = "") -> set[str]:
     """The index entries the updates above have made durable."""
     done = set()
     for day, minute, sec in chunks:
         done |= {
-            f"{minute_key(day, minute)}/{sec}",
-            f"{day_key(day)}/{minute}",
-            f"{DAYS_KEY}/{day}",
+            f"{minute_key(day, minute, scope)}/{sec}",
+            f"{day_key(day, scope)}/{minute}",
+            f"{days_key(scope)}/{day}",
         }
     return done
 

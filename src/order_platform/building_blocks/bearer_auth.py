@@ -1,0 +1,277 @@
+"""OAuth 2.0 bearer tokens (RFC 6750), verified locally against the provider's JWKS.
+
+`Authenticator.authenticate(header)` turns an `Authorization` header into a `Caller` (the
+token's `sub` and scopes) or raises: `Unauthenticated` (401, `WWW-Authenticate: Bearer`),
+`AuthUnavailable` (503: no key to verify with). `Caller.require(scope)` raises `Forbidden`
+(403). `install_auth_problems` renders the three as problem+json. With auth off
+(`AUTH_OFF`), every caller is anonymous and may do everything, as before auth existed.
+
+Only asymmetric algorithms are accepted: `none` and HMAC are refused whatever the token
+says, so a public key can never serve as an HMAC secret. The signature, `iss`, `aud`, `exp`
+and `nbf` are checked by PyJWT; no cryptography is written here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Protocol
+
+import jwt
+import structlog
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import Counter
+
+from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
+from order_platform.building_blocks.problem import problem_response, problem_responses
+from order_platform.building_blocks.settings import HttpAuthSettings
+
+log = structlog.get_logger(__name__)
+
+ASYMMETRIC_ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+)  # fmt: skip
+MAX_LEEWAY_SECONDS = 60.0
+MAX_SUBJECT_LENGTH = 255
+# A subject becomes stored data and log context: no control characters (guarantee 10).
+_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")
+
+REFUSED = Counter("auth_refused_total", "Requests refused by authentication", ["reason"])
+
+SCOPE_WRITE = "orders:write"
+SCOPE_READ = "orders:read"
+SCOPE_ADMIN = "orders:admin"
+
+
+class Unauthenticated(Exception):
+    """No usable token: 401. `invalid` says a token was sent but refused."""
+
+    def __init__(self, detail: str, *, invalid: bool) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.invalid = invalid
+
+
+class Forbidden(Exception):
+    """A valid token without the scope the route needs: 403."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope
+
+
+class AuthUnavailable(Exception):
+    """The provider's keys cannot be fetched and none is cached: 503, nothing is refused."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling. `subject` is None only while auth is off (then every scope is held)."""
+
+    subject: str | None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    auth_off: bool = False
+
+    def has(self, scope: str) -> bool:
+        return self.auth_off or scope in self.scopes
+
+    def require(self, *any_of: str) -> None:
+        if not any(self.has(scope) for scope in any_of):
+            REFUSED.labels("scope").inc()
+            raise Forbidden(" or ".join(any_of))
+
+
+ANONYMOUS = Caller(subject=None, auth_off=True)
+
+
+class Authenticator(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+    async def authenticate(self, authorization: str | None) -> Caller: ...
+
+
+class AuthOff:
+    enabled = False
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        return ANONYMOUS
+
+
+AUTH_OFF = AuthOff()
+
+
+class BearerTokens:
+    """Verifies JWTs against the keys of `JwksKeys` for one issuer and audience."""
+
+    enabled = True
+
+    def __init__(
+        self, keys: JwksKeys, *, issuer: str, audience: str, leeway_seconds: float = 30.0
+    ) -> None:
+        if not issuer or not audience:
+            raise ValueError("AUTH_ISSUER and AUTH_AUDIENCE are required with AUTH_JWKS_URL")
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = min(max(leeway_seconds, 0.0), MAX_LEEWAY_SECONDS)
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        token = _bearer_token(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise _invalid("malformed", "The bearer token is not a JWT.") from None
+        algorithm = header.get("alg")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise _invalid("algorithm", "The token's signing algorithm is not accepted.")
+        kid = header.get("kid")
+        if kid is not None and not isinstance(kid, str):
+            raise _invalid("malformed", "The token's key id is not a string.")
+        try:
+            key = await self.keys.key(kid)
+        except KeysUnavailable as error:
+            raise AuthUnavailable(str(error)) from error
+        if key is None:
+            raise _invalid("unknown_key", "The token is signed by an unknown key.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise _invalid("expired", "The token has expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise _invalid("not_yet_valid", "The token is not valid yet.") from None
+        except jwt.InvalidIssuerError:
+            raise _invalid("issuer", "The token was issued by another issuer.") from None
+        except jwt.InvalidAudienceError:
+            raise _invalid("audience", "The token is meant for another audience.") from None
+        except jwt.PyJWTError:
+            raise _invalid("invalid", "The token is not valid.") from None
+        subject = claims.get("sub")
+        if (
+            not isinstance(subject, str)
+            or len(subject) > MAX_SUBJECT_LENGTH
+            or not _SUBJECT.match(subject)
+        ):
+            raise _invalid("subject", "The token's subject is not usable.")
+        scope = claims.get("scope", "")
+        scopes = frozenset(scope.split()) if isinstance(scope, str) else frozenset()
+        return Caller(subject=subject, scopes=scopes)
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        REFUSED.labels("missing").inc()
+        raise Unauthenticated("This route needs a bearer token.", invalid=False)
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        REFUSED.labels("missing").inc()
+        raise Unauthenticated("Send the token as `Authorization: Bearer <JWT>`.", invalid=False)
+    return token
+
+
+def _invalid(reason: str, detail: str) -> Unauthenticated:
+    REFUSED.labels(reason).inc()
+    return Unauthenticated(detail, invalid=True)
+
+
+# Declares the scheme in the OpenAPI document, so that `/docs` offers "Authorize" for a token.
+# It only reads the header; `authenticate` decides (auto_error=False: our own 401 answers).
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    bearerFormat="JWT",
+    description="An OAuth 2.0 access token (JWT) from the configured issuer. "
+    "Scopes (claim `scope`): orders:write, orders:read, orders:admin.",
+)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def authorization_header(request: Request, _: BearerCredentials) -> str | None:
+    """The raw `Authorization` header; the dependency on `bearer_scheme` documents it."""
+    return request.headers.get("authorization")
+
+
+def install_auth_problems(app: FastAPI) -> None:
+    async def unauthenticated(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Unauthenticated)
+        challenge = 'Bearer realm="order-platform"'
+        if error.invalid:
+            detail = error.detail.replace('"', "'")
+            challenge += f', error="invalid_token", error_description="{detail}"'
+        return problem_response(
+            401,
+            error.detail,
+            type_="urn:order-platform:problem:unauthenticated",
+            headers={"WWW-Authenticate": challenge},
+        )
+
+    async def forbidden(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Forbidden)
+        return problem_response(
+            403,
+            f"The token lacks the scope this route needs: {error.scope}.",
+            type_="urn:order-platform:problem:insufficient-scope",
+            headers={
+                "WWW-Authenticate": f'Bearer realm="order-platform", error="insufficient_scope", '
+                f'scope="{error.scope.replace(" or ", " ")}"'
+            },
+        )
+
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        return problem_response(
+            503,
+            "Tokens cannot be verified now (the identity provider's keys are unreachable).",
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(Unauthenticated, unauthenticated)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(AuthUnavailable, unavailable)
+
+
+def auth_problem_responses() -> dict[int | str, dict[str, Any]]:
+    return problem_responses(
+        401, 403, s401="Missing or invalid bearer token.", s403="The token lacks the scope."
+    )
+
+
+def auth_readiness(auth: Authenticator) -> tuple[dict[str, str], dict[str, Any]]:
+    """What readiness says about auth: `("auth": "disabled")` as a note while it is off, an
+    optional check (the keys are loaded) while it is on."""
+    if isinstance(auth, BearerTokens):
+        return {}, {"auth": auth.keys.check}
+    return {"auth": "disabled"}, {}
+
+
+def authenticator_from(settings: HttpAuthSettings, *, service: str) -> Authenticator:
+    """Bearer tokens when `AUTH_JWKS_URL` is set; otherwise auth is off, said once, loudly."""
+    if not settings.auth_jwks_url:
+        log.warning(
+            "auth_disabled",
+            service=service,
+            message="AUTH_JWKS_URL is not set: every route is open to anyone who can reach it",
+        )
+        return AUTH_OFF
+    keys = JwksKeys(
+        settings.auth_jwks_url,
+        timeout_seconds=settings.auth_jwks_timeout_seconds,
+        min_refresh_seconds=settings.auth_jwks_min_refresh_seconds,
+    )
+    log.info("auth_enabled", jwks=settings.auth_jwks_url, issuer=settings.auth_issuer)
+    return BearerTokens(
+        keys,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        leeway_seconds=settings.auth_leeway_seconds,
+    )
