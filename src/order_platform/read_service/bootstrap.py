@@ -21,7 +21,11 @@ from order_platform.building_blocks.service_app import Started
 from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.read_service.application.ports import ReadModelGenerations, ViewCache
 from order_platform.read_service.application.projection import ProjectOrders
-from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.application.queries import (
+    GetOrder,
+    ListOrders,
+    ProjectionTimes,
+)
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
@@ -41,7 +45,9 @@ def wire(generations: ReadModelGenerations, cache: ViewCache) -> ReadService:
     """The queries and the projection on these ports: MongoDB and Redis, or fakes."""
     return ReadService(
         api=ReadServiceApi(
-            get_order=GetOrder(generations, cache), list_orders=ListOrders(generations, cache)
+            get_order=GetOrder(generations, cache),
+            list_orders=ListOrders(generations, cache),
+            projection_times=ProjectionTimes(generations),
         ),
         project=ProjectOrders(generations, cache),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 from order_platform.read_service.application.ports import (
@@ -18,6 +19,7 @@ from order_platform.read_service.domain import ListPosition, OrderView
 class FakeReadModel:
     def __init__(self) -> None:
         self.orders: dict[UUID, OrderView] = {}
+        self.projected: dict[UUID, datetime] = {}
         self.reads = 0
         self.available = True  # False: every call raises, as MongoReadModel does when away
 
@@ -25,6 +27,11 @@ class FakeReadModel:
         self._check_available()
         for view in views:
             self.orders.setdefault(view.id, view)
+            self.projected.setdefault(view.id, datetime.now(UTC))
+
+    async def projected_at(self, order_id: UUID) -> datetime | None:
+        self._check_available()
+        return self.projected.get(order_id)
 
     async def get(self, order_id: UUID) -> OrderView | None:
         self._check_available()

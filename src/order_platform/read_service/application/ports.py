@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -29,6 +30,10 @@ class ReadModel(Protocol):
 
     async def page(self, limit: int, after: ListPosition | None) -> Page:
         """Up to `limit` orders, newest first, strictly below `after` when given."""
+        ...
+
+    async def projected_at(self, order_id: UUID) -> datetime | None:
+        """When the order was first stored here (readable); None if not (or not recorded)."""
         ...
 
 
