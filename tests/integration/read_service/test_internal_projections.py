@@ -34,7 +34,12 @@ async def test_the_projection_time_of_an_order_is_when_it_became_readable(
     assert response.status_code == 200, response.text
     projections = response.json()["projections"]
     assert set(projections) == {str(event.order_id)}  # the unknown order is absent
-    projected = datetime.fromisoformat(projections[str(event.order_id)])
+    found = projections[str(event.order_id)]
+    assert found["eventId"] == str(event.event_id)
+    assert datetime.fromisoformat(found["createdAt"]) == event.created_at.replace(
+        microsecond=event.created_at.microsecond // 1000 * 1000
+    )
+    projected = datetime.fromisoformat(found["projectedAt"])
     # The time it was stored, not the event's creation time five minutes earlier.
     assert before - timedelta(milliseconds=1) <= projected <= after
 

@@ -29,9 +29,10 @@ class FakeReadModel:
             self.orders.setdefault(view.id, view)
             self.projected.setdefault(view.id, datetime.now(UTC))
 
-    async def projected_at(self, order_id: UUID) -> datetime | None:
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         self._check_available()
-        return self.projected.get(order_id)
+        view = self.orders.get(order_id)
+        return None if view is None else (view, self.projected.get(order_id))
 
     async def get(self, order_id: UUID) -> OrderView | None:
         self._check_available()

@@ -32,8 +32,9 @@ class ReadModel(Protocol):
         """Up to `limit` orders, newest first, strictly below `after` when given."""
         ...
 
-    async def projected_at(self, order_id: UUID) -> datetime | None:
-        """When the order was first stored here (readable); None if not (or not recorded)."""
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
+        """The order and when it was first stored here (readable: None if not recorded, as
+        for orders stored before this was); None if it is not here."""
         ...
 
 

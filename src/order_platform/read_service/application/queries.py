@@ -68,9 +68,13 @@ class ProjectionTimes:
 
     generations: ReadModelGenerations
 
-    async def __call__(self, order_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+    async def __call__(
+        self, order_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[OrderView, datetime | None]]:
         read_model = self.generations.model((await self.generations.current()).active)
-        times = await asyncio.gather(*map(read_model.projected_at, order_ids))
+        found = await asyncio.gather(*map(read_model.projected, order_ids))
         return {
-            order_id: at for order_id, at in zip(order_ids, times, strict=True) if at is not None
+            order_id: projected
+            for order_id, projected in zip(order_ids, found, strict=True)
+            if projected is not None
         }

@@ -1,7 +1,9 @@
 """`GET /internal/projections`: when orders became readable, for the operator console.
 
 Internal (not in the public OpenAPI document): the console asks for the orders it is
-following, a few at a time, and shows the time as the "projected" hop of an order.
+following, a few at a time, and shows the time as the "projected" hop of an order; the
+order's `createdAt` and `eventId` let it show the other hops of an order it did not see on
+the topic.
 """
 
 from __future__ import annotations
@@ -29,7 +31,17 @@ async def _projection_times(api: Annotated[Any, Depends(current_api)]) -> Projec
 async def projections(
     times: Annotated[ProjectionTimes, Depends(_projection_times)],
     order_id: Annotated[list[UUID], Query(alias="orderId", max_length=MAX_ORDERS)],
-) -> dict[str, dict[str, str]]:
-    """`{"projections": {orderId: projectedAt}}`; an order not projected (yet) is absent."""
+) -> dict[str, dict[str, dict[str, str | None]]]:
+    """`{"projections": {orderId: {"projectedAt", "createdAt", "eventId"}}}`; an order not
+    projected (yet) is absent; `projectedAt` is null for one stored before it was recorded."""
     found = await times(list(dict.fromkeys(order_id)))
-    return {"projections": {str(order): rfc3339(at) for order, at in found.items()}}
+    return {
+        "projections": {
+            str(order): {
+                "projectedAt": rfc3339(at) if at is not None else None,
+                "createdAt": rfc3339(view.created_at),
+                "eventId": str(view.event_id),
+            }
+            for order, (view, at) in found.items()
+        }
+    }

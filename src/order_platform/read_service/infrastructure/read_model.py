@@ -112,11 +112,13 @@ class MongoReadModel:
             document = await self._orders.find_one({"_id": str(order_id)})
         return None if document is None else view_from_document(document)
 
-    async def projected_at(self, order_id: UUID) -> datetime | None:
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         with translate_unavailable(ReadModelUnavailable):
-            document = await self._orders.find_one({"_id": str(order_id)}, {"projectedAt": 1})
-        at = document.get("projectedAt") if document else None
-        return at.astimezone(UTC) if isinstance(at, datetime) else None
+            document = await self._orders.find_one({"_id": str(order_id)})
+        if document is None:
+            return None
+        at = document.get("projectedAt")
+        return view_from_document(document), at.astimezone(UTC) if at is not None else None
 
     async def page(self, limit: int, after: ListPosition | None) -> Page:
         collected: list[OrderView] = []
