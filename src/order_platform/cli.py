@@ -42,6 +42,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     notification.add_argument("--host", default="127.0.0.1", help="health and metrics host")
     notification.add_argument("--port", type=int, default=8003, help="health and metrics port")
 
+    console = commands.add_parser(
+        "console",
+        help="the operator console: a web page with the pipeline, where an order is, dead "
+        "letters and their redrive (HTTP)",
+    )
+    console.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1: the console has no login of its own; put the "
+        "operators' own gate in front of it before exposing it)",
+    )
+    console.add_argument("--port", type=int, default=8004)
+
     dev = commands.add_parser(
         "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
     )
@@ -64,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument(
         "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
     )
+    dev.add_argument(
+        "--console-port", type=int, help="the operator console's port (default BASE+4)"
+    )
     add_dlq_command(commands)
     add_rebuild_command(commands)
 
@@ -80,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run_read_service(args.host, args.port)
     if args.command == "notification-service":
         return _run_notification_service(args.host, args.port)
+    if args.command == "console":
+        return _run_console(args.host, args.port)
     if args.command == "dev":
         if missing := _missing_embedded_servers():
             print(
@@ -98,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 order_port=args.order_port,
                 read_port=args.read_port,
                 notification_port=args.notification_port,
+                console_port=args.console_port,
             )
         )
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
@@ -146,6 +165,15 @@ def _run_notification_service(host: str, port: int) -> int:
 
     settings = NotificationServiceSettings()
     _observe("notification-service", settings)
+    return _serve(create_http_app(settings), host, port)
+
+
+def _run_console(host: str, port: int) -> int:
+    from order_platform.console.bootstrap import create_http_app
+    from order_platform.console.infrastructure.settings import ConsoleSettings
+
+    settings = ConsoleSettings()
+    _observe("operator-console", settings)
     return _serve(create_http_app(settings), host, port)
 
 

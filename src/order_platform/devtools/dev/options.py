@@ -15,3 +15,4 @@ class DevOptions:
     order_port: int | None = None
     read_port: int | None = None
     notification_port: int | None = None
+    console_port: int | None = None  # the operator console (web page)
