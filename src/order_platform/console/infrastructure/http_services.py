@@ -39,9 +39,12 @@ class HttpServices:
         notification_url: str,
         timeout_seconds: float,
         access_token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
-        self._client = httpx.AsyncClient(timeout=timeout_seconds, headers=headers)
+        self._client = httpx.AsyncClient(
+            timeout=timeout_seconds, headers=headers, transport=transport
+        )
         self._read = read_url
         self._notification = notification_url
 

@@ -2,8 +2,9 @@
 
 No consumer group: the console commits nothing and disturbs no group; it assigns itself every
 partition and starts `kept / partitions` records before each end, so that the recent orders
-show at once. Memory is bounded: the newest `kept` orders, indexed by order id and by
-correlation id. The record's timestamp is the published hop: set by the relay's producer when
+show at once. Memory is bounded: the newest `kept` orders by record timestamp (trimmed once a
+tenth more have come, since partitions are read in no global order), indexed by order id and
+by correlation id. The record's timestamp is the published hop: set by the relay's producer when
 it sends (CreateTime), just before the broker's acknowledgement.
 """
 
@@ -79,10 +80,15 @@ class KafkaOrderStream:
         self._orders[seen.order_id] = seen
         if correlation:
             self._by_correlation[correlation] = seen.order_id
-        while len(self._orders) > self._kept:
-            _, old = self._orders.popitem(last=False)
-            if old.correlation_id and self._by_correlation.get(old.correlation_id) == old.order_id:
-                del self._by_correlation[old.correlation_id]
+        if len(self._orders) > self._kept + max(self._kept // 10, 1):
+            self._trim()
+
+    def _trim(self) -> None:
+        newest = self.recent(self._kept)
+        self._orders = OrderedDict((seen.order_id, seen) for seen in reversed(newest))
+        self._by_correlation = {
+            seen.correlation_id: seen.order_id for seen in newest if seen.correlation_id
+        }
 
     async def run(self) -> None:
         """Read until cancelled; a failure ends the run (the supervisor starts it again)."""
