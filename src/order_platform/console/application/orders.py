@@ -97,7 +97,8 @@ class OrderTracker:
         query = query.strip()
         seen = self._stream.find(query)
         if seen is not None:
-            await self._learn([seen])
+            if not self._known.get(seen.order_id, Known()).complete:
+                await self._learn([seen])
             facts = self._facts(seen, self._known.get(seen.order_id, Known()))
             return self._journey_json(facts, seen.correlation_id, seen.event_id, on_topic=True)
         try:

@@ -18,7 +18,8 @@
   const ms = (value) => (value === null || value === undefined ? "–" : value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`);
   const time = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour12: false }) + "." + String(new Date(iso).getMilliseconds()).padStart(3, "0") : "");
   let lastOk = 0;
-  let current = null;
+  let current = null; // the order searched for, re-asked each refresh until all its hops are in
+  let settled = false;
 
   function setState(node, state) {
     node.classList.remove("ready", "degraded", "not-ready", "unavailable", "unknown");
@@ -124,16 +125,18 @@
   async function search(query) {
     $("#order-query").value = query;
     current = query;
+    settled = false;
     await showJourney();
   }
 
   async function showJourney() {
-    if (!current) return;
+    if (!current || settled) return;
     const box = $("#journey");
     try {
       const response = await fetch(`/api/orders/${encodeURIComponent(current)}`);
       const body = await response.json();
       if (!response.ok) { box.replaceChildren(el("p", { class: "note" }, body.detail)); return; }
+      settled = body.endToEndMs !== null;
       const notes = [];
       if (!body.seenOnTopic) notes.push("not among the console's latest orders on the topic: publish time unknown");
       for (const [service, why] of Object.entries(body.unavailable)) notes.push(`${service} unavailable: ${why}`);
