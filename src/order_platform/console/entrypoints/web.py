@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.problem import Problem
@@ -109,7 +109,10 @@ async def redrive(group: str, request: Request, api: Api) -> JSONResponse:
     preflight, which this server never allows)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return Problem(415, "Send the redrive request as application/json.").response()
-    body = RedriveRequest.model_validate_json(await request.body())
+    try:
+        body = RedriveRequest.model_validate_json(await request.body())
+    except ValidationError as error:
+        return Problem(422, f"Not a redrive request: {error.errors()[0]['msg']}.").response()
     if not body.all and not body.offsets:
         return Problem(422, "Say which dead letters: `all` or `offsets`.").response()
     if group not in api.dead_letters.groups:
