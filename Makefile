@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen --all-extras
 
 .PHONY: run test test-packages lint sync clean bench
 
-run: sync ## start the embedded servers and all three services
+run: sync ## start the embedded servers, all three services and the operator console
 	$(RUN) order-platform dev $(ARGS)
 
 test: sync lint test-packages ## lint, types, import contracts, then the whole test suite

@@ -42,6 +42,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     notification.add_argument("--host", default="127.0.0.1", help="health and metrics host")
     notification.add_argument("--port", type=int, default=8003, help="health and metrics port")
 
+    console = commands.add_parser(
+        "console",
+        help="the operator console: a web page with the pipeline, where an order is, dead "
+        "letters and their redrive (HTTP)",
+    )
+    console.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="bind address (default 127.0.0.1: the console has no login of its own; put the "
+        "operators' own gate in front of it before exposing it)",
+    )
+    console.add_argument("--port", type=int, default=8004)
+
     dev = commands.add_parser(
         "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
     )
@@ -63,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--read-port", type=int, help="(first) Read Service port (default BASE+2)")
     dev.add_argument(
         "--notification-port", type=int, help="(first) worker's health port (default BASE+3)"
+    )
+    dev.add_argument(
+        "--console-port", type=int, help="the operator console's port (default BASE+4)"
     )
     dev.add_argument(
         "--no-auth",
@@ -107,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from order_platform.devtools.dev.token_command import run_token
 
         return run_token(sub=args.sub, scope=args.scope, ttl=args.ttl, data_dir=args.data_dir)
+    if args.command == "console":
+        return _run_console(args.host, args.port)
     if args.command == "dev":
         if missing := _missing_embedded_servers():
             print(
@@ -126,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 read_port=args.read_port,
                 notification_port=args.notification_port,
                 auth=not args.no_auth,
+                console_port=args.console_port,
             )
         )
     parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
@@ -174,6 +193,15 @@ def _run_notification_service(host: str, port: int) -> int:
 
     settings = NotificationServiceSettings()
     _observe("notification-service", settings)
+    return _serve(create_http_app(settings), host, port)
+
+
+def _run_console(host: str, port: int) -> int:
+    from order_platform.console.bootstrap import create_http_app
+    from order_platform.console.infrastructure.settings import ConsoleSettings
+
+    settings = ConsoleSettings()
+    _observe("operator-console", settings)
     return _serve(create_http_app(settings), host, port)
 
 

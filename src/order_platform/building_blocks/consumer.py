@@ -56,6 +56,12 @@ LAG = Gauge(
     "committed offset, whoever owns the partition (aggregate the members' series with max)",
     ["group", "topic", "partition"],
 )
+OWNED = Gauge(
+    "consumer_partition_owned",
+    "1 for each partition of the topic this member of the group is assigned, 0 for the others "
+    "(refreshed with the lag): which replica owns which partition",
+    ["group", "topic", "partition"],
+)
 BATCH_SECONDS = Histogram(
     "consumer_batch_duration_seconds",
     "Time to apply one batch durably (handler, retries and dead letters included)",
@@ -369,9 +375,11 @@ class ConsumerRunner[E]:
         committed = dict(zip(tps, [await client.committed(tp) for tp in tps], strict=True))
         never = [tp for tp, offset in committed.items() if offset is None]
         starts = await client.beginning_offsets(never) if never else {}
+        owned = self._consumer.assignment() if self._consumer is not None else set()
         for tp in tps:
             offset = committed[tp]
             self._set_lag(tp, ends[tp], starts[tp] if offset is None else offset)
+            OWNED.labels(self._config.group_id, tp.topic, str(tp.partition)).set(tp in owned)
 
     async def _handle_with_retries(self, deliveries: Sequence[Delivery[E]]) -> None:
         failures = 0

@@ -26,6 +26,7 @@ from order_platform.notification_service.application.ports import (
     NotificationSender,
 )
 from order_platform.notification_service.entrypoints.health_api import create_app
+from order_platform.notification_service.entrypoints.internal_api import NotificationServiceApi
 from order_platform.notification_service.entrypoints.worker import (
     NotificationBatchHandler,
     report_record,
@@ -67,7 +68,7 @@ def new_sender(
 
 async def bootstrap(
     settings: NotificationServiceSettings,
-) -> Started[None]:
+) -> Started[NotificationServiceApi]:
     """Build the worker and start consuming; return its readiness and the shutdown callable."""
     redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
     ledger = RedisNotificationLedger(
@@ -110,7 +111,11 @@ async def bootstrap(
         topic=settings.order_created_topic,
         sender=settings.notification_sender,
     )
-    return Started(None, Readiness({"redis": ledger.ping, "consumer": consuming}), stop)
+    return Started(
+        NotificationServiceApi(sent_times=ledger),
+        Readiness({"redis": ledger.ping, "consumer": consuming}),
+        stop,
+    )
 
 
 def create_http_app(settings: NotificationServiceSettings | None = None) -> FastAPI:

@@ -28,7 +28,11 @@ from order_platform.building_blocks.service_app import Started
 from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.read_service.application.ports import ReadModelGenerations, ViewCache
 from order_platform.read_service.application.projection import ProjectOrders
-from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.application.queries import (
+    GetOrder,
+    ListOrders,
+    ProjectionTimes,
+)
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
@@ -53,6 +57,7 @@ def wire(
             get_order=GetOrder(generations, cache),
             list_orders=ListOrders(generations, cache),
             auth=auth,
+            projection_times=ProjectionTimes(generations),
         ),
         project=ProjectOrders(generations, cache),
     )

@@ -34,6 +34,7 @@ from pydantic_settings import BaseSettings
 from ruamel.yaml import YAML
 
 from order_platform import cli
+from order_platform.console.infrastructure.settings import ConsoleSettings
 from order_platform.notification_service.infrastructure.settings import (
     NotificationServiceSettings,
 )
@@ -52,6 +53,11 @@ SERVICES: dict[str, tuple[type[BaseSettings], str]] = {
     "read-service": (ReadServiceSettings, "_run_read_service"),
     "notification-service": (NotificationServiceSettings, "_run_notification_service"),
 }
+# Every command of the image: the three services and the operator console.
+APPS: dict[str, tuple[type[BaseSettings], str]] = {
+    **SERVICES,
+    "console": (ConsoleSettings, "_run_console"),
+}
 # The variables a service must be given in production: their defaults point at localhost,
 # which inside a container is the container itself.
 REQUIRED_ENVIRONMENT = {
@@ -63,6 +69,13 @@ REQUIRED_ENVIRONMENT = {
         "REDIS_URL",
     },
     "notification-service": {"KAFKA_BOOTSTRAP_SERVERS", "KAFKA_ENABLE_IDEMPOTENCE", "REDIS_URL"},
+    "console": {
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "KAFKA_ENABLE_IDEMPOTENCE",
+        "ORDER_SERVICE_URL",
+        "READ_SERVICE_URL",
+        "NOTIFICATION_SERVICE_URL",
+    },
 }
 _INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?-)(?P<default>[^}]*))?\}")
 
@@ -181,7 +194,7 @@ def test_dependencies_can_be_waited_for(compose: dict[str, Any]) -> None:
                     assert "healthcheck" in services[dependency], f"{name} → {dependency}"
                 case "service_completed_successfully":
                     assert services[dependency].get("restart", "no") == "no", dependency
-    for name in SERVICES:
+    for name in APPS:
         assert "healthcheck" in services[name], name
         assert services[name].get("restart") in {"unless-stopped", "always"}, name
 
@@ -206,11 +219,11 @@ def test_kafka_topic_is_created_with_partitions_to_spread_consumers(
 # --- (2) every variable reaches a settings field, with a value it accepts -------------------
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_every_variable_is_a_setting_of_that_service(
     compose: dict[str, Any], service_name: str
 ) -> None:
-    settings_class, _ = SERVICES[service_name]
+    settings_class, _ = APPS[service_name]
     known = _env_names(settings_class)
     environment = _environment(compose["services"][service_name])
 
@@ -225,11 +238,11 @@ def test_every_variable_is_a_setting_of_that_service(
     assert not missing, f"{service_name} would use the localhost defaults of {missing}"
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_settings_accept_the_values_and_target_real_servers(
     compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    settings_class, _ = SERVICES[service_name]
+    settings_class, _ = APPS[service_name]
     for name in _env_names(settings_class):
         monkeypatch.delenv(name, raising=False)
     for name, value in _environment(compose["services"][service_name]).items():
@@ -251,6 +264,12 @@ def test_settings_accept_the_values_and_target_real_servers(
         assert uri.hostname in services
         mongodb_command = services[uri.hostname]["command"]
         assert parse_qs(uri.query)["replicaSet"] == [_option(mongodb_command, "--replSet")]
+    for setting in ("order_service_url", "read_service_url", "notification_service_url"):
+        if (url := getattr(settings, setting, None)) is not None:
+            target = urlsplit(url)
+            assert target.hostname in services, f"{setting}: {url}"
+            port = int(_option(services[target.hostname]["command"], "--port"))
+            assert target.port == port, f"{setting}: {url}"
 
 
 # --- (3) every command is a real CLI command, on the port that is published and probed ----
@@ -262,7 +281,7 @@ def test_the_image_entrypoint_is_the_cli() -> None:
     assert re.search(r'^ENTRYPOINT \["order-platform"\]$', DOCKERFILE.read_text(), re.M)
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_command_runs_under_the_cli(compose: dict[str, Any], service_name: str) -> None:
     """The installed module answers `--help` for the command, as the image would run it."""
     command = compose["services"][service_name]["command"]
@@ -279,7 +298,7 @@ def test_command_runs_under_the_cli(compose: dict[str, Any], service_name: str) 
     assert f"order-platform {command[0]}" in result.stdout
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_command_parses_to_that_service_on_all_interfaces(
     compose: dict[str, Any], service_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,7 +307,7 @@ def test_command_parses_to_that_service_on_all_interfaces(
     `--help` alone would exit before argparse rejects an unknown option; parsing for real
     with the runner replaced also proves which service the command starts.
     """
-    _, runner = SERVICES[service_name]
+    _, runner = APPS[service_name]
     calls: list[tuple[str, str, int]] = []
 
     def recorder(name: str) -> Callable[[str, int], int]:
@@ -298,7 +317,7 @@ def test_command_parses_to_that_service_on_all_interfaces(
 
         return run
 
-    for _, name in SERVICES.values():
+    for _, name in APPS.values():
         monkeypatch.setattr(cli, name, recorder(name))
     command = compose["services"][service_name]["command"]
 
@@ -310,7 +329,7 @@ def test_command_parses_to_that_service_on_all_interfaces(
     assert port == int(_option(command, "--port"))
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_port_is_published_and_health_checked(compose: dict[str, Any], service_name: str) -> None:
     service = compose["services"][service_name]
     port = int(_option(service["command"], "--port"))
@@ -343,7 +362,7 @@ def readiness_server() -> Iterator[tuple[type[_ReadinessHandler], int]]:
         server.server_close()
 
 
-@pytest.mark.parametrize("service_name", SERVICES)
+@pytest.mark.parametrize("service_name", APPS)
 def test_health_check_fails_while_not_ready(
     compose: dict[str, Any],
     service_name: str,
@@ -543,3 +562,20 @@ def test_auth_the_rate_limit_is_off_unless_set_and_counted_in_redis(
     assert unset.rate_limit_orders_per_minute is None
     assert limited.rate_limit_orders_per_minute == 60
     assert urlsplit(limited.redis_url).hostname in compose["services"]
+
+
+def test_the_console_is_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
+    """It has no login of its own: the host's other interfaces must not reach it."""
+    for entry in compose["services"]["console"]["ports"]:
+        assert str(entry).startswith("127.0.0.1:"), entry
+
+
+def test_the_console_watches_the_groups_the_services_use(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    console = _environment(services["console"])
+    assert console["READ_CONSUMER_GROUP"] == _environment(services["read-service"]).get(
+        "CONSUMER_GROUP", ReadServiceSettings().consumer_group
+    )
+    assert console["NOTIFICATION_CONSUMER_GROUP"] == _environment(
+        services["notification-service"]
+    ).get("CONSUMER_GROUP", NotificationServiceSettings().consumer_group)

@@ -175,6 +175,26 @@ async def test_a_redelivered_order_is_listed_once_for_its_customer(read_model: R
     assert [v.id for v in (await read_model.page(10, None, "alice")).orders] == [mine.id]
 
 
+async def test_the_projection_time_is_when_the_order_was_first_stored(
+    read_model: ReadModel,
+) -> None:
+    applied = view()
+    assert await read_model.projected(applied.id) is None
+    before = datetime.now(UTC)
+    await read_model.apply([applied])
+    after = datetime.now(UTC)
+    await read_model.apply([applied])  # a redelivery does not move it
+
+    found = await read_model.projected(applied.id)
+
+    assert found is not None
+    stored, projected_at = found
+    assert stored == applied
+    assert projected_at is not None
+    # BSON keeps milliseconds: the stored time may be up to 1 ms before `before`.
+    assert before - timedelta(milliseconds=1) <= projected_at <= after
+
+
 async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.get(uuid4())
@@ -182,6 +202,8 @@ async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
         await away_read_model.page(10, None)
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.apply([view()])
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.projected(uuid4())
 
 
 # -- ReadModelGenerations -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID
 
 from order_platform.read_service.application.ports import (
@@ -18,6 +19,7 @@ from order_platform.read_service.domain import ListPosition, OrderView
 class FakeReadModel:
     def __init__(self) -> None:
         self.orders: dict[UUID, OrderView] = {}
+        self.projected_times: dict[UUID, datetime] = {}
         self.reads = 0
         self.available = True  # False: every call raises, as MongoReadModel does when away
 
@@ -25,6 +27,12 @@ class FakeReadModel:
         self._check_available()
         for view in views:
             self.orders.setdefault(view.id, view)
+            self.projected_times.setdefault(view.id, datetime.now(UTC))
+
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
+        self._check_available()
+        view = self.orders.get(order_id)
+        return None if view is None else (view, self.projected_times.get(order_id))
 
     async def get(self, order_id: UUID) -> OrderView | None:
         self._check_available()

@@ -26,6 +26,7 @@ def banner(
     order, *rest = services
     reads = [s for s in rest if s.service == "read-service"]
     workers = [s for s in rest if s.service == "notification-service"]
+    consoles = [s for s in rest if s.service == "console"]
     read = reads[0].url
     data = f"MongoDB data in {options.data_dir}" if options.data_dir else "data in memory only"
     bearer = f" -H 'Authorization: Bearer {token}'" if token else ""
@@ -33,6 +34,11 @@ def banner(
         "",
         f"order-platform is up ({data}; the embedded broker keeps no messages across runs).",
         "",
+        *(
+            f"  Operator console  {console.url}   (the whole pipeline in one page)"
+            for console in consoles
+        ),
+        *([""] if consoles else []),
         f"  Order Service   POST {order.url}/orders   docs {order.url}/docs"
         f"   metrics {order.url}/metrics",
     ]

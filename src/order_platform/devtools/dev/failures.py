@@ -40,6 +40,7 @@ def with_hint(error: PortInUseError) -> str:
         "order-service": "--order-port",
         "read-service": "--read-port",
         "notification-service": "--notification-port",
+        "console": "--console-port",
     }.get(error.server_name)
     options = f"{flag} or --port-base" if flag else "--port-base"
     return f"{error} ({options} choose others)"

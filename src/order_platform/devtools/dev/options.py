@@ -17,3 +17,4 @@ class DevOptions:
     notification_port: int | None = None
     # Bearer tokens on (a local JWKS, a printed demo token); `--no-auth` turns them off.
     auth: bool = True
+    console_port: int | None = None  # the operator console (web page)

@@ -1,6 +1,7 @@
 """The ports of `dev`: which part listens where, and a check that all of them are free.
 
-Service ports are port_base + offset; the embedded servers start at port_base + 10. Extra
+Service ports are port_base + offset (the operator console on BASE+4); the embedded servers
+start at port_base + 10. Extra
 replicas get predictable ports too: read service i (1-based beyond the first) on
 BASE+20+i, worker i on BASE+30+i, so that at most 9 replicas fit between the ranges.
 """
@@ -17,6 +18,7 @@ from order_platform.devtools.embedded.ports import ensure_port_free
 ORDER_SERVICE_OFFSET = 1
 READ_SERVICE_OFFSET = 2
 NOTIFICATION_SERVICE_OFFSET = 3
+OPERATOR_CONSOLE_OFFSET = 4
 SERVERS_OFFSET = 10
 READ_REPLICA_OFFSET = 20
 NOTIFICATION_REPLICA_OFFSET = 30
@@ -31,6 +33,7 @@ class PortPlan:
     read: tuple[int, ...]
     notification: tuple[int, ...]
     servers_base: int
+    console: int = 0  # the operator console
 
     @classmethod
     def of(cls, options: DevOptions) -> PortPlan:
@@ -53,14 +56,21 @@ class PortPlan:
                 options.notification_port, NOTIFICATION_SERVICE_OFFSET, NOTIFICATION_REPLICA_OFFSET
             ),
             servers_base=base + SERVERS_OFFSET,
+            console=(
+                options.console_port
+                if options.console_port is not None
+                else base + OPERATOR_CONSOLE_OFFSET
+            ),
         )
 
     def services(self) -> list[tuple[str, int]]:
-        """The services to start, each with its port: the order service, then the replicas."""
+        """The services to start, each with its port: the order service, then the replicas,
+        then the operator console."""
         return [
             ("order-service", self.order),
             *(("read-service", port) for port in self.read),
             *(("notification-service", port) for port in self.notification),
+            ("console", self.console),
         ]
 
     def named(self) -> list[tuple[str, int]]:

@@ -88,11 +88,21 @@ class DevSupervisor:
         }
         env |= self._auth_environment()
         # Each service owns its database server (see EmbeddedServers); the worker uses none.
-        own_database = {"read-service": {"MONGODB_URI": servers.read_mongodb_uri}}
+        # The operator console scrapes every replica and asks the first of each.
+        own_environment = {
+            "read-service": {"MONGODB_URI": servers.read_mongodb_uri},
+            "console": {
+                "ORDER_SERVICE_URL": f"http://{host}:{self.ports.order}",
+                "READ_SERVICE_URL": ",".join(f"http://{host}:{p}" for p in self.ports.read),
+                "NOTIFICATION_SERVICE_URL": ",".join(
+                    f"http://{host}:{p}" for p in self.ports.notification
+                ),
+            },
+        }
         self.services = [
             PlatformService(
                 name,
-                env=env | own_database.get(name, {}),
+                env=env | own_environment.get(name, {}),
                 host=host,
                 port=port,
                 log_dir=self.log_dir,

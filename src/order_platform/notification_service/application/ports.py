@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Protocol
 from uuid import UUID
@@ -82,4 +84,12 @@ class NotificationLedger(Protocol):
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back after a failed send, if it is still this attempt's."""
+        ...
+
+
+class SentTimes(Protocol):
+    """When events were notified (for the operator console); raises `LedgerUnavailable`."""
+
+    async def sent_at(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        """The events recorded as sent, with when; the others (pending, unknown) are absent."""
         ...

@@ -1,4 +1,5 @@
-"""The worker's small HTTP app: health and metrics only (DESIGN.md: its own small port)."""
+"""The worker's small HTTP app: health and metrics (DESIGN.md: its own small port), and the
+internal notification times for the operator console."""
 
 from __future__ import annotations
 
@@ -7,12 +8,18 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 
 from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.notification_service.entrypoints.internal_api import (
+    NotificationServiceApi,
+    internal_router,
+)
 
 
-def create_app(start: Callable[[], Awaitable[Started[None]]]) -> FastAPI:
+def create_app(start: Callable[[], Awaitable[Started[NotificationServiceApi]]]) -> FastAPI:
     """`start` builds and starts the worker (bootstrap)."""
-    return service_app(
+    app = service_app(
         title="Notification Service",
         summary="Worker: one notification per order created. Health and metrics only.",
         start=start,
     )
+    app.include_router(internal_router)
+    return app

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -162,6 +163,25 @@ class RedisNotificationLedger:
             )
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
+
+    async def sent_at(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        """When each `sent` record was written, from its remaining time to live: it was
+        written with a TTL of `keep_sent_for`, so it is `keep_sent_for - PTTL` old (exact while
+        the setting is unchanged; Redis counts the time, so no clock is compared)."""
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for event_id in event_ids:
+                    pipe.get(self.key(event_id))
+                    pipe.pttl(self.key(event_id))
+                replies = await pipe.execute()
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+        now = datetime.now(UTC)
+        times = {}
+        for event_id, holder, ttl_ms in zip(event_ids, replies[::2], replies[1::2], strict=True):
+            if _is_sent(holder) and isinstance(ttl_ms, int) and ttl_ms >= 0:
+                times[event_id] = now - timedelta(milliseconds=max(self._keep_ms - ttl_ms, 0))
+        return times
 
     async def ping(self) -> object:
         return await self._client.ping()

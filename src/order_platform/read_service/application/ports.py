@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -30,6 +31,11 @@ class ReadModel(Protocol):
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         """Up to `limit` orders, newest first, strictly below `after` when given; only those
         placed by the customer `owner` when given (as fast as the whole list: no filter)."""
+        ...
+
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
+        """The order and when it was first stored here (readable: None if not recorded, as
+        for orders stored before this was); None if it is not here."""
         ...
 
 

@@ -6,7 +6,10 @@ keys: an answer read from one generation is never cached under another's keys.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from order_platform.read_service.application.ports import (
@@ -67,3 +70,22 @@ class ListOrders:
         if generation is not None:
             await cache.put_page(generation, limit, after, page, owner)
         return page
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionTimes:
+    """When orders became readable in the live generation (for the operator console): never
+    cached, since a miss turns into a time as soon as the projection gets there."""
+
+    generations: ReadModelGenerations
+
+    async def __call__(
+        self, order_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[OrderView, datetime | None]]:
+        read_model = self.generations.model((await self.generations.current()).active)
+        found = await asyncio.gather(*map(read_model.projected, order_ids))
+        return {
+            order_id: projected
+            for order_id, projected in zip(order_ids, found, strict=True)
+            if projected is not None
+        }

@@ -32,12 +32,17 @@ from order_platform.building_blocks.problem import (
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
 from order_platform.read_service.application.ports import ReadModelUnavailable
-from order_platform.read_service.application.queries import GetOrder, ListOrders
+from order_platform.read_service.application.queries import (
+    GetOrder,
+    ListOrders,
+    ProjectionTimes,
+)
 from order_platform.read_service.entrypoints.cursor import (
     InvalidCursor,
     decode_cursor,
     encode_cursor,
 )
+from order_platform.read_service.entrypoints.internal_api import internal_router
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -49,6 +54,7 @@ class ReadServiceApi:
 
     get_order: GetOrder
     list_orders: ListOrders
+    projection_times: ProjectionTimes  # GET /internal/projections (internal_api.py)
     auth: Authenticator = AUTH_OFF
 
 
@@ -140,4 +146,5 @@ def create_app(start: Callable[[], Awaitable[Started[ReadServiceApi]]]) -> FastA
     install_problem_table(app, PROBLEMS)
     install_auth_problems(app)
     app.include_router(router)
+    app.include_router(internal_router)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -37,10 +38,13 @@ Document = dict[str, Any]
 DUPLICATE_KEY = 11000
 
 
-def order_document(view: OrderView) -> Document:
-    """The order as stored by id: the timeline's entry, keyed by `_id` instead of `id`."""
+def order_document(view: OrderView, projected_at: datetime | None = None) -> Document:
+    """The order as stored by id: the timeline's entry, keyed by `_id` instead of `id`, with
+    when it was stored (`projectedAt`, shown by the operator console)."""
     document = entry(view)
     document["_id"] = document.pop("id")
+    if projected_at is not None:
+        document["projectedAt"] = projected_at
     return document
 
 
@@ -85,7 +89,10 @@ class MongoReadModel:
     async def _insert_new(self, views: list[OrderView]) -> list[OrderView]:
         """Insert the orders (cheaper than upserts); return those that were already there."""
         try:
-            await self._orders.insert_many([order_document(v) for v in views], ordered=False)
+            now = datetime.now(UTC)
+            await self._orders.insert_many(
+                [order_document(v, projected_at=now) for v in views], ordered=False
+            )
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
@@ -119,6 +126,14 @@ class MongoReadModel:
         with translate_unavailable(ReadModelUnavailable):
             document = await self._orders.find_one({"_id": str(order_id)})
         return None if document is None else view_from_document(document)
+
+    async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
+        with translate_unavailable(ReadModelUnavailable):
+            document = await self._orders.find_one({"_id": str(order_id)})
+        if document is None:
+            return None
+        at = document.get("projectedAt")
+        return view_from_document(document), at.astimezone(UTC) if at is not None else None
 
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         collected: list[OrderView] = []

@@ -1,0 +1,212 @@
+"""Where is my order, and the recent ones: the topic says accepted and published, the read
+service when it was projected, the worker when it was notified, the dead letters why not.
+
+Hop times of recent orders are asked for in one request per service per refresh, for the
+orders still pending only: an order whose hops are all reached is never asked about again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from order_platform.console.application.dead_letters import DeadLetterMonitor
+from order_platform.console.application.ports import (
+    HopSources,
+    OrderStream,
+    Projection,
+    SeenOrder,
+    Unavailable,
+)
+from order_platform.console.domain.journey import OrderFacts, end_to_end_ms, journey
+
+Json = dict[str, Any]
+MAX_ASKED = 100  # ids per internal request (the services' limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    projected_at: datetime | None = None
+    notified_at: datetime | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.projected_at is not None and self.notified_at is not None
+
+
+class OrderTracker:
+    def __init__(
+        self,
+        stream: OrderStream,
+        hops: HopSources,
+        dead_letters: DeadLetterMonitor,
+        *,
+        recent_limit: int = 20,
+        remembered: int = 2000,
+    ) -> None:
+        self._stream = stream
+        self._hops = hops
+        self._dead_letters = dead_letters
+        self._recent_limit = recent_limit
+        self._remembered = remembered
+        self._known: OrderedDict[UUID, Known] = OrderedDict()
+        self.unavailable: dict[str, str] = {}  # "read-service"/"notification-service" -> why
+
+    async def refresh(self) -> None:
+        """Ask the services about the recent orders not complete yet."""
+        pending = [
+            seen
+            for seen in self._stream.recent(self._recent_limit)
+            if not self._known.get(seen.order_id, Known()).complete
+        ]
+        if pending:
+            await self._learn(pending)
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(interval - (time.monotonic() - started), 0))
+
+    def recent(self) -> list[Json]:
+        rows = []
+        for seen in self._stream.recent(self._recent_limit):
+            facts = self._facts(seen, self._known.get(seen.order_id, Known()))
+            rows.append(
+                {
+                    "orderId": str(seen.order_id),
+                    "customerName": seen.customer_name,
+                    "totalAmount": seen.total_amount,
+                    "createdAt": _iso(seen.created_at),
+                    "hops": [hop_json(hop) for hop in journey(facts)],
+                    "endToEndMs": end_to_end_ms(facts),
+                }
+            )
+        return rows
+
+    async def find(self, query: str) -> Json | None:
+        """The journey of the order with this id or correlation id; None if nobody knows it."""
+        query = query.strip()
+        seen = self._stream.find(query)
+        if seen is not None:
+            if not self._known.get(seen.order_id, Known()).complete:
+                await self._learn([seen])
+            facts = self._facts(seen, self._known.get(seen.order_id, Known()))
+            return self._journey_json(facts, seen.correlation_id, seen.event_id, on_topic=True)
+        try:
+            order_id = UUID(query)
+        except ValueError:
+            return None
+        # Not in the console's window of the topic: what the read side knows of it.
+        try:
+            projection = (await self._hops.projections([order_id])).get(order_id)
+        except Unavailable as error:
+            self.unavailable["read-service"] = str(error)
+            projection = None
+        if projection is None:
+            failure = self._dead_letters.failure(order_id)
+            if failure.projection is None and failure.notification is None:
+                return None
+            facts = OrderFacts(
+                order_id,
+                projection_error=failure.projection,
+                notification_error=failure.notification,
+            )
+            return self._journey_json(facts, None, None, on_topic=False)
+        notified = None
+        with contextlib.suppress(Unavailable):
+            notified = (await self._hops.notifications([projection.event_id])).get(
+                projection.event_id
+            )
+        failure = self._dead_letters.failure(order_id)
+        facts = OrderFacts(
+            order_id,
+            accepted_at=projection.created_at,
+            projected_at=projection.projected_at,
+            notified_at=notified,
+            notification_error=failure.notification,
+        )
+        return self._journey_json(facts, None, projection.event_id, on_topic=False)
+
+    def _journey_json(
+        self,
+        facts: OrderFacts,
+        correlation_id: str | None,
+        event_id: UUID | None,
+        *,
+        on_topic: bool,
+    ) -> Json:
+        return {
+            "orderId": str(facts.order_id),
+            "eventId": str(event_id) if event_id else None,
+            "correlationId": correlation_id,
+            "hops": [hop_json(hop) for hop in journey(facts)],
+            "endToEndMs": end_to_end_ms(facts),
+            "seenOnTopic": on_topic,
+            "unavailable": dict(self.unavailable),
+        }
+
+    def _facts(self, seen: SeenOrder, known: Known) -> OrderFacts:
+        failure = self._dead_letters.failure(seen.order_id)
+        return OrderFacts(
+            seen.order_id,
+            accepted_at=seen.created_at,
+            published_at=seen.published_at,
+            projected_at=known.projected_at,
+            notified_at=known.notified_at,
+            projection_error=failure.projection,
+            notification_error=failure.notification,
+        )
+
+    async def _learn(self, orders: list[SeenOrder]) -> None:
+        orders = orders[:MAX_ASKED]
+        asked = await asyncio.gather(
+            self._ask("read-service", self._hops.projections([o.order_id for o in orders])),
+            self._ask(
+                "notification-service", self._hops.notifications([o.event_id for o in orders])
+            ),
+        )
+        projections: dict[UUID, Projection] = asked[0] or {}
+        notifications: dict[UUID, datetime] = asked[1] or {}
+        for seen in orders:
+            known = self._known.get(seen.order_id, Known())
+            projection = projections.get(seen.order_id)
+            if projection is not None and projection.projected_at is not None:
+                known = replace(known, projected_at=projection.projected_at)
+            if (notified := notifications.get(seen.event_id)) is not None:
+                known = replace(known, notified_at=notified)
+            self._known[seen.order_id] = known
+            self._known.move_to_end(seen.order_id)
+        while len(self._known) > self._remembered:
+            self._known.popitem(last=False)
+
+    async def _ask[T](self, service: str, question: Awaitable[T]) -> T | None:
+        try:
+            answer = await question
+        except Unavailable as error:
+            self.unavailable[service] = str(error)
+            return None
+        self.unavailable.pop(service, None)
+        return answer
+
+
+def hop_json(hop: Any) -> Json:
+    return {
+        "name": hop.name,
+        "state": hop.state.value,
+        "at": _iso(hop.at) if hop.at else None,
+        "latencyMs": hop.latency_ms,
+        "error": hop.error,
+    }
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,115 @@
+"""What the console needs from the outside world: the services' scrapes and internal
+answers, the topic, and the dead-letter topics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from order_platform.console.domain.rates import SeriesKey
+
+
+class Unavailable(Exception):
+    """A service or Kafka did not answer in time, or refused: the message says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scrape:
+    """One replica's `/metrics` and `/health/ready`, at `at` (monotonic seconds)."""
+
+    url: str
+    at: float
+    counters: dict[SeriesKey, float] = field(default_factory=dict)
+    gauges: dict[SeriesKey, float] = field(default_factory=dict)
+    ready: bool | None = None  # None: no answer at all
+    checks: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # why it is unavailable
+
+
+class ServiceProbe(Protocol):
+    async def scrape(self, url: str) -> Scrape:
+        """Never raises: an unreachable replica is a `Scrape` with `error`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SeenOrder:
+    """An `OrderCreated` as read from the topic; `published_at` is the record's timestamp."""
+
+    order_id: UUID
+    event_id: UUID
+    correlation_id: str | None
+    customer_name: str
+    total_amount: str
+    created_at: datetime
+    published_at: datetime
+    partition: int
+    offset: int
+
+
+class OrderStream(Protocol):
+    """The latest orders on the topic (a bounded window)."""
+
+    def recent(self, limit: int) -> list[SeenOrder]:
+        """Newest first."""
+        ...
+
+    def find(self, order_or_correlation_id: str) -> SeenOrder | None: ...
+
+    @property
+    def status(self) -> str | None:
+        """None while reading the topic; why not otherwise."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Projection:
+    projected_at: datetime | None
+    created_at: datetime
+    event_id: UUID
+
+
+class HopSources(Protocol):
+    """The services' own record of an order's hops (`/internal` endpoints)."""
+
+    async def projections(self, order_ids: Sequence[UUID]) -> dict[UUID, Projection]:
+        """Raises `Unavailable`."""
+        ...
+
+    async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        """Raises `Unavailable`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterSummary:
+    group: str
+    partition: int
+    offset: int
+    at: datetime
+    error: str
+    order_id: str | None  # the message key
+    redrive_count: int
+
+    @property
+    def coordinates(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class RedriveOutcome:
+    sent: list[str]  # coordinates
+    skipped: list[tuple[str, str]]  # coordinates, why
+
+
+class DeadLetterDesk(Protocol):
+    async def letters(self, group: str) -> list[DeadLetterSummary]:
+        """Oldest first; raises `Unavailable`."""
+        ...
+
+    async def redrive(self, group: str, chosen: Sequence[tuple[int, int]] | None) -> RedriveOutcome:
+        """`order-platform dlq replay` (`--all` when `chosen` is None); raises `Unavailable`."""
+        ...

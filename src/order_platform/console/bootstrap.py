@@ -1,0 +1,105 @@
+"""Composition root of the operator console: the only module that knows the concrete classes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from fastapi import FastAPI
+
+from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.console.application.dead_letters import DeadLetterMonitor
+from order_platform.console.application.orders import OrderTracker
+from order_platform.console.application.pipeline import PipelineMonitor, Targets
+from order_platform.console.entrypoints.web import ConsoleApi, create_app
+from order_platform.console.infrastructure.dead_letter_desk import KafkaDeadLetterDesk
+from order_platform.console.infrastructure.http_services import HttpServices
+from order_platform.console.infrastructure.settings import ConsoleSettings
+from order_platform.console.infrastructure.topic_window import KafkaOrderStream
+
+log = structlog.get_logger(__name__)
+
+
+async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
+    urls = ConsoleSettings.urls
+    reads, workers = urls(settings.read_service_url), urls(settings.notification_service_url)
+    token = settings.console_access_token
+    services = HttpServices(
+        read_url=reads[0],
+        notification_url=workers[0],
+        timeout_seconds=settings.console_http_timeout_seconds,
+        access_token=token.get_secret_value() if token is not None else None,
+    )
+    targets = Targets(
+        order=urls(settings.order_service_url),
+        read=reads,
+        notification=workers,
+        topic=settings.order_created_topic,
+        read_group=settings.read_consumer_group,
+        notification_group=settings.notification_consumer_group,
+    )
+    pipeline = PipelineMonitor(services, targets)
+    stream = KafkaOrderStream(
+        settings.kafka_bootstrap_servers,
+        settings.order_created_topic,
+        kept=settings.console_orders_kept,
+    )
+    dead_letters = DeadLetterMonitor(
+        KafkaDeadLetterDesk(
+            settings.kafka_bootstrap_servers,
+            topic=settings.order_created_topic,
+            enable_idempotence=settings.kafka_enable_idempotence,
+            timeout=10.0,
+        ),
+        projection_group=settings.read_consumer_group,
+        notification_group=settings.notification_consumer_group,
+    )
+    orders = OrderTracker(stream, services, dead_letters)
+    stop = asyncio.Event()
+    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+    supervisor.start(
+        "console-scrapes",
+        lambda: pipeline.run(settings.console_scrape_interval_seconds, stop),
+        request_stop=stop.set,
+    )
+    supervisor.start(
+        "console-orders",
+        lambda: orders.run(settings.console_refresh_interval_seconds, stop),
+        request_stop=stop.set,
+    )
+    supervisor.start(
+        "console-dead-letters",
+        lambda: dead_letters.run(settings.console_dead_letters_interval_seconds, stop),
+        request_stop=stop.set,
+    )
+    supervisor.start("console-topic", stream.run)
+
+    async def stop_all() -> None:
+        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
+        await services.aclose()
+        log.info("console_stopped")
+
+    async def topic_read() -> None:
+        if stream.status is not None:
+            raise ConnectionError(stream.status)
+
+    api = ConsoleApi(
+        pipeline=pipeline,
+        orders=orders,
+        dead_letters=dead_letters,
+        stream=stream,
+        refresh_ms=int(settings.console_refresh_interval_seconds * 1000),
+    )
+    log.info("console_started", services=pipeline.urls, topic=settings.order_created_topic)
+    # Ready while it serves; what it cannot see is shown on the page (and reported here).
+    readiness = Readiness(
+        {}, optional={"topic": topic_read, "tasks": supervisor.check("console-topic")}
+    )
+    return Started(api, readiness, stop_all)
+
+
+def create_http_app(settings: ConsoleSettings | None = None) -> FastAPI:
+    resolved = settings or ConsoleSettings()
+    return create_app(lambda: bootstrap(resolved))

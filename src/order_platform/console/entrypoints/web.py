@@ -1,0 +1,145 @@
+"""The console's HTTP side: the page (server-rendered HTML, one small script, no build step)
+and the JSON it polls: `GET /api/overview`, `GET /api/orders/{id}`, `POST
+/api/dead-letters/{group}/redrive`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from order_platform.building_blocks.current_api import current_api
+from order_platform.building_blocks.problem import Problem
+from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.console.application.dead_letters import DeadLetterMonitor
+from order_platform.console.application.orders import OrderTracker
+from order_platform.console.application.pipeline import PipelineMonitor
+from order_platform.console.application.ports import OrderStream, Unavailable
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleApi:
+    pipeline: PipelineMonitor
+    orders: OrderTracker
+    dead_letters: DeadLetterMonitor
+    stream: OrderStream
+    refresh_ms: int
+
+
+Api = Annotated[ConsoleApi, Depends(current_api)]
+router = APIRouter(tags=["console"])
+STATIC = {"console.js": "text/javascript", "console.css": "text/css"}
+# Everything comes from this server; no inline script, no framing by other sites.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _static(name: str) -> str:
+    return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def page(api: Api) -> HTMLResponse:
+    html = _static("console.html").replace("{{refresh_ms}}", str(api.refresh_ms))
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Response:
+    return Response(status_code=204)
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static(name: str) -> Response:
+    if name not in STATIC:
+        return Problem(404, f"No static file {name}.").response()
+    return Response(_static(name), media_type=STATIC[name], headers=SECURITY_HEADERS)
+
+
+@router.get("/api/overview")
+async def overview(api: Api) -> dict[str, Any]:
+    """Everything the page shows but the searched order, from what the console already holds
+    (polling it costs the services nothing)."""
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "pipeline": api.pipeline.snapshot(),
+        "topic": {"name": api.pipeline.targets.topic, "unavailable": api.stream.status},
+        "recent": api.orders.recent(),
+        "hopSources": api.orders.unavailable,
+        "deadLetters": api.dead_letters.snapshot(),
+    }
+
+
+@router.get("/api/orders/{query}", response_model=None)
+async def where_is(query: str, api: Api) -> JSONResponse:
+    """The hops of the order with this id or correlation id."""
+    found = await api.orders.find(query[:200])
+    if found is None:
+        return Problem(
+            404,
+            "No order with this id or correlation id: not among the latest orders on the topic, "
+            "not in the read model, not dead-lettered.",
+        ).response()
+    return JSONResponse(found)
+
+
+class RedriveRequest(BaseModel):
+    """Either `all` or the `offsets` (PARTITION:OFFSET) of the group's DLQ."""
+
+    all: bool = False
+    offsets: list[Annotated[str, Field(pattern=r"^\d{1,9}:\d{1,18}$")]] = Field(
+        default_factory=list, max_length=1000
+    )
+
+
+@router.post("/api/dead-letters/{group}/redrive", response_model=None)
+async def redrive(group: str, request: Request, api: Api) -> JSONResponse:
+    """`order-platform dlq replay --group GROUP (--all | --offset P:O …)`, as the page asks.
+
+    JSON only: a cross-site form cannot send it without the browser asking first (CORS
+    preflight, which this server never allows)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return Problem(415, "Send the redrive request as application/json.").response()
+    try:
+        body = RedriveRequest.model_validate_json(await request.body())
+    except ValidationError as error:
+        return Problem(422, f"Not a redrive request: {error.errors()[0]['msg']}.").response()
+    if not body.all and not body.offsets:
+        return Problem(422, "Say which dead letters: `all` or `offsets`.").response()
+    if group not in api.dead_letters.groups:
+        return Problem(404, f"No consumer group {group!r} here.").response()
+    chosen = None if body.all else [_coordinates(text) for text in body.offsets]
+    try:
+        outcome = await api.dead_letters.redrive(group, chosen)
+    except Unavailable as error:
+        return Problem(503, str(error), retry_after=5).response()
+    return JSONResponse(
+        {
+            "sent": outcome.sent,
+            "skipped": [{"coordinates": c, "why": why} for c, why in outcome.skipped],
+        }
+    )
+
+
+def _coordinates(text: str) -> tuple[int, int]:
+    partition, _, offset = text.partition(":")
+    return int(partition), int(offset)
+
+
+def create_app(start: Callable[[], Awaitable[Started[ConsoleApi]]]) -> FastAPI:
+    app = service_app(
+        title="Operator console",
+        summary="The pipeline at a glance, where an order is, dead letters and their redrive.",
+        start=start,
+    )
+    app.include_router(router)
+    return app

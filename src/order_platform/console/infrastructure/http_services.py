@@ -1,0 +1,111 @@
+"""The services over HTTP: `/metrics` (Prometheus text, parsed by prometheus_client),
+`/health/ready`, and the `/internal` hop times; with the console's bearer token when set."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from order_platform.console.application.ports import Projection, Scrape, Unavailable
+from order_platform.console.domain.rates import SeriesKey, series_key
+
+
+def parse_metrics(text: str) -> tuple[dict[SeriesKey, float], dict[SeriesKey, float]]:
+    """Counters (their `_total` samples) and gauges, by sample name and labels."""
+    counters: dict[SeriesKey, float] = {}
+    gauges: dict[SeriesKey, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = series_key(sample.name, sample.labels)
+            if family.type == "counter" and sample.name.endswith("_total"):
+                counters[key] = sample.value
+            elif family.type == "gauge":
+                gauges[key] = sample.value
+    return counters, gauges
+
+
+class HttpServices:
+    def __init__(
+        self,
+        *,
+        read_url: str,
+        notification_url: str,
+        timeout_seconds: float,
+        access_token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {access_token}"} if access_token else {}
+        self._client = httpx.AsyncClient(
+            timeout=timeout_seconds, headers=headers, transport=transport
+        )
+        self._read = read_url
+        self._notification = notification_url
+
+    async def scrape(self, url: str) -> Scrape:
+        at = time.monotonic()
+        try:
+            metrics, ready = await asyncio.gather(
+                self._client.get(f"{url}/metrics"), self._client.get(f"{url}/health/ready")
+            )
+            metrics.raise_for_status()
+            counters, gauges = parse_metrics(metrics.text)
+        except (httpx.HTTPError, ValueError) as error:
+            return Scrape(url, at, error=_why(error))
+        try:
+            checks = {str(k): str(v) for k, v in ready.json().get("checks", {}).items()}
+        except ValueError:
+            checks = {}
+        return Scrape(url, at, counters, gauges, ready.status_code == 200, checks)
+
+    async def projections(self, order_ids: Sequence[UUID]) -> dict[UUID, Projection]:
+        answer = await self._get(
+            f"{self._read}/internal/projections", [("orderId", str(i)) for i in order_ids]
+        )
+        return {
+            UUID(order): Projection(
+                projected_at=_time(found["projectedAt"]) if found.get("projectedAt") else None,
+                created_at=_time(found["createdAt"]),
+                event_id=UUID(found["eventId"]),
+            )
+            for order, found in answer["projections"].items()
+        }
+
+    async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        answer = await self._get(
+            f"{self._notification}/internal/notifications",
+            [("eventId", str(i)) for i in event_ids],
+        )
+        return {UUID(event): _time(at) for event, at in answer["notifications"].items()}
+
+    async def _get(self, url: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
+        try:
+            response = await self._client.get(url, params=list(params))
+            response.raise_for_status()
+            found: dict[str, Any] = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise Unavailable(_why(error)) from error
+        return found
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"{error.request.url.path} answered {error.response.status_code}"
+    if isinstance(error, httpx.ConnectError):
+        return "connection refused"
+    if isinstance(error, httpx.TimeoutException):
+        return "no answer in time"
+    return f"{type(error).__name__}: {error}".rstrip(": ")

@@ -1,0 +1,29 @@
+"""The console's settings: where the services and Kafka are, and how it calls them."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from order_platform.building_blocks.settings import ServiceSettings
+
+
+class ConsoleSettings(ServiceSettings):
+    # Each may list several replicas, comma-separated: each is scraped (rates add up, and
+    # the replica that owns a partition is named). The first one answers the hop questions.
+    order_service_url: str = "http://localhost:8001"
+    read_service_url: str = "http://localhost:8002"
+    notification_service_url: str = "http://localhost:8003"
+    read_consumer_group: str = "order-read-service"
+    notification_consumer_group: str = "notification-service"
+    # An `orders:admin` bearer token for services that verify tokens (AUTH_JWKS_URL).
+    console_access_token: SecretStr | None = None
+    console_scrape_interval_seconds: float = 2.0
+    console_refresh_interval_seconds: float = 1.0
+    console_dead_letters_interval_seconds: float = 5.0
+    console_http_timeout_seconds: float = 2.0
+    # How many of the topic's latest orders the console keeps (per partition at start).
+    console_orders_kept: int = 2000
+
+    @staticmethod
+    def urls(value: str) -> list[str]:
+        return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]

@@ -1,0 +1,43 @@
+"""`GET /internal/notifications`: when events were notified, for the operator console.
+
+Internal (not in the OpenAPI document); read from the ledger every replica shares, so any
+replica answers for all of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+
+from order_platform.building_blocks.current_api import current_api
+from order_platform.building_blocks.problem import Problem
+from order_platform.contracts import rfc3339
+from order_platform.notification_service.application.ports import LedgerUnavailable, SentTimes
+
+MAX_EVENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationServiceApi:
+    """What the worker's HTTP app serves besides health and metrics."""
+
+    sent_times: SentTimes
+
+
+internal_router = APIRouter(tags=["internal"], include_in_schema=False)
+
+
+@internal_router.get("/internal/notifications", response_model=None)
+async def notifications(
+    api: Annotated[NotificationServiceApi, Depends(current_api)],
+    event_id: Annotated[list[UUID], Query(alias="eventId", max_length=MAX_EVENTS)],
+) -> object:
+    """`{"notifications": {eventId: sentAt}}`; an event not notified (yet) is absent."""
+    try:
+        found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
+    except LedgerUnavailable:
+        return Problem(503, "The notification ledger is unavailable.", retry_after=2).response()
+    return {"notifications": {str(event): rfc3339(at) for event, at in found.items()}}

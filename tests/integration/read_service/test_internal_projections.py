@@ -1,0 +1,52 @@
+"""`GET /internal/projections`: when an order became readable, for the operator console."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import httpx
+
+from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+from tests.support.events import order_created, produce
+from tests.support.waiting import eventually
+
+
+async def test_the_projection_time_of_an_order_is_when_it_became_readable(
+    client: httpx.AsyncClient, settings: ReadServiceSettings
+) -> None:
+    event = order_created(created_at=datetime.now(UTC) - timedelta(minutes=5))
+    unknown = uuid4()
+    before = datetime.now(UTC)
+    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [event])
+
+    async def readable() -> bool:
+        return (await client.get(f"/orders/{event.order_id}")).status_code == 200
+
+    await eventually(readable, timeout=20, what="order projected")
+    after = datetime.now(UTC)
+
+    response = await client.get(
+        "/internal/projections",
+        params=[("orderId", str(event.order_id)), ("orderId", str(unknown))],
+    )
+
+    assert response.status_code == 200, response.text
+    projections = response.json()["projections"]
+    assert set(projections) == {str(event.order_id)}  # the unknown order is absent
+    found = projections[str(event.order_id)]
+    assert found["eventId"] == str(event.event_id)
+    assert datetime.fromisoformat(found["createdAt"]) == event.created_at.replace(
+        microsecond=event.created_at.microsecond // 1000 * 1000
+    )
+    projected = datetime.fromisoformat(found["projectedAt"])
+    # The time it was stored, not the event's creation time five minutes earlier.
+    assert before - timedelta(milliseconds=1) <= projected <= after
+
+
+async def test_projections_refuse_a_request_without_order_ids_or_with_bad_ones(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.get("/internal/projections")).status_code == 422
+    bad = await client.get("/internal/projections", params={"orderId": "not-a-uuid"})
+    assert bad.status_code == 422
