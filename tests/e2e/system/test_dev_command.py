@@ -102,6 +102,16 @@ def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
         line = f"📩 Notification sent to Lucas | Order: {created['id']} | Total: $199.90"
         wait_until(lambda: line in out.read_text(), timeout=15, what="notification shown")
 
+        # The operator console reads every service with its own admin token: all four hops.
+        def hops_in_console() -> list[str]:
+            answer = httpx.get(f"http://127.0.0.1:{base + 4}/api/orders/{created['id']}")
+            return [hop["state"] for hop in answer.json().get("hops", [])]
+
+        def all_reached() -> bool:
+            return hops_in_console() == ["reached"] * 4
+
+        wait_until(all_reached, timeout=20, what="all four hops reached in the console")
+
         # `order-platform token` mints with the same key: another customer sees none of it.
         minted = subprocess.run(
             [sys.executable, "-m", "order_platform.cli", "token", "--sub", "bob",

@@ -129,3 +129,15 @@ async def test_no_token_is_401_a_bad_one_invalid_token_and_a_write_only_scope_40
     problem(forged, 401)
     assert 'error="invalid_token"' in forged.headers["www-authenticate"]
     problem(write_only, 403)
+
+
+async def test_the_consoles_projection_times_need_the_admin_scope(
+    client: httpx.AsyncClient,
+) -> None:
+    path = f"/internal/projections?orderId={UUID(int=1)}"
+
+    assert (await client.get(path)).status_code == 401
+    assert (await client.get(path, headers=bearer(ALICE_READS))).status_code == 403
+    answer = await client.get(path, headers=bearer(ADMIN))
+    assert answer.status_code == 200
+    assert str(UUID(int=1)) in answer.json()["projections"]

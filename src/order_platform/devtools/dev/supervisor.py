@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN
 from order_platform.devtools.dev.banner import banner
 from order_platform.devtools.dev.console import say
 from order_platform.devtools.dev.dev_identity import (
@@ -34,6 +35,8 @@ from order_platform.devtools.embedded import EmbeddedServer, EmbeddedServers, Pl
 
 SERVICE_STARTUP_TIMEOUT = 60.0  # several Python processes importing at once on a small machine
 DEMO_TOKEN_SECONDS = 12 * 3600
+CONSOLE_SUBJECT = "order-platform-console"
+CONSOLE_TOKEN_SECONDS = 7 * 24 * 3600
 DEMO_SCOPES = ("orders:write", "orders:read")
 
 
@@ -50,6 +53,7 @@ class DevSupervisor:
         self.follower: LogFollower | None = None
         self.jwks: JwksServer | None = None
         self.demo_token: str | None = None
+        self.console_token: str | None = None  # orders:admin, for the operator console
 
     def run(self) -> int:
         self.ports.check(self.options.host)
@@ -92,6 +96,7 @@ class DevSupervisor:
         own_environment = {
             "read-service": {"MONGODB_URI": servers.read_mongodb_uri},
             "console": {
+                **({"CONSOLE_ACCESS_TOKEN": self.console_token} if self.console_token else {}),
                 "ORDER_SERVICE_URL": f"http://{host}:{self.ports.order}",
                 "READ_SERVICE_URL": ",".join(f"http://{host}:{p}" for p in self.ports.read),
                 "NOTIFICATION_SERVICE_URL": ",".join(
@@ -124,6 +129,11 @@ class DevSupervisor:
         identity = DevIdentity.load_or_create(key_dir)
         self.jwks = JwksServer(identity, self.options.host)
         self.demo_token = identity.mint(DEMO_CUSTOMER, DEMO_SCOPES, ttl_seconds=DEMO_TOKEN_SECONDS)
+        # The console reads every order's hops; its token is never printed, and lives as
+        # long as a dev session reasonably does.
+        self.console_token = identity.mint(
+            CONSOLE_SUBJECT, [SCOPE_ADMIN], ttl_seconds=CONSOLE_TOKEN_SECONDS
+        )
         return {
             "AUTH_JWKS_URL": self.jwks.url,
             "AUTH_ISSUER": DEV_ISSUER,

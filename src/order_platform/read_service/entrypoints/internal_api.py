@@ -3,7 +3,7 @@
 Internal (not in the public OpenAPI document): the console asks for the orders it is
 following, a few at a time, and shows the time as the "projected" hop of an order; the
 order's `createdAt` and `eventId` let it show the other hops of an order it did not see on
-the topic.
+the topic. With auth on it needs `orders:admin`, like every order's data.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
+from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN, Caller, authorization_header
 from order_platform.building_blocks.current_api import current_api
 from order_platform.contracts import rfc3339
 from order_platform.read_service.application.queries import ProjectionTimes
@@ -22,7 +23,12 @@ MAX_ORDERS = 100
 internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 
 
-async def _projection_times(api: Annotated[Any, Depends(current_api)]) -> ProjectionTimes:
+async def _projection_times(
+    api: Annotated[Any, Depends(current_api)],
+    authorization: Annotated[str | None, Depends(authorization_header)],
+) -> ProjectionTimes:
+    caller: Caller = await api.auth.authenticate(authorization)
+    caller.require(SCOPE_ADMIN)
     times: ProjectionTimes = api.projection_times
     return times
 
