@@ -132,6 +132,25 @@ async def test_a_page_that_takes_the_rest_announces_no_next(read_model: ReadMode
     assert rest.next_after is None
 
 
+async def test_the_first_page_is_the_newest_whatever_the_order_of_arrival(
+    read_model: ReadModel,
+) -> None:
+    # More orders than the MongoDB model's head holds (256), in batches, one of them
+    # redelivered, and a late one older than most (projected last, listed in its place).
+    views = [view(T0 + timedelta(milliseconds=7 * n)) for n in range(300)]
+    late = view(T0 + timedelta(milliseconds=7 * 120 + 1))
+    for start in range(0, 300, 60):
+        await read_model.apply(views[start : start + 60])
+    await read_model.apply(views[240:300])  # redelivered
+    await read_model.apply([late])
+    newest_first = sorted([*views, late], key=lambda v: v.position, reverse=True)
+
+    for limit in (1, 50, 200, 255, 256):
+        page = await read_model.page(limit, None)
+        assert page.orders == newest_first[:limit], limit
+        assert page.next_after == newest_first[limit - 1].position
+
+
 def owned(customer: str | None, created_at: datetime, n: int) -> OrderView:
     return OrderView(UUID(int=n), f"C{n}", Decimal("1.50"), created_at, uuid4(), customer)
 
