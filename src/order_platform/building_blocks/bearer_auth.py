@@ -197,8 +197,9 @@ bearer_scheme = HTTPBearer(
 BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
 
 
-def authorization_header(request: Request, _: BearerCredentials) -> str | None:
-    """The raw `Authorization` header; the dependency on `bearer_scheme` documents it."""
+async def authorization_header(request: Request, _: BearerCredentials) -> str | None:
+    """The raw `Authorization` header; the dependency on `bearer_scheme` documents it.
+    (`async`: FastAPI runs a plain `def` dependency in a worker thread, for every request.)"""
     return request.headers.get("authorization")
 
 
