@@ -138,7 +138,7 @@ class TerminalProgress:
         self._every = every
         self._total = 0
         self._started = time.monotonic()
-        self._last_line = 0.0
+        self._last_line: float | None = None  # not 0.0: monotonic() may be small after a boot
         self._drawn = False
 
     def started(self, total_estimate: int) -> None:
@@ -158,7 +158,11 @@ class TerminalProgress:
             self._stream.write(f"\r[{bar}] {figures}\033[K")
             self._stream.flush()
             self._drawn = True
-        elif time.monotonic() - self._last_line >= self._every or done >= total:
+        elif (
+            self._last_line is None
+            or time.monotonic() - self._last_line >= self._every
+            or done >= total
+        ):
             self._last_line = time.monotonic()
             print(f"rebuilt {figures}", file=self._stream, flush=True)
 
