@@ -89,13 +89,16 @@ async def test_guarantee_2_a_crash_in_the_middle_of_a_backlog_loses_and_doubles_
     assert database.orders.estimated_document_count() < len(backlog), "killed mid-backlog"
 
     with PlatformService("read-service", env=env, log_dir=tmp_path) as restarted:
-        wait_until(
-            lambda: database.orders.estimated_document_count() == len(backlog),
-            timeout=120,
-            what="whole backlog projected",
-        )
-        listed = walk_all(restarted.url)
+        # Stored by id first, then listed: the last batch's listing may be a moment behind.
+        listed: list[str] = []
 
+        def whole_backlog_listed() -> bool:
+            listed[:] = walk_all(restarted.url)
+            return len(listed) >= len(backlog)
+
+        wait_until(whole_backlog_listed, timeout=120, interval=0.5, what="whole backlog listed")
+
+    assert database.orders.estimated_document_count() == len(backlog)
     assert len(listed) == len(backlog)
     assert set(listed) == {str(event.order_id) for event in backlog}
 
