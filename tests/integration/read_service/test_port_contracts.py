@@ -375,8 +375,15 @@ async def test_a_cache_that_is_away_misses_and_never_raises(subject: CacheUnderT
     await cache.put_page(generation, 1, None, Page([cached], None))
 
     subject.back()
-    assert await cache.get_order(cached.id) is None  # nothing put while away was kept
-    assert await cache.get_page(generation, 1, None) is None
+    assert await cache.get_page(generation, 1, None) is None  # no page put while away was kept
+    # An order never changes: the one put while away is answered (from the process), as is
+    # one put before Redis went away, while it is away.
+    assert await cache.get_order(cached.id) == cached
+    earlier = view()
+    await cache.put_order(earlier)
+    subject.away()
+    assert await cache.get_order(earlier.id) == earlier
+    subject.back()
 
 
 async def test_an_invalidation_while_away_is_not_lost(subject: CacheUnderTest) -> None:

@@ -113,12 +113,15 @@ class FakeViewCache:
         """The orders cached under this scope's keys."""
         return {i: v for (scope, i), v in self._state.orders.items() if scope == self.scope}
 
+    # Orders never change, so RedisViewCache also keeps the ones it has seen in the process:
+    # they are answered whether Redis is there or not.
     async def get_order(self, order_id: UUID) -> OrderView | None:
-        return self._state.orders.get((self.scope, order_id)) if self._reachable() else None
+        self._reachable()
+        return self._state.orders.get((self.scope, order_id))
 
     async def put_order(self, view: OrderView) -> None:
-        if self._reachable():
-            self._state.orders[(self.scope, view.id)] = view
+        self._reachable()
+        self._state.orders[(self.scope, view.id)] = view
 
     async def list_generation(self) -> int | None:
         return self._state.generation if self._reachable() else None
