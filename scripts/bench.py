@@ -152,10 +152,14 @@ async def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
         timeline: dict[str, list[tuple[float, float]]] = {"post": [], "freshness": []}
         began = time.perf_counter()
 
+        timeline["gave_up"] = []
+
         async def sample(order_id: str, acknowledged: float) -> None:
             if (fresh := await load.freshness(order_id, acknowledged)) is not None:
                 fresh_samples.append(fresh)
                 timeline["freshness"].append((acknowledged - began, ms(fresh)))
+            else:
+                timeline["gave_up"].append((acknowledged - began, ms(FRESHNESS_GIVE_UP_SECONDS)))
 
         async def post(number: int) -> float:
             order_id, latency = await load.post(number)
@@ -383,6 +387,11 @@ def plot(runs: list[dict[str, dict[str, Any]]], path: Path) -> None:
         if timeline["freshness"]:
             xs, ys = zip(*sorted(timeline["freshness"]), strict=True)
             freshness.plot(xs, ys, marker=".", color=colour, label=name)
+        if timeline.get("gave_up"):
+            xs, ys = zip(*sorted(timeline["gave_up"]), strict=True)
+            freshness.scatter(
+                xs, ys, marker="x", color=colour, label=f"{name}: not readable within 30 s"
+            )
     latency.set_ylabel("POST /orders latency (ms)")
     latency.set_yscale("log")
     freshness.set_ylabel("freshness: 201 → readable (ms)")
