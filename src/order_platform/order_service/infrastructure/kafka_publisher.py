@@ -21,6 +21,12 @@ from order_platform.order_service.infrastructure.outbox import OutboxEntry
 
 log = structlog.get_logger(__name__)
 
+# How long the producer waits to fill a request: the POST has already been answered, so this
+# only delays freshness, by a few ms, and it cuts produce requests (relay and broker CPU) by
+# batching several orders into each; 2 ms left one or two orders per request (measured: the
+# whole platform's CPU per order 12 % lower at 10 ms under 16 closed-loop clients).
+PRODUCE_LINGER_MS = 10
+
 
 class PublishFailed(Exception):
     """The broker did not acknowledge; the entries stay pending and are tried again."""
@@ -43,7 +49,7 @@ class KafkaPublisher:
                 bootstrap_servers=bootstrap_servers,
                 acks="all",
                 enable_idempotence=enable_idempotence,
-                linger_ms=2,
+                linger_ms=PRODUCE_LINGER_MS,
                 request_timeout_ms=int(timeout_seconds * 1000),
                 client_id="order-service-relay",
             ),
