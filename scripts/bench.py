@@ -11,6 +11,8 @@ with every request loop bounded in count and time:
   2. freshness at a fixed rate (default 300 POSTs/s), below saturation;
   3. GET /orders/{id} at full load;
   4. GET /orders first page, uncached (first read after a projection) and cached;
+  5. with `--list-orders N` (the platform only): the read model filled to N orders through the
+     topic, then the first page again, uncached, and while orders are written at 100/s;
 with the CPU the services and the servers spent, and the services' memory after the load.
 With `--baseline`, the baseline design (`../shared/baseline/run.sh`) runs first on servers
 of its own, then the platform, under the same load, `--repeat` times, and the table shows
@@ -30,13 +32,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import aiohttp
 import psutil
-from bench_systems import Baseline, Platform, System
+from bench_systems import TOPIC, Baseline, Platform, System
 
 FRESHNESS_POLL_SECONDS = 0.002
 FRESHNESS_GIVE_UP_SECONDS = 30.0
@@ -288,8 +293,95 @@ async def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
             "uncached": percentiles(uncached),
             "cached": percentiles(cached),
         }
+        if args.list_orders and isinstance(system, Platform):
+            figures["list_at_scale"] = await list_at_scale(args.list_orders, system, load)
     figures["timeline"] = timeline
     return figures
+
+
+async def list_at_scale(orders: int, system: Platform, load: Load) -> dict[str, Any]:
+    """The first page at `orders` orders: the read model is filled through the topic (as a
+    backlog of OrderCreated events, created over the past at 100/s), then read uncached right
+    after a projection, and in a loop while orders are being written at 100 POSTs/s."""
+    from aiokafka import AIOKafkaProducer
+
+    from order_platform.contracts import OrderCreatedV1, event_headers
+
+    missing = max(orders - len(load.created), 0)
+    now = datetime.now(UTC)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=system.servers.kafka_bootstrap_servers, acks="all", linger_ms=20
+    )
+    await producer.start()
+    try:
+        last: list[str] = []
+        for start in range(0, missing, 5_000):
+            deliveries = []
+            for number in range(start, min(start + 5_000, missing)):
+                at = now - timedelta(milliseconds=10 * (missing - number))
+                event = OrderCreatedV1(
+                    event_id=uuid4(),
+                    occurred_at=at,
+                    order_id=uuid4(),
+                    customer_name=f"Backlog {number}",
+                    total_amount=Decimal("199.90"),
+                    created_at=at,
+                )
+                deliveries.append(
+                    await producer.send(
+                        TOPIC,
+                        event.to_json(),
+                        key=str(event.order_id).encode(),
+                        headers=event_headers(),
+                    )
+                )
+                last = [*last[-15:], str(event.order_id)]
+            await asyncio.gather(*deliveries)
+    finally:
+        await producer.stop()
+    filled = time.perf_counter()
+    projected = await asyncio.gather(
+        *(load.readable(order_id, filled, CATCH_UP_GIVE_UP_SECONDS * 3) for order_id in last)
+    )
+    if None in projected:
+        return {"orders": orders, "error": "the backlog was not projected in time"}
+    projection_s = time.perf_counter() - filled
+
+    async def first_page() -> float:
+        started = time.perf_counter()
+        async with load.session.get(f"{load.read_url}/orders?limit=50") as response:
+            await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET /orders answered {response.status}")
+        return time.perf_counter() - started
+
+    uncached: list[float] = []
+    for number in range(30):
+        order_id, _ = await load.post(3_000_000 + number)
+        await load.freshness(order_id, time.perf_counter())
+        uncached.append(await first_page())
+
+    writing: list[float] = []
+    stop = asyncio.Event()
+
+    async def write_at_100_per_s() -> None:
+        started = time.perf_counter()
+        for number in range(1_000):  # 10 s
+            await asyncio.sleep(max(0.0, started + number / 100 - time.perf_counter()))
+            await load.post(4_000_000 + number)
+        stop.set()
+
+    writer = asyncio.create_task(write_at_100_per_s())
+    while not stop.is_set() and len(writing) < 5_000:
+        writing.append(await first_page())
+        await asyncio.sleep(0.01)
+    await writer
+    return {
+        "orders": orders,
+        "backlog_projected_in_s": round(projection_s, 1),
+        "uncached": percentiles(uncached),
+        "while_writing_100_per_s": {"reads": len(writing), **percentiles(writing)},
+    }
 
 
 class SpanSink:
@@ -431,6 +523,12 @@ def main() -> int:
         "--baseline", type=Path, help="the baseline's run.sh: measure it beside the platform"
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each system")
+    parser.add_argument(
+        "--list-orders",
+        type=int,
+        default=0,
+        help="fill the platform's read model to this many orders, then time the first page",
+    )
     parser.add_argument("--plot", type=Path, help="write latency and freshness over time (PNG)")
     parser.add_argument(
         "--tracing",
@@ -472,6 +570,11 @@ def main() -> int:
             f" {args.repeat} run(s), values per run:\n"
         )
         print(side_by_side(runs))
+    for number, run in enumerate(runs, 1):
+        if scale := run["platform"].get("list_at_scale"):
+            print(
+                f"\nrun {number}, platform, first page of GET /orders at scale: {json.dumps(scale)}"
+            )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
