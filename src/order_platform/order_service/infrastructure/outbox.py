@@ -93,26 +93,42 @@ class OutboxEntry:
         )
 
     def to_document(self) -> Document:
-        return {
+        """Only what cannot be derived: the key is the order id and the headers are the
+        standard ones for the correlation id, unless they are not (then stored as they are).
+        Every value stored costs the embedded server's insert time; none is read on the hot path."""
+        document: Document = {
             "eventId": self.event_id,
-            "key": self.key,
             "value": self.value,
-            "headers": [[name, value] for name, value in self.headers],
             "leaseOwner": self.lease_owner,
             "leaseUntil": self.lease_until,
             "seq": self.seq,
-            "traceparent": self.traceparent,
         }
+        correlation = dict(self.headers).get("correlation-id")
+        correlation_id = correlation.decode() if correlation else None
+        if list(self.headers) == event_headers(correlation_id=correlation_id):
+            if correlation_id:
+                document["correlationId"] = correlation_id
+        else:
+            document["headers"] = [[name, value] for name, value in self.headers]
+        if self.key != self.order_id.encode():
+            document["key"] = self.key
+        if self.traceparent is not None:
+            document["traceparent"] = self.traceparent
+        return document
 
     @classmethod
     def from_order_document(cls, document: Document) -> OutboxEntry:
         outbox = document["outbox"]
+        if "headers" in outbox:  # also every entry stored before the headers were derived
+            headers = tuple((name, bytes(value)) for name, value in outbox["headers"])
+        else:
+            headers = tuple(event_headers(correlation_id=outbox.get("correlationId")))
         return cls(
             order_id=document["_id"],
             event_id=outbox["eventId"],
-            key=bytes(outbox["key"]),
+            key=bytes(outbox["key"]) if "key" in outbox else document["_id"].encode(),
             value=bytes(outbox["value"]),
-            headers=tuple((name, bytes(value)) for name, value in outbox["headers"]),
+            headers=headers,
             lease_owner=outbox["leaseOwner"],
             lease_until=outbox["leaseUntil"],
             created_at=document["createdAt"],
