@@ -13,10 +13,8 @@ the timeline costs a lookup per second that holds orders, which is 50 lookups fo
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +27,7 @@ from order_platform.read_service.application.ports import Page, ReadModelUnavail
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.timeline import (
     chunks_of,
+    compact_entry,
     customer_scope,
     day_key,
     days_key,
@@ -39,6 +38,7 @@ from order_platform.read_service.infrastructure.timeline import (
     minute_key,
     position_second,
     second_key,
+    view_from_compact,
     view_from_entry,
 )
 
@@ -58,35 +58,6 @@ def order_document(view: OrderView, projected_at: datetime | None = None) -> Doc
     if projected_at is not None:
         document["projectedAt"] = projected_at
     return document
-
-
-def head_entry(view: OrderView) -> str:
-    """An order in the head as one string that sorts as its position does (time to the
-    millisecond, as BSON keeps it, then id): scalars, so that the embedded server's update,
-    which copies the whole document, stays cheap."""
-    at = view.created_at.astimezone(UTC)
-    moment = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
-    rest: Document = {
-        "customerName": view.customer_name,
-        "totalAmount": str(view.total_amount),
-        "eventId": str(view.event_id),
-    }
-    if view.customer_id is not None:
-        rest["customerId"] = view.customer_id
-    return f"{moment}|{view.id}|{json.dumps(rest, ensure_ascii=False)}"
-
-
-def view_from_head_entry(text: str) -> OrderView:
-    moment, order_id, rest = text.split("|", 2)
-    fields = json.loads(rest)
-    return OrderView(
-        id=UUID(order_id),
-        customer_name=fields["customerName"],
-        total_amount=Decimal(fields["totalAmount"]),
-        created_at=datetime.fromisoformat(moment).replace(tzinfo=UTC),
-        event_id=UUID(fields["eventId"]),
-        customer_id=fields.get("customerId"),
-    )
 
 
 def view_from_document(document: Document) -> OrderView:
@@ -163,7 +134,7 @@ class MongoReadModel:
                 {
                     "$push": {
                         "recent": {
-                            "$each": [head_entry(view) for view in views],
+                            "$each": [compact_entry(view) for view in views],
                             "$sort": -1,  # strings that sort as positions do: newest first
                             "$slice": HEAD_SIZE,
                         }
@@ -235,7 +206,7 @@ class MongoReadModel:
         if document is None:
             return None
         # A redelivered batch may have pushed an order twice: listed once, as in `merge`.
-        unique = {view.id: view for view in map(view_from_head_entry, document["recent"])}
+        unique = {view.id: view for view in map(view_from_compact, document["recent"])}
         views = sorted(unique.values(), key=lambda view: view.position, reverse=True)
         if len(views) <= limit:
             return None  # cannot tell whether more follow: the walk can
