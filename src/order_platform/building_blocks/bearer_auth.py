@@ -35,8 +35,9 @@ ASYMMETRIC_ALGORITHMS = (
 )  # fmt: skip
 MAX_LEEWAY_SECONDS = 60.0
 MAX_SUBJECT_LENGTH = 255
-# A subject becomes stored data and log context: no control characters (guarantee 10).
-_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$")
+# A subject becomes stored data and log context: no control characters (guarantee 10), and
+# no lone surrogate (a JWT's JSON may escape one; it could be neither stored nor published).
+_SUBJECT = re.compile(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]+$")
 
 REFUSED = Counter("auth_refused_total", "Requests refused by authentication", ["reason"])
 

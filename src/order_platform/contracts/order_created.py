@@ -30,8 +30,9 @@ SCHEMA_PATH = Path(__file__).with_name("order_created.v1.schema.json")
 _MAX_AMOUNT = Decimal(1_000_000_000)
 _CENT = Decimal("0.01")
 # C0 and C1 controls, DEL, U+2028 and U+2029: never in a name (DESIGN.md guarantee 10), so an
-# event that carries one was not published by the Order Service and is dead-lettered.
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# event that carries one was not published by the Order Service and is dead-lettered. Lone
+# surrogates neither: text no UTF-8 encoder takes cannot be a published event.
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class InvalidEvent(ValueError):

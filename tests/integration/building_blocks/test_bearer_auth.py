@@ -75,6 +75,7 @@ def invalid_tokens(provider: IdentityProvider) -> dict[str, str | None]:
         "unknown key": f"Bearer {provider.token(key=STRANGER)}",
         "no subject": f"Bearer {provider.token(sub='')}",
         "control character in subject": f"Bearer {provider.token(sub='eve\nforged log line')}",
+        "lone surrogate in subject": f"Bearer {provider.token(sub='eve\ud800')}",
         "no expiry": f"Bearer {provider.token(exp=None)}",
     }
 
@@ -96,6 +97,7 @@ def invalid_tokens(provider: IdentityProvider) -> dict[str, str | None]:
         "unknown key",
         "no subject",
         "control character in subject",
+        "lone surrogate in subject",
         "no expiry",
     ],
 )

@@ -49,3 +49,20 @@ async def test_the_openapi_schema_states_the_rule(client: httpx.AsyncClient) -> 
 
     assert "control characters" in name["description"]
     assert "\\u2028" in name["pattern"]
+
+
+async def test_guarantee_10_a_lone_surrogate_in_a_name_is_422_and_nothing_is_stored(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    # Valid JSON (an escaped UTF-16 half) that decodes to text no UTF-8 encoder accepts:
+    # storing or publishing it would fail after validation.
+    response = await client.post(
+        "/orders",
+        content=b'{"customerName": "Lu\\ud800cas", "totalAmount": "1.00"}',
+        headers={"content-type": "application/json", "Idempotency-Key": "half-a-character"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert [error["field"] for error in response.json()["errors"]] == ["customerName"]
+    assert await database.orders.count_documents({}) == 0
+    assert await database.idempotency_keys.count_documents({}) == 0

@@ -15,8 +15,9 @@ MAX_TOTAL_AMOUNT = Decimal(1_000_000_000)
 CENT = Decimal("0.01")
 # C0 controls (tab, newline, CR and ESC among them), DEL, C1 controls, and the Unicode line and
 # paragraph separators: a name is data, and none of these belongs in one; each could break a
-# log line, a terminal or a message apart.
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# log line, a terminal or a message apart. Nor a lone UTF-16 surrogate (valid as a JSON escape,
+# "\ud800"): no UTF-8 encoder takes it, so the order could be neither stored nor published.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def valid_customer_name(raw: str) -> str:
