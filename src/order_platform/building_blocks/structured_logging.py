@@ -19,7 +19,7 @@ from order_platform.building_blocks.tracing import trace_id_of
 # C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: every character
 # a terminal acts on or a line reader (Python's `splitlines` among them) splits at; and lone
 # surrogates, which no UTF-8 stream can write.
-_CONTROL_CHARACTERS = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff]")
+CONTROL_CHARACTERS = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Keys whose value is a traceback (the console writes it below the record's line): its newlines
 # are kept, for people to read it, and every line is indented, so that no line of it can pass
@@ -38,7 +38,7 @@ def _escaped(control: re.Match[str]) -> str:
 
 def escape_control_characters(text: str) -> str:
     """`text` with each control character written as its escape (`\\n`, `\\x1b`, `\\u2028`)."""
-    return _CONTROL_CHARACTERS.sub(_escaped, text)
+    return CONTROL_CHARACTERS.sub(_escaped, text)
 
 
 def _escape_value(value: object) -> object:
