@@ -31,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -314,7 +315,7 @@ async def list_at_scale(orders: int, system: Platform, load: Load) -> dict[str, 
     )
     await producer.start()
     try:
-        last: list[str] = []
+        last: deque[str] = deque(maxlen=16)  # the newest, spread over the partitions
         for start in range(0, missing, 5_000):
             deliveries = []
             for number in range(start, min(start + 5_000, missing)):
@@ -335,7 +336,7 @@ async def list_at_scale(orders: int, system: Platform, load: Load) -> dict[str, 
                         headers=event_headers(),
                     )
                 )
-                last = [*last[-15:], str(event.order_id)]
+                last.append(str(event.order_id))
             await asyncio.gather(*deliveries)
     finally:
         await producer.stop()
