@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from order_platform.console.domain import CounterHistory, HopState, OrderFacts, journey
-from order_platform.console.domain.journey import end_to_end_ms
+from order_platform.console.domain.journey import end_to_end_ms, end_to_end_skew_ms
 from order_platform.console.domain.rates import series_key
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -119,3 +119,31 @@ def test_a_where_clause_selects_series_by_their_labels() -> None:
         "http_requests_total", where=lambda labels: labels["status"][0] == "5"
     )
     assert server_errors == pytest.approx(2.0)
+
+
+def test_no_negative_times_on_the_console_when_clocks_disagree() -> None:
+    """Each hop is stamped by another clock (createdAt by the order service, the record by the
+    relay or broker, projected and notified by their services): a record stamped 2 s before
+    its createdAt has no measurable latency, not `+-2000 ms`; the hop says which clock stamped
+    it and by how much the two clocks disagree at least."""
+    facts = OrderFacts(
+        uuid4(),
+        accepted_at=at(2000),
+        published_at=at(0),
+        projected_at=at(-21),
+        notified_at=at(30),
+    )
+
+    hops = journey(facts)
+
+    assert [h.latency_ms for h in hops] == [None, None, None, 30.0]
+    assert [h.skew_ms for h in hops] == [None, 2000.0, 21.0, None]
+    assert all(h.clock for h in hops)
+    assert len({h.clock for h in hops}) == 4
+    assert end_to_end_ms(facts) is None
+    assert end_to_end_skew_ms(facts) == 1970.0
+    late = OrderFacts(
+        uuid4(), accepted_at=at(0), published_at=at(5), projected_at=at(1), notified_at=at(9)
+    )
+    assert end_to_end_ms(late) == 9.0
+    assert end_to_end_skew_ms(late) is None

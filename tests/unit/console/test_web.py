@@ -237,3 +237,24 @@ async def test_a_redrive_goes_to_that_group_with_the_chosen_dead_letters(
     assert every.status_code == 200
     assert unknown.status_code == 404
     assert desk.redriven == [(READS, [(1, 7), (0, 2)]), (NOTIFICATIONS, None)]
+
+
+async def test_no_negative_times_on_the_console_in_where_is_my_order_and_recent_orders(
+    client: httpx.AsyncClient, order: SeenOrder, hops: FakeHops
+) -> None:
+    """A record stamped 2 s before its createdAt (two clocks): no `+-2000 ms` anywhere."""
+    hops.projected[order.order_id] = Projection(
+        T0 - timedelta(seconds=2), order.created_at, order.event_id
+    )
+    hops.notified[order.event_id] = T0 - timedelta(seconds=1)
+
+    found = (await client.get("/api/orders/corr-1")).json()
+    recent = (await client.get("/api/overview")).json()["recent"][0]
+
+    for shown in (found, recent):
+        latencies = [hop["latencyMs"] for hop in shown["hops"]]
+        assert all(latency is None or latency >= 0 for latency in latencies), latencies
+        assert [hop["skewMs"] for hop in shown["hops"]] == [None, None, 2005.0, 1005.0]
+        assert all(hop["clock"] for hop in shown["hops"])
+        assert shown["endToEndMs"] is None
+        assert shown["endToEndSkewMs"] == 1000.0

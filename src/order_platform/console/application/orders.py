@@ -25,7 +25,13 @@ from order_platform.console.application.ports import (
     SeenOrder,
     Unavailable,
 )
-from order_platform.console.domain.journey import OrderFacts, end_to_end_ms, journey
+from order_platform.console.domain.journey import (
+    Hop,
+    OrderFacts,
+    end_to_end_ms,
+    end_to_end_skew_ms,
+    journey,
+)
 
 Json = dict[str, Any]
 MAX_ASKED = 100  # ids per internal request (the services' limit)
@@ -88,6 +94,7 @@ class OrderTracker:
                     "createdAt": _iso(seen.created_at),
                     "hops": [hop_json(hop) for hop in journey(facts)],
                     "endToEndMs": end_to_end_ms(facts),
+                    "endToEndSkewMs": end_to_end_skew_ms(facts),
                 }
             )
         return rows
@@ -150,6 +157,7 @@ class OrderTracker:
             "correlationId": correlation_id,
             "hops": [hop_json(hop) for hop in journey(facts)],
             "endToEndMs": end_to_end_ms(facts),
+            "endToEndSkewMs": end_to_end_skew_ms(facts),
             "seenOnTopic": on_topic,
             "unavailable": dict(self.unavailable),
         }
@@ -198,12 +206,14 @@ class OrderTracker:
         return answer
 
 
-def hop_json(hop: Any) -> Json:
+def hop_json(hop: Hop) -> Json:
     return {
         "name": hop.name,
         "state": hop.state.value,
         "at": _iso(hop.at) if hop.at else None,
+        "clock": hop.clock,
         "latencyMs": hop.latency_ms,
+        "skewMs": hop.skew_ms,
         "error": hop.error,
     }
 

@@ -4,6 +4,11 @@ accepted (the write model has it) -> published (the broker has the event) -> pro
 (readable) and notified, the last two in parallel after publishing. A hop's latency is
 measured from the hop it follows: published from accepted, projected and notified from
 published.
+
+Each hop is stamped by another clock (see `CLOCKS`), so a difference between two of them is
+a latency plus whatever the clocks disagree by. A hop cannot happen before the hop it
+follows: a negative difference is no latency at all but a lower bound of the clocks'
+disagreement, shown as such (`skew_ms`), never as a negative time.
 """
 
 from __future__ import annotations
@@ -12,6 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
+
+# Who stamped each hop's time.
+CLOCKS = {
+    "accepted": "order service (the order's createdAt)",
+    "published": "Kafka record timestamp (the relay's clock, or the broker's)",
+    "projected": "read service",
+    "notified": "notification worker",
+}
 
 
 class HopState(StrEnum):
@@ -27,6 +40,12 @@ class Hop:
     at: datetime | None = None
     latency_ms: float | None = None  # since the hop it follows, when both are reached
     error: str | None = None
+    # The hop's clock reads this much earlier than the previous hop's: no latency to show.
+    skew_ms: float | None = None
+
+    @property
+    def clock(self) -> str:
+        return CLOCKS[self.name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +70,19 @@ def journey(facts: OrderFacts) -> list[Hop]:
 
 
 def end_to_end_ms(facts: OrderFacts) -> float | None:
-    """From accepted to the last of projected and notified; None until both are reached."""
+    """From accepted to the last of projected and notified; None until both are reached, and
+    None when the clocks disagree so much that it would be negative."""
+    span = _end_to_end(facts)
+    return span if span is not None and span >= 0 else None
+
+
+def end_to_end_skew_ms(facts: OrderFacts) -> float | None:
+    """How far the last hop's clock reads before createdAt, when it does."""
+    span = _end_to_end(facts)
+    return -span if span is not None and span < 0 else None
+
+
+def _end_to_end(facts: OrderFacts) -> float | None:
     if facts.accepted_at is None or facts.projected_at is None or facts.notified_at is None:
         return None
     return _ms(max(facts.projected_at, facts.notified_at) - facts.accepted_at)
@@ -59,8 +90,12 @@ def end_to_end_ms(facts: OrderFacts) -> float | None:
 
 def _hop(name: str, at: datetime | None, previous: datetime | None, error: str | None) -> Hop:
     if at is not None:
-        latency = _ms(at - previous) if previous is not None else None
-        return Hop(name, HopState.REACHED, at, latency)
+        if previous is None:
+            return Hop(name, HopState.REACHED, at)
+        span = _ms(at - previous)
+        if span < 0:
+            return Hop(name, HopState.REACHED, at, skew_ms=-span)
+        return Hop(name, HopState.REACHED, at, span)
     if error is not None:
         return Hop(name, HopState.FAILED, error=error)
     return Hop(name, HopState.PENDING)

@@ -74,18 +74,23 @@
   }
 
   function hopChip(hop, withTimes) {
-    const label = hop.state === "reached" ? `${hop.name}${hop.latencyMs !== null ? ` +${ms(hop.latencyMs)}` : ""}` : `${hop.name}: ${hop.state}`;
-    const chip = el("span", { class: `hop ${hop.state}`, "data-hop": hop.name, "data-state": hop.state, title: hop.error || hop.at || "" }, label);
+    // A hop stamped earlier than the one it follows has no latency: the two clocks disagree.
+    const after = hop.latencyMs !== null ? ` +${ms(hop.latencyMs)}` : hop.skewMs !== null ? ` (clocks ${ms(hop.skewMs)} apart)` : "";
+    const label = hop.state === "reached" ? `${hop.name}${after}` : `${hop.name}: ${hop.state}`;
+    const title = hop.error || (hop.at ? `${hop.at} by the ${hop.clock} clock` : "");
+    const chip = el("span", { class: `hop ${hop.state}`, "data-hop": hop.name, "data-state": hop.state, title }, label);
     if (withTimes) chip.append(el("small", {}, hop.at ? time(hop.at) : hop.error || "not yet"));
     return chip;
   }
+
+  const endToEnd = (body) => (body.endToEndSkewMs !== null ? `– (clocks ${ms(body.endToEndSkewMs)} apart)` : ms(body.endToEndMs));
 
   function renderRecent(rows) {
     $("#recent").replaceChildren(...rows.map((row) => el("tr", { "data-order-id": row.orderId },
       el("td", { class: "id" }, el("a", { href: "#", onclick: (event) => { event.preventDefault(); search(row.orderId); } }, row.orderId)),
       el("td", {}, row.customerName), el("td", {}, row.totalAmount), el("td", {}, time(row.createdAt)),
       el("td", {}, el("div", { class: "hops" }, ...row.hops.map((hop) => hopChip(hop, false)))),
-      el("td", { class: "e2e" }, ms(row.endToEndMs)))));
+      el("td", { class: "e2e" }, endToEnd(row)))));
   }
 
   function renderDeadLetters(groups) {
@@ -136,12 +141,12 @@
       const response = await fetch(`/api/orders/${encodeURIComponent(current)}`);
       const body = await response.json();
       if (!response.ok) { box.replaceChildren(el("p", { class: "note" }, body.detail)); return; }
-      settled = body.endToEndMs !== null;
+      settled = body.endToEndMs !== null || body.endToEndSkewMs !== null;
       const notes = [];
       if (!body.seenOnTopic) notes.push("not among the console's latest orders on the topic: publish time unknown");
       for (const [service, why] of Object.entries(body.unavailable)) notes.push(`${service} unavailable: ${why}`);
       box.replaceChildren(
-        el("p", {}, "order ", el("span", { class: "id", "data-field": "order-id" }, body.orderId), body.correlationId ? ` · correlation ${body.correlationId}` : "", ` · end to end ${ms(body.endToEndMs)}`),
+        el("p", {}, "order ", el("span", { class: "id", "data-field": "order-id" }, body.orderId), body.correlationId ? ` · correlation ${body.correlationId}` : "", ` · end to end ${endToEnd(body)}`),
         el("div", { class: "hops" }, ...body.hops.map((hop) => hopChip(hop, true))),
         ...notes.map((note) => el("p", { class: "note" }, note)));
     } catch (error) {
