@@ -1,12 +1,10 @@
 """A request body as a typed route parameter: JSON only, numbers as `Decimal`, validated.
 
 Every refusal goes through the service's problem handlers: a body that is not JSON by its
-content type is 415, one that does not parse or validate raises the framework's
-`RequestValidationError`, so one handler renders every 422.
+content type is 415, one that does not parse, holds a number out of `Decimal`'s range or does
+not validate raises the framework's `RequestValidationError`, so one handler renders every 422.
 """
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from fastapi import Request
@@ -14,23 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
+from order_platform.building_blocks.decimal_json import NotJson, NumberOutOfRange, parse_json
 from order_platform.building_blocks.problem import InvalidRequest
-
-
-class NotJson(ValueError):
-    """The body is not a JSON document."""
-
-
-def parse_json(body: bytes) -> Any:
-    """JSON with every number read as `Decimal`, so 199.90 is never a float on its way in."""
-
-    def reject_constant(name: str) -> Any:
-        raise NotJson(f"{name} is not a number")
-
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise NotJson(str(error)) from error
 
 
 def is_json(content_type: str) -> bool:
@@ -56,6 +39,8 @@ class JsonBody[M: BaseModel]:
             raise HTTPException(415, self.unsupported)
         try:
             document = parse_json(await request.body())
+        except NumberOutOfRange as error:
+            raise InvalidRequest(f"The body holds a number it cannot take: {error}.") from error
         except NotJson as error:
             raise InvalidRequest(f"The body is not valid JSON: {error}") from error
         try:

@@ -81,6 +81,44 @@ async def test_numbers_are_read_as_decimals_never_floats(client: httpx.AsyncClie
     assert problem(three_places, 422)["errors"][0]["field"] == "totalAmount"
 
 
+# Numbers that `Decimal` cannot parse (InvalidOperation) or parses but cannot compute with.
+BEYOND_DECIMAL = [
+    b'{"customerName": "A", "totalAmount": 1e9999999999999999999}',
+    b'{"customerName": "A", "totalAmount": 1e-9999999999999999999}',
+    b'{"customerName": "A", "totalAmount": 1, "note": 1e9999999999999999999}',
+    b'{"customerName": "A", "totalAmount": 1, "note": [-1E+999999999999999999]}',
+    b'{"customerName": "A", "totalAmount": 1e999999999999999999}',
+    b'{"customerName": "A", "totalAmount": 1, "note": ' + b"9" * 5000 + b"}",
+]
+BEYOND_DECIMAL_AS_TEXT = ["1e9999999999999999999", "1e999999999999999999", "1e-999999999999999999"]
+
+
+@pytest.mark.parametrize("content", BEYOND_DECIMAL)
+async def test_guarantee_10_a_number_beyond_decimals_range_is_422(
+    client: httpx.AsyncClient, store: FakeStore, content: bytes
+) -> None:
+    response = await client.post(
+        "/orders", content=content, headers={"Content-Type": "application/json"}
+    )
+
+    body = problem(response, 422)
+    assert body["type"] == "urn:order-platform:problem:invalid-request"
+    assert "out of range" in body["detail"]
+    assert not store.orders
+    assert not store.outbox
+
+
+@pytest.mark.parametrize("amount", BEYOND_DECIMAL_AS_TEXT)
+async def test_guarantee_10_a_numeric_string_beyond_decimals_range_is_422(
+    client: httpx.AsyncClient, store: FakeStore, amount: str
+) -> None:
+    response = await client.post("/orders", json={"customerName": "A", "totalAmount": amount})
+
+    errors = problem(response, 422)["errors"]
+    assert [error["field"] for error in errors] == ["totalAmount"]
+    assert not store.orders
+
+
 async def test_a_repeated_key_replays_the_first_answer(
     client: httpx.AsyncClient, store: FakeStore
 ) -> None:

@@ -4,12 +4,13 @@ and the headers of its answer; the answer's body, an order, is the platform's
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Header
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
+from order_platform.building_blocks.decimal_json import NumberOutOfRange, parse_decimal
 from order_platform.order_service.application.create_order import CreateOrder
 
 
@@ -19,9 +20,12 @@ def _amount(value: object) -> Decimal:
     if isinstance(value, int | Decimal):
         return Decimal(value)
     if isinstance(value, str):
+        # The same guard as the body's JSON numbers: "1e999999999999999999" is out of range.
         try:
-            return Decimal(value.strip())
-        except InvalidOperation:
+            return parse_decimal(value.strip())
+        except NumberOutOfRange:
+            raise ValueError("is out of range") from None
+        except ValueError:
             raise ValueError("must be a number or a numeric string") from None
     raise ValueError("must be a number or a numeric string")
 
