@@ -31,17 +31,18 @@ service's adapter, `read_service/rebuild_target.py`, wired by the CLI), the writ
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 from uuid import UUID, uuid5
 
 import httpx
+
+from order_platform.building_blocks.decimal_json import parse_decimal, parse_json
 
 # The event id of a rebuilt order whose event was published long ago (the write model keeps
 # only unpublished events' ids): derived from the order id, so every rebuild agrees on it.
@@ -158,7 +159,7 @@ def exported_order(line: dict[str, Any]) -> ExportedOrder:
     return ExportedOrder(
         id=order_id,
         customer_name=line["customerName"],
-        total_amount=Decimal(line["totalAmount"]),
+        total_amount=parse_decimal(str(line["totalAmount"])),
         created_at=datetime.fromisoformat(line["createdAt"]).astimezone(UTC),
         event_id=UUID(event_id) if event_id else uuid5(REBUILT_EVENT_NAMESPACE, str(order_id)),
         customer_id=line.get("customerId"),
@@ -177,12 +178,12 @@ async def _export_batches(
         if ended is not None:
             raise RebuildFailed("The Order Service's export went on after its end line.")
         try:
-            line = json.loads(raw)
+            line = parse_json(raw)  # numbers as Decimal, in range, like every body we read
             if line.get("end") is True:
                 ended = line
                 continue
             batch.append(exported_order(line))
-        except (ValueError, KeyError, TypeError, InvalidOperation) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             message = f"The Order Service's export has a line it cannot read: {error}."
             raise RebuildFailed(message) from error
         seen += 1

@@ -197,6 +197,33 @@ async def test_an_export_cut_short_is_never_switched_to(
     assert not [n for n in await read_db.list_collection_names() if n.startswith("orders_")]
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'"totalAmount": "1e999999999999999999"',
+        b'"totalAmount": 1e9999999999999999999',
+        b'"totalAmount": "1.00", "note": 1e-9999999999999999999',
+    ],
+    ids=["amount beyond range", "amount beyond what Decimal parses", "unknown field"],
+)
+async def test_guarantee_10_an_export_line_with_a_number_beyond_decimals_range_is_refused(
+    read_db: Database, target: ReadModelRebuildTarget, line: bytes
+) -> None:
+    order = b'{"id": "%s", "customerName": "A", "createdAt": "2026-11-25T08:00:00.000Z", %s}'
+    export = order % (str(uuid4()).encode(), line) + b'\n{"end": true, "count": 1}\n'
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=export)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(serve), base_url="http://o") as http:
+        with pytest.raises(RebuildFailed, match=r"a line it cannot read: .*out of range"):
+            await rebuild(
+                target, options(), TerminalProgress(io.StringIO()), sleep=no_wait, http=http
+            )
+
+    assert (await MongoReadModelGenerations(read_db, pointer_ttl_seconds=0).current()).active == ""
+
+
 async def test_an_unreachable_order_service_is_one_sentence(
     target: ReadModelRebuildTarget, unused_tcp_port: int
 ) -> None:
