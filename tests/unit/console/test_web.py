@@ -226,6 +226,23 @@ async def test_a_redrive_request_must_be_json_and_name_dead_letters(
     assert desk.redriven == []
 
 
+@pytest.mark.parametrize(
+    "number", [b"1e9999999999999999999", b"1e-9999999999999999999", b"1e999999999999999999"]
+)
+async def test_guarantee_10_a_number_beyond_decimals_range_in_a_redrive_request_is_422(
+    client: httpx.AsyncClient, desk: FakeDesk, number: bytes
+) -> None:
+    response = await client.post(
+        "/api/dead-letters/reads/redrive",
+        content=b'{"all": true, "note": ' + number + b"}",
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert "out of range" in response.json()["detail"]
+    assert desk.redriven == []
+
+
 async def test_a_redrive_goes_to_that_group_with_the_chosen_dead_letters(
     client: httpx.AsyncClient, desk: FakeDesk
 ) -> None:

@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from order_platform.building_blocks.current_api import current_api
+from order_platform.building_blocks.json_body import JsonBody
 from order_platform.building_blocks.problem import Problem
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.console.application.dead_letters import DeadLetterMonitor
@@ -101,18 +102,19 @@ class RedriveRequest(BaseModel):
     )
 
 
-@router.post("/api/dead-letters/{group}/redrive", response_model=None)
-async def redrive(group: str, request: Request, api: Api) -> JSONResponse:
+redrive_body = JsonBody(RedriveRequest, what="the redrive request")
+
+
+@router.post(
+    "/api/dead-letters/{group}/redrive", response_model=None, openapi_extra=redrive_body.openapi
+)
+async def redrive(
+    group: str, body: Annotated[RedriveRequest, Depends(redrive_body)], api: Api
+) -> JSONResponse:
     """`order-platform dlq replay --group GROUP (--all | --offset P:O …)`, as the page asks.
 
-    JSON only: a cross-site form cannot send it without the browser asking first (CORS
-    preflight, which this server never allows)."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return Problem(415, "Send the redrive request as application/json.").response()
-    try:
-        body = RedriveRequest.model_validate_json(await request.body())
-    except ValidationError as error:
-        return Problem(422, f"Not a redrive request: {error.errors()[0]['msg']}.").response()
+    JSON only (the body parsed like every body the platform reads): a cross-site form cannot
+    send it without the browser asking first (CORS preflight, which this server never allows)."""
     if not body.all and not body.offsets:
         return Problem(422, "Say which dead letters: `all` or `offsets`.").response()
     if group not in api.dead_letters.groups:
