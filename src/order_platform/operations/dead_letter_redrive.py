@@ -19,8 +19,12 @@ At most once per dead letter, tracked in Kafka, no other store:
   topic (its `dlq-redriven-from: PARTITION:OFFSET` header), so `--all` and `--offset` skip it.
 `--again` redrives the chosen dead letters even so. Sends are acknowledged (`acks=all`) before
 the mark is committed: a replay that dies between the two may send those again next time,
-which the consumers' idempotence on `eventId` absorbs (DESIGN.md guarantee 2). Two replays of
-one group at the same time are not guarded against.
+which the consumers' idempotence on `eventId` absorbs (DESIGN.md guarantee 2).
+
+One replay of a group at a time, whoever runs it (`dlq replay`, the console, on any host): a
+replay that sends holds the group's lease (`redrive_lease`, also in Kafka) from before it
+reads the mark until after it commits it, renewed right before it sends; another replay of
+the group meanwhile sends nothing and raises `RedriveHeld`. A dry run takes no lease.
 
 Reading is read-only: the DLQ, the redrive topic and the original topic are read by a
 consumer without a group (assigned partitions, from the beginning to the end offsets); the
@@ -32,6 +36,7 @@ reached or refuses, `KafkaUnavailable` says so in one sentence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Awaitable, Iterable, Sequence
@@ -44,6 +49,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from order_platform.building_blocks.dead_letters import PREVIOUS_ERRORS, REDRIVE_COUNT
 from order_platform.contracts import dead_letter_topic, redrive_topic, rfc3339
+from order_platform.operations.redrive_lease import RedriveLease
 
 REDRIVEN_FROM = "dlq-redriven-from"
 VALUE_OMITTED = "dlq-value-omitted"
@@ -278,10 +284,16 @@ class DeadLetterRedrive:
         group: str,
         enable_idempotence: bool,
         timeout_seconds: float = 10.0,
+        who: str = "order-platform dlq replay",
+        lease_seconds: float = 60.0,
     ) -> None:
         self._bootstrap = bootstrap_servers
         self._idempotence = enable_idempotence
         self._timeout = timeout_seconds
+        self._topic = topic
+        self._who = who
+        # Renewed right before a send bounded by the timeout: the send ends inside the lease.
+        self._lease_seconds = max(lease_seconds, 2 * timeout_seconds)
         self.group = group
         self.dlq_topic = dead_letter_topic(topic, group)
         self.redrive_topic = redrive_topic(topic, group)
@@ -294,6 +306,29 @@ class DeadLetterRedrive:
 
     async def replay(
         self, chosen: Sequence[tuple[int, int]] | None, *, again: bool, dry_run: bool
+    ) -> Report:
+        """Raises `RedriveHeld` (before sending anything) while another replay of the group
+        holds its lease."""
+        if dry_run:
+            return await self._replay(chosen, again=again, lease=None)
+        lease = RedriveLease(
+            self._bootstrap,
+            topic=self._topic,
+            group=self.group,
+            who=self._who,
+            ttl_seconds=self._lease_seconds,
+            request_timeout_ms=int(self._timeout * 1000),
+        )
+        await self._bounded(lease.acquire(), f"take the redrive lease of {self.group}")
+        try:
+            return await self._replay(chosen, again=again, lease=lease)
+        finally:
+            # Unreleased (Kafka gone), the lease runs out by itself.
+            with contextlib.suppress(KafkaUnavailable):
+                await self._bounded(lease.release(), f"release the redrive lease of {self.group}")
+
+    async def _replay(
+        self, chosen: Sequence[tuple[int, int]] | None, *, again: bool, lease: RedriveLease | None
     ) -> Report:
         letters = await self.dead_letters()
         partitions = sorted({letter.partition for letter in letters} | {p for p, _ in chosen or ()})
@@ -308,10 +343,11 @@ class DeadLetterRedrive:
                 report.skipped.append((letter.coordinates, message))
             else:
                 outgoing.append((letter, *message))
-        if dry_run:
+        if lease is None:
             report.sent = [(letter, "(dry run)") for letter, _, _ in outgoing]
             return report
         if outgoing:
+            await self._bounded(lease.renew(), f"renew the redrive lease of {self.group}")
             report.sent = await self._bounded(self._send(outgoing), f"send to {self.redrive_topic}")
         if chosen is None:
             report.committed = new_marks(letters, marks)

@@ -4,7 +4,8 @@ Exit status: 0 done (also: nothing to redrive, or a dry run); 1 some chosen dead
 not be redriven (not in the DLQ, or its original is gone; each is printed with why); 2 bad
 arguments or environment; 3 Kafka unreachable or too slow, in one sentence on stderr (the
 redrive mark is committed only after every send was acknowledged, so a failed replay has
-moved nothing; it may have sent some, which the consumers' idempotence absorbs).
+moved nothing; it may have sent some, which the consumers' idempotence absorbs); 4 another
+replay of the group (the console's or a command's) holds its lease: nothing was sent.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from order_platform.operations.dead_letter_redrive import (
     Skip,
     printable,
 )
+from order_platform.operations.redrive_lease import RedriveHeld
 
 EXIT_OK = 0
 EXIT_NOT_REDRIVEN = 1
 EXIT_USAGE = 2
 EXIT_KAFKA_UNAVAILABLE = 3
+EXIT_REDRIVE_HELD = 4
 
 
 def add_dlq_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,6 +136,9 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     except KafkaUnavailable as error:
         print(f"order-platform dlq: {error}", file=err)
         return EXIT_KAFKA_UNAVAILABLE
+    except RedriveHeld as error:
+        print(f"order-platform dlq: {error}", file=err)
+        return EXIT_REDRIVE_HELD
     finally:
         kafka_log.setLevel(level)
     _print_report(report, redrive, dry_run=args.dry_run, out=out)

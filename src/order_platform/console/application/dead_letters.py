@@ -1,5 +1,8 @@
 """The dead letters of both groups, refreshed in the background, and their redrive (the
-semantics of `order-platform dlq replay`: to that group only, each at most once)."""
+semantics of `order-platform dlq replay`: to that group only, each at most once).
+
+Redrives of a group run one at a time: a second request while one runs is refused at once
+(`RedriveBusy`), here without asking Kafka; across processes the desk's lease refuses it."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from uuid import UUID
 from order_platform.console.application.ports import (
     DeadLetterDesk,
     DeadLetterSummary,
+    RedriveBusy,
     RedriveOutcome,
     Unavailable,
 )
@@ -37,6 +41,7 @@ class DeadLetterMonitor:
         self._letters: dict[str, list[DeadLetterSummary]] = {}
         self._errors: dict[str, str] = {}
         self._lock = asyncio.Lock()
+        self._redriving: set[str] = set()
 
     @property
     def groups(self) -> tuple[str, str]:
@@ -90,6 +95,15 @@ class DeadLetterMonitor:
     async def redrive(self, group: str, chosen: Sequence[tuple[int, int]] | None) -> RedriveOutcome:
         if group not in self.groups:
             raise ValueError(f"unknown consumer group {group!r}")
-        outcome = await self._desk.redrive(group, chosen)
+        if group in self._redriving:
+            raise RedriveBusy(
+                f"another redrive of group {group} is under way on this console: nothing was "
+                "sent; try again once it has finished"
+            )
+        self._redriving.add(group)
+        try:
+            outcome = await self._desk.redrive(group, chosen)
+        finally:
+            self._redriving.discard(group)
         await self.refresh()
         return outcome

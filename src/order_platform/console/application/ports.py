@@ -16,6 +16,11 @@ class Unavailable(Exception):
     """A service or Kafka did not answer in time, or refused: the message says which."""
 
 
+class RedriveBusy(Exception):
+    """Another redrive of the group is under way (here, or elsewhere holding its lease):
+    nothing was sent; the message says who."""
+
+
 @dataclass(frozen=True, slots=True)
 class Scrape:
     """One replica's `/metrics` and `/health/ready`, at `at` (monotonic seconds)."""
@@ -111,5 +116,6 @@ class DeadLetterDesk(Protocol):
         ...
 
     async def redrive(self, group: str, chosen: Sequence[tuple[int, int]] | None) -> RedriveOutcome:
-        """`order-platform dlq replay` (`--all` when `chosen` is None); raises `Unavailable`."""
+        """`order-platform dlq replay` (`--all` when `chosen` is None); raises `Unavailable`,
+        and `RedriveBusy` while another redrive of the group holds its lease."""
         ...

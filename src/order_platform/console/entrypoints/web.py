@@ -21,7 +21,7 @@ from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor
-from order_platform.console.application.ports import OrderStream, Unavailable
+from order_platform.console.application.ports import OrderStream, RedriveBusy, Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,8 @@ async def redrive(
         outcome = await api.dead_letters.redrive(group, chosen)
     except Unavailable as error:
         return Problem(503, str(error), retry_after=5).response()
+    except RedriveBusy as error:
+        return Problem(409, str(error)).response()
     return JSONResponse(
         {
             "sent": outcome.sent,

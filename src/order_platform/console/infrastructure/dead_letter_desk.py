@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from order_platform.console.application.ports import (
     DeadLetterSummary,
+    RedriveBusy,
     RedriveOutcome,
     Unavailable,
 )
@@ -16,6 +17,7 @@ from order_platform.operations.dead_letter_redrive import (
     KafkaUnavailable,
     printable,
 )
+from order_platform.operations.redrive_lease import RedriveHeld
 
 
 class KafkaDeadLetterDesk:
@@ -34,6 +36,7 @@ class KafkaDeadLetterDesk:
             group=group,
             enable_idempotence=self._idempotence,
             timeout_seconds=self._timeout,
+            who="operator console",
         )
 
     async def letters(self, group: str) -> list[DeadLetterSummary]:
@@ -59,6 +62,8 @@ class KafkaDeadLetterDesk:
             report = await self._redrive(group).replay(chosen, again=False, dry_run=False)
         except KafkaUnavailable as error:
             raise Unavailable(str(error)) from error
+        except RedriveHeld as error:
+            raise RedriveBusy(str(error)) from error
         return RedriveOutcome(
             sent=[letter.coordinates for letter, _ in report.sent],
             skipped=[(coordinates, str(why)) for coordinates, why in report.skipped],
