@@ -1,4 +1,5 @@
-"""An identity provider for tests: RSA keys, their JWKS served over real HTTP, and tokens.
+"""An identity provider for tests: its keys (RSA unless said), their JWKS served over real
+HTTP, and tokens.
 
 `published` is the set of keys the JWKS shows right now; tests rotate a key in by publishing
 it, and count the fetches to see the cache work. `forge_*` make the tokens an attacker would.
@@ -19,8 +20,8 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 ISSUER = "https://idp.test"
 AUDIENCE = "order-platform"
@@ -30,14 +31,37 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
+type PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
 class SigningKey:
-    def __init__(self, kid: str) -> None:
+    """One key pair of the provider: RSA 2048 unless `private` says otherwise; its JWK
+    declares `alg` and `use` (None: left out)."""
+
+    def __init__(
+        self,
+        kid: str,
+        private: PrivateKey | None = None,
+        *,
+        alg: str | None = "RS256",
+        use: str | None = "sig",
+    ) -> None:
         self.kid = kid
-        self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private = private or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.alg = alg
+        self.use = use
 
     def jwk(self) -> dict[str, Any]:
-        jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
-        return jwk | {"kid": self.kid, "use": "sig", "alg": "RS256"}
+        public = self.private.public_key()
+        jwk: dict[str, Any]
+        if isinstance(public, rsa.RSAPublicKey):
+            jwk = RSAAlgorithm.to_jwk(public, as_dict=True)
+        elif isinstance(public, ec.EllipticCurvePublicKey):
+            jwk = ECAlgorithm.to_jwk(public, as_dict=True)
+        else:
+            jwk = OKPAlgorithm.to_jwk(public, as_dict=True)
+        declared = {"kid": self.kid, "use": self.use, "alg": self.alg}
+        return jwk | {name: value for name, value in declared.items() if value is not None}
 
     def public_pem(self) -> bytes:
         return self.private.public_key().public_bytes(
@@ -85,6 +109,17 @@ class IdentityProvider:
             signer.private,
             algorithm="RS256",
             headers={"kid": signer.kid},
+        )
+
+    def forge(self, algorithm: str, *, kid: str, signer: object, sub: str = "alice") -> str:
+        """A token for the key `kid` whose header says `algorithm`, signed with `signer` (a
+        private key of that algorithm's family, an HMAC secret, None for `none`): the key's
+        own private key, or an attacker's, to try an algorithm the key was never meant for."""
+        return jwt.encode(
+            self.claims(sub, "orders:write orders:read"),
+            signer,  # type: ignore[arg-type]
+            algorithm=algorithm,
+            headers={"kid": kid},
         )
 
     def forge_unsigned(self, sub: str = "alice", scope: str = "orders:write") -> str:

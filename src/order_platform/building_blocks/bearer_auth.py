@@ -7,8 +7,10 @@ token's `sub` and scopes) or raises: `Unauthenticated` (401, `WWW-Authenticate: 
 (`AUTH_OFF`), every caller is anonymous and may do everything, as before auth existed.
 
 Only asymmetric algorithms are accepted: `none` and HMAC are refused whatever the token
-says, so a public key can never serve as an HMAC secret. The signature, `iss`, `aud`, `exp`
-and `nbf` are checked by PyJWT; no cryptography is written here.
+says, so a public key can never serve as an HMAC secret. And only the algorithms the token's
+key may verify (`jws_algorithms`): a header naming another one is refused before PyJWT sees
+the token. The signature, `iss`, `aud`, `exp` and `nbf` are checked by PyJWT; no cryptography
+is written here.
 """
 
 from __future__ import annotations
@@ -24,15 +26,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 
 from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
+from order_platform.building_blocks.jws_algorithms import ASYMMETRIC_ALGORITHMS
 from order_platform.building_blocks.problem import problem_response, problem_responses
 from order_platform.building_blocks.settings import HttpAuthSettings
 from order_platform.building_blocks.structured_logging import CONTROL_CHARACTERS
 
 log = structlog.get_logger(__name__)
 
-ASYMMETRIC_ALGORITHMS = (
-    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
-)  # fmt: skip
 MAX_LEEWAY_SECONDS = 60.0
 MAX_SUBJECT_LENGTH = 255
 
@@ -123,7 +123,7 @@ class BearerTokens:
         except jwt.PyJWTError:
             raise _invalid("malformed", "The bearer token is not a JWT.") from None
         algorithm = header.get("alg")
-        if algorithm not in ASYMMETRIC_ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ASYMMETRIC_ALGORITHMS:
             raise _invalid("algorithm", "The token's signing algorithm is not accepted.")
         kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
@@ -134,6 +134,10 @@ class BearerTokens:
             raise AuthUnavailable(str(error)) from error
         if key is None:
             raise _invalid("unknown_key", "The token is signed by an unknown key.")
+        if algorithm not in key.algorithms:
+            # PyJWT would raise TypeError for a key of another type (a 500), or verify with an
+            # algorithm the provider never meant for this key (RFC 8725, 3.1).
+            raise _invalid("algorithm", "The token's signing algorithm does not fit its key.")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,

@@ -4,8 +4,8 @@ The request path only reads the cache. It goes to the network only for a key it 
 (a key rotated in at the provider), asynchronously (httpx, never a blocking fetch on the event
 loop), one fetch for all the requests that wait on it, and at most once per
 `min_refresh_seconds`: a flood of tokens with made-up `kid`s costs the provider one request
-per interval, not one per token. A background task (`keep_fresh`) loads the keys at start
-and refreshes them now and then, so that withdrawn keys stop being accepted.
+per interval, not one per token. A background task (`keep_fresh`) loads the keys at start and
+refreshes them now and then, so that withdrawn keys stop being accepted.
 """
 
 from __future__ import annotations
@@ -14,12 +14,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import jwt
 import structlog
 from prometheus_client import Counter
+
+from order_platform.building_blocks.jws_algorithms import (
+    PUBLIC_KEY_TYPES,
+    PublicKey,
+    algorithms_for,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +39,14 @@ FETCHES = Counter("auth_jwks_fetches_total", "JWKS fetches by result", ["result"
 
 class KeysUnavailable(Exception):
     """The JWKS could not be fetched and no key is cached: no token can be verified now."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public key of the provider and the algorithms it may verify (never empty)."""
+
+    key: PublicKey
+    algorithms: frozenset[str]
 
 
 class JwksKeys:
@@ -47,7 +62,7 @@ class JwksKeys:
         self._client = client or httpx.AsyncClient(timeout=timeout_seconds)
         self._own_client = client is None
         self._min_refresh = min_refresh_seconds
-        self._keys: dict[str | None, jwt.PyJWK] = {}
+        self._keys: dict[str | None, VerificationKey] = {}
         self._unknown_kid_at: float | None = None
         self._failed_at: float | None = None  # of the last failed fetch while no key is known
         self._lock = asyncio.Lock()
@@ -58,7 +73,7 @@ class JwksKeys:
     def loaded(self) -> bool:
         return bool(self._keys)
 
-    async def key(self, kid: str | None) -> jwt.PyJWK | None:
+    async def key(self, kid: str | None) -> VerificationKey | None:
         """The key for `kid`, or None when the provider does not publish one.
 
         An unknown `kid` refreshes the key set, unless another request's refresh completed
@@ -102,7 +117,7 @@ class JwksKeys:
             response = await self._client.get(self.url)
             response.raise_for_status()
             keys = _parse(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
+        except (httpx.HTTPError, ValueError) as error:
             FETCHES.labels("error").inc()
             log.warning("jwks_fetch_failed", url=self.url, error=f"{type(error).__name__}")
             if not self._keys:
@@ -130,21 +145,36 @@ class JwksKeys:
         if self._own_client:
             await self._client.aclose()
 
-    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
+    def _lookup(self, kid: str | None) -> VerificationKey | None:
         if kid is None:
             only = {id(key): key for key in self._keys.values()}
             return next(iter(only.values())) if len(only) == 1 else None
         return self._keys.get(kid)
 
 
-def _parse(document: Any) -> dict[str | None, jwt.PyJWK]:
-    """The public signature keys of a JWKS by `kid`. Skipped: keys PyJWT cannot use (as
-    `PyJWKSet` does), encryption keys, and symmetric (`oct`) keys, which no client may hold."""
-    if not isinstance(document, Mapping):
-        raise ValueError("the JWKS is not a JSON object")
-    key_set = jwt.PyJWKSet.from_dict(dict(document))
-    return {
-        key.key_id: key
-        for key in key_set.keys
-        if key.public_key_use in (None, "sig") and key.key_type != "oct"
-    }
+def _parse(document: Any) -> dict[str | None, VerificationKey]:
+    """The public signature keys of a JWKS by `kid`, each with the algorithms it may verify.
+    Skipped: keys PyJWT cannot load (as `PyJWKSet` does), encryption keys, and any key that
+    verifies no accepted algorithm: symmetric (`oct`) keys, which no client may hold, private
+    keys, and keys whose `alg` does not fit their type or curve."""
+    if not isinstance(document, Mapping) or not isinstance(entries := document.get("keys"), list):
+        raise ValueError("the JWKS is not a JSON object with a list of keys")
+    keys: dict[str | None, VerificationKey] = {}
+    for entry in entries:
+        # Members PyJWT would use as dict keys or compare: text or absent, or the entry is junk.
+        if not isinstance(entry, Mapping) or not all(
+            isinstance(entry.get(name), str | None) for name in ("kid", "alg", "use", "kty", "crv")
+        ):
+            continue
+        # Symmetric keys are never loaded: no client may hold one, and it would verify HS*.
+        if entry.get("use") not in (None, "sig") or entry.get("kty") == "oct":
+            continue
+        try:
+            loaded = jwt.PyJWK.from_dict(dict(entry))
+        except jwt.PyJWTError:
+            continue
+        if not isinstance(loaded.key, PUBLIC_KEY_TYPES):
+            continue
+        if algorithms := algorithms_for(loaded.key, entry.get("alg")):
+            keys[entry.get("kid")] = VerificationKey(loaded.key, algorithms)
+    return keys
