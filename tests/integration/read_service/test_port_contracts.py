@@ -22,6 +22,7 @@ from order_platform.read_service.application.ports import (
     ReadModel,
     ReadModelGenerations,
     ReadModelUnavailable,
+    Staged,
     ViewCache,
 )
 from order_platform.read_service.domain import OrderView
@@ -90,6 +91,65 @@ async def test_an_order_stays_as_first_applied(read_model: ReadModel) -> None:
     await read_model.apply([first])  # a redelivery
 
     assert await read_model.get(first.id) == first
+    assert (await read_model.page(10, None)).orders == [first]
+
+
+async def test_a_staged_order_is_listed_and_readable_by_id_only_once_revealed(
+    read_model: ReadModel,
+) -> None:
+    staged = view()
+    batch = await read_model.stage([staged])
+
+    assert (await read_model.page(10, None)).orders == [staged]
+    assert await read_model.get(staged.id) is None
+    assert await read_model.projected(staged.id) is None
+
+    await read_model.reveal(batch)
+    await read_model.reveal(batch)  # a retry
+
+    assert await read_model.get(staged.id) == staged
+    found = await read_model.projected(staged.id)
+    assert found is not None
+    assert found[0] == staged
+
+
+async def test_a_redelivery_makes_an_order_readable_whose_first_batch_was_never_revealed(
+    read_model: ReadModel,
+) -> None:
+    lost, other = view(), view()
+    await read_model.stage([lost])  # stopped before `reveal`
+    again = await read_model.stage([lost, other])  # redelivered
+
+    assert await read_model.get(lost.id) is None
+    await read_model.reveal(again)
+
+    assert await read_model.get(lost.id) == lost
+    assert await read_model.get(other.id) == other
+    assert (await read_model.page(10, None)).orders == sorted(
+        [lost, other], key=lambda v: v.position, reverse=True
+    )
+
+
+async def test_a_readable_order_stays_readable_while_a_redelivery_is_staged(
+    read_model: ReadModel,
+) -> None:
+    readable = view()
+    await read_model.apply([readable])
+
+    await read_model.stage([readable])  # never revealed
+
+    assert await read_model.get(readable.id) == readable
+
+
+async def test_another_event_for_a_staged_order_makes_nothing_readable(
+    read_model: ReadModel,
+) -> None:
+    first = view()
+    await read_model.stage([first])
+
+    await read_model.apply([view(order_id=first.id, name="Someone else")])
+
+    assert await read_model.get(first.id) is None
     assert (await read_model.page(10, None)).orders == [first]
 
 
@@ -221,6 +281,10 @@ async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
         await away_read_model.page(10, None)
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.apply([view()])
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.stage([view()])
+    with pytest.raises(ReadModelUnavailable):
+        await away_read_model.reveal(Staged("batch"))
     with pytest.raises(ReadModelUnavailable):
         await away_read_model.projected(uuid4())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,32 +13,51 @@ from order_platform.read_service.application.ports import (
     Page,
     ReadModel,
     ReadModelUnavailable,
+    Staged,
 )
 from order_platform.read_service.domain import ListPosition, OrderView
 
 
 class FakeReadModel:
+    """Listed once staged, readable by id once revealed, as MongoReadModel."""
+
     def __init__(self) -> None:
-        self.orders: dict[UUID, OrderView] = {}
+        self.orders: dict[UUID, OrderView] = {}  # stored, and listed
+        self.readable: set[UUID] = set()  # readable by id too
         self.projected_times: dict[UUID, datetime] = {}
         self.reads = 0
         self.available = True  # False: every call raises, as MongoReadModel does when away
+        self._staged: dict[str, set[UUID]] = {}
+        self._batches = itertools.count()
 
     async def apply(self, views: Sequence[OrderView]) -> None:
+        await self.reveal(await self.stage(views))
+
+    async def stage(self, views: Sequence[OrderView]) -> Staged:
         self._check_available()
+        staged = Staged(f"batch-{next(self._batches)}")
+        listed = self._staged[staged.batch_id] = set()
         for view in views:
-            self.orders.setdefault(view.id, view)
+            stored = self.orders.setdefault(view.id, view)
             self.projected_times.setdefault(view.id, datetime.now(UTC))
+            if stored.event_id == view.event_id:  # another event for the order changes nothing
+                listed.add(view.id)
+        return staged
+
+    async def reveal(self, staged: Staged) -> None:
+        self._check_available()
+        self.readable |= self._staged.get(staged.batch_id, set())
 
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         self._check_available()
-        view = self.orders.get(order_id)
-        return None if view is None else (view, self.projected_times.get(order_id))
+        if order_id not in self.readable:
+            return None
+        return self.orders[order_id], self.projected_times.get(order_id)
 
     async def get(self, order_id: UUID) -> OrderView | None:
         self._check_available()
         self.reads += 1
-        return self.orders.get(order_id)
+        return self.orders[order_id] if order_id in self.readable else None
 
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         self._check_available()

@@ -21,9 +21,30 @@ class Page:
     next_after: ListPosition | None  # None: this was the last page
 
 
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """Orders a `ReadModel` has stored and listed, not yet readable by id (`reveal`)."""
+
+    batch_id: str
+
+
 class ReadModel(Protocol):
+    """Readable by id implies listed: `get` finds an order only once every list page that
+    should hold it does, so whoever put a cache in front of the list can invalidate it in
+    between (`stage`, invalidate, `reveal`)."""
+
+    async def stage(self, views: Sequence[OrderView]) -> Staged:
+        """Store new orders and list them, not readable by id yet; an order already stored
+        stays exactly as it is (idempotent), and is readable once either batch is revealed."""
+        ...
+
+    async def reveal(self, staged: Staged) -> None:
+        """Make the staged orders readable by id (idempotent)."""
+        ...
+
     async def apply(self, views: Sequence[OrderView]) -> None:
-        """Store new orders; an order already stored stays exactly as it is (idempotent)."""
+        """`stage` then `reveal`, for a writer with no cache of this model to invalidate
+        (a rebuild's generation before it goes live, tests)."""
         ...
 
     async def get(self, order_id: UUID) -> OrderView | None: ...
@@ -35,7 +56,7 @@ class ReadModel(Protocol):
 
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         """The order and when it was first stored here (readable: None if not recorded, as
-        for orders stored before this was); None if it is not here."""
+        for orders stored before this was); None if it is not readable by id (yet)."""
         ...
 
 

@@ -8,22 +8,30 @@ comes from one document: the timeline's head, the newest `HEAD_SIZE` orders, kep
 each projected batch with one `$push` (`$sort`, `$slice`) in the batch's index write. Walking
 the timeline costs a lookup per second that holds orders, which is 50 lookups for a page of
 50 when orders come one per second. Deeper pages, and any page the head cannot fill, walk.
+
+Readable by id means listed. A batch is staged, then revealed: its order documents name it
+(`batches`) and `get` ignores them until the timeline holds `revealed:<batch>`, written after
+the batch is listed (the projection invalidates cached lists in between). One more insert per
+batch; a by-id read looks a batch up once per process. Documents stored before batches were
+recorded have none, and are readable as they were.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from order_platform.building_blocks.mongo import translate_unavailable
-from order_platform.read_service.application.ports import Page, ReadModelUnavailable
+from order_platform.read_service.application.ports import Page, ReadModelUnavailable, Staged
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.timeline import (
     chunks_of,
@@ -48,16 +56,26 @@ DUPLICATE_KEY = 11000
 HEAD_KEY = "head"
 HEAD_SIZE = 256  # more than the largest page (200), so that a full page knows of a next one
 HEAD_SPARE = 16  # read past the page, for orders a redelivered batch pushed twice
+REVEALED_KEPT = 100_000  # batches known to be revealed, per process; forgetting costs a lookup
 
 
-def order_document(view: OrderView, projected_at: datetime | None = None) -> Document:
+def order_document(
+    view: OrderView, projected_at: datetime | None = None, batch_id: str | None = None
+) -> Document:
     """The order as stored by id: the timeline's entry, keyed by `_id` instead of `id`, with
-    when it was stored (`projectedAt`, shown by the operator console)."""
+    when it was stored (`projectedAt`, shown by the operator console) and the batch that
+    makes it readable once revealed."""
     document = entry(view)
     document["_id"] = document.pop("id")
     if projected_at is not None:
         document["projectedAt"] = projected_at
+    if batch_id is not None:
+        document["batches"] = [batch_id]
     return document
+
+
+def revealed_key(batch_id: str) -> str:
+    return f"revealed:{batch_id}"
 
 
 def view_from_document(document: Document) -> OrderView:
@@ -79,31 +97,79 @@ class MongoReadModel:
         # Index entries this process has made durable: `$addToSet` would change nothing, so
         # a batch skips them. Bounded; forgetting only costs a redundant update.
         self._indexed: set[str] = set()
+        self._revealed: set[str] = set()  # batches whose marker this process has seen
 
     async def apply(self, views: Sequence[OrderView]) -> None:
+        await self.reveal(await self.stage(views))
+
+    async def stage(self, views: Sequence[OrderView]) -> Staged:
+        staged = Staged(uuid.uuid4().hex)
         first_per_order = list({view.id: view for view in reversed(views)}.values())
         with translate_unavailable(ReadModelUnavailable):
-            stored_before = await self._insert_new(first_per_order)
+            stored_before = await self._insert_new(first_per_order, staged.batch_id)
             # Already stored: list it only if it is the very event stored (a redelivery after a
             # crash between the two writes); a different event for the same order changes nothing.
             stored = await asyncio.gather(
-                *(self._orders.find_one({"_id": str(v.id)}, {"eventId": 1}) for v in stored_before)
+                *(
+                    self._orders.find_one({"_id": str(v.id)}, {"eventId": 1, "batches": 1})
+                    for v in stored_before
+                )
             )
-            conflicting = {
-                v.id
+            again = {
+                v.id: doc
                 for v, doc in zip(stored_before, stored, strict=True)
-                if doc is None or doc["eventId"] != str(v.event_id)
+                if doc is not None and doc["eventId"] == str(v.event_id)
             }
+            conflicting = {v.id for v in stored_before} - again.keys()
             listed = [v for v in first_per_order if v.id not in conflicting]
             if listed:
                 await self._list(listed)
+            # Listed again but not readable yet (its batch stopped before `reveal`, or is still
+            # under way elsewhere): readable with this batch too. A readable one stays as it is.
+            documents = list(again.values())
+            readable = await asyncio.gather(*map(self._readable, documents))
+            hidden = [doc["_id"] for doc, seen in zip(documents, readable, strict=True) if not seen]
+            if hidden:
+                await self._orders.bulk_write(
+                    [
+                        UpdateOne({"_id": order_id}, {"$addToSet": {"batches": staged.batch_id}})
+                        for order_id in hidden
+                    ],
+                    ordered=False,
+                )
+        return staged
 
-    async def _insert_new(self, views: list[OrderView]) -> list[OrderView]:
+    async def reveal(self, staged: Staged) -> None:
+        # A duplicate: revealed before, and this is a retry.
+        with translate_unavailable(ReadModelUnavailable), suppress(DuplicateKeyError):
+            await self._timeline.insert_one({"_id": revealed_key(staged.batch_id)})
+        self._remember_revealed(staged.batch_id)
+
+    async def _readable(self, document: Document) -> bool:
+        """Whether a batch that listed the order has been revealed."""
+        batches: list[str] | None = document.get("batches")
+        if batches is None or any(batch in self._revealed for batch in batches):
+            return True
+        found = await asyncio.gather(
+            *(self._timeline.find_one({"_id": revealed_key(b)}, {"_id": 1}) for b in batches)
+        )
+        revealed = [batch for batch, doc in zip(batches, found, strict=True) if doc is not None]
+        for batch in revealed:
+            self._remember_revealed(batch)
+        return bool(revealed)
+
+    def _remember_revealed(self, batch_id: str) -> None:
+        if len(self._revealed) >= REVEALED_KEPT:
+            self._revealed.clear()
+        self._revealed.add(batch_id)
+
+    async def _insert_new(self, views: list[OrderView], batch_id: str) -> list[OrderView]:
         """Insert the orders (cheaper than upserts); return those that were already there."""
         try:
             now = datetime.now(UTC)
             await self._orders.insert_many(
-                [order_document(v, projected_at=now) for v in views], ordered=False
+                [order_document(v, projected_at=now, batch_id=batch_id) for v in views],
+                ordered=False,
             )
         except BulkWriteError as error:
             errors = error.details.get("writeErrors", [])
@@ -150,17 +216,22 @@ class MongoReadModel:
             self._indexed |= indexed_after(of_scope, scope)
 
     async def get(self, order_id: UUID) -> OrderView | None:
-        with translate_unavailable(ReadModelUnavailable):
-            document = await self._orders.find_one({"_id": str(order_id)})
+        document = await self._readable_document(order_id)
         return None if document is None else view_from_document(document)
 
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
-        with translate_unavailable(ReadModelUnavailable):
-            document = await self._orders.find_one({"_id": str(order_id)})
+        document = await self._readable_document(order_id)
         if document is None:
             return None
         at = document.get("projectedAt")
         return view_from_document(document), at.astimezone(UTC) if at is not None else None
+
+    async def _readable_document(self, order_id: UUID) -> Document | None:
+        with translate_unavailable(ReadModelUnavailable):
+            document = await self._orders.find_one({"_id": str(order_id)})
+            if document is None or not await self._readable(document):
+                return None
+        return document
 
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         collected: list[OrderView] = []
