@@ -32,6 +32,42 @@ async def test_projection_is_idempotent_and_invalidates_lists() -> None:
     assert cache.generation == 2
 
 
+async def test_guarantee_4_an_order_is_readable_by_id_only_once_listed_and_lists_invalidated() -> (
+    None
+):
+    model, order = FakeReadModel(), view()
+    generations = FakeReadModelGenerations(model)
+    at_invalidation: list[tuple[OrderView | None, list[OrderView]]] = []
+
+    class WatchedCache(FakeViewCache):
+        async def invalidate_lists(self) -> None:
+            at_invalidation.append(
+                (await model.get(order.id), [*(await model.page(50, None)).orders])
+            )
+            await super().invalidate_lists()
+
+    cache = WatchedCache()
+    list_orders = ListOrders(generations, cache)
+    assert (await list_orders(50, None)).orders == []  # cached before the projection
+
+    await ProjectOrders(generations, cache)([order])
+
+    assert at_invalidation == [(None, [order])]  # listed, not readable by id yet
+    assert await GetOrder(generations, cache)(order.id) == order
+    assert (await list_orders(50, None)).orders == [order]
+
+
+async def test_a_staged_order_is_not_found_nor_cached_by_id() -> None:
+    model, cache, order = FakeReadModel(), FakeViewCache(), view()
+    get = GetOrder(FakeReadModelGenerations(model), cache)
+    staged = await model.stage([order])
+
+    assert await get(order.id) is None
+    assert cache.orders == {}
+    await model.reveal(staged)
+    assert await get(order.id) == order
+
+
 async def test_get_order_is_served_from_the_cache_once_loaded() -> None:
     model, cache = FakeReadModel(), FakeViewCache()
     await model.apply([order := view()])

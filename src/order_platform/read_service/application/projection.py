@@ -1,4 +1,4 @@
-"""Projecting `OrderCreated` into the read model, then invalidating cached lists."""
+"""Projecting `OrderCreated`: listed first, cached lists invalidated, then readable by id."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ class ProjectOrders:
         # The live generation and, while a rebuild runs, the one it builds: an event arriving
         # mid-rebuild is in the new model when it goes live. Both writes are idempotent per
         # order, so the copy and the projection may meet an order in either order.
-        for generation in (await self.generations.current()).written:
-            await self.generations.model(generation).apply(views)
-        # After the write is durable: a reader that loaded the list before it and stores its
-        # answer now stores it under the old generation, where no later reader looks.
+        models = [self.generations.model(g) for g in (await self.generations.current()).written]
+        # Readable by id means listed: first the list, then the cached pages it makes stale,
+        # and only then the orders by id. A reader that loaded the list before it was written
+        # stores its answer under the generation invalidated here, where no reader looks that
+        # came after an order was readable by id. Three steps per batch, not per order.
+        staged = [await model.stage(views) for model in models]
         await self.cache.invalidate_lists()
+        for model, batch in zip(models, staged, strict=True):
+            await model.reveal(batch)
