@@ -4,7 +4,9 @@ The request path only reads the cache. It goes to the network only for a key it 
 (a key rotated in at the provider), asynchronously (httpx, never a blocking fetch on the event
 loop), one fetch for all the requests that wait on it, and at most once per
 `min_refresh_seconds`: a flood of tokens with made-up `kid`s costs the provider one request
-per interval, not one per token. A background task (`keep_fresh`) loads the keys at start and
+per interval, not one per token. A key set without a single signature key (a provider
+mid-rotation, with only encryption keys) counts as a failed fetch, so it is not fetched again
+for every request either. A background task (`keep_fresh`) loads the keys at start and
 refreshes them now and then, so that withdrawn keys stop being accepted.
 """
 
@@ -39,6 +41,10 @@ FETCHES = Counter("auth_jwks_fetches_total", "JWKS fetches by result", ["result"
 
 class KeysUnavailable(Exception):
     """The JWKS could not be fetched and no key is cached: no token can be verified now."""
+
+
+class NoSigningKey(ValueError):
+    """The JWKS holds no key a token could be verified with (e.g. only encryption keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +123,7 @@ class JwksKeys:
             response = await self._client.get(self.url)
             response.raise_for_status()
             keys = _parse(response.json())
-        except (httpx.HTTPError, ValueError) as error:
+        except (httpx.HTTPError, ValueError) as error:  # NoSigningKey among them
             FETCHES.labels("error").inc()
             log.warning("jwks_fetch_failed", url=self.url, error=f"{type(error).__name__}")
             if not self._keys:
@@ -156,7 +162,8 @@ def _parse(document: Any) -> dict[str | None, VerificationKey]:
     """The public signature keys of a JWKS by `kid`, each with the algorithms it may verify.
     Skipped: keys PyJWT cannot load (as `PyJWKSet` does), encryption keys, and any key that
     verifies no accepted algorithm: symmetric (`oct`) keys, which no client may hold, private
-    keys, and keys whose `alg` does not fit their type or curve."""
+    keys, and keys whose `alg` does not fit their type or curve. Raises `NoSigningKey` when
+    none is left: a fetch that yields no key to verify with is a failed fetch."""
     if not isinstance(document, Mapping) or not isinstance(entries := document.get("keys"), list):
         raise ValueError("the JWKS is not a JSON object with a list of keys")
     keys: dict[str | None, VerificationKey] = {}
@@ -177,4 +184,6 @@ def _parse(document: Any) -> dict[str | None, VerificationKey]:
             continue
         if algorithms := algorithms_for(loaded.key, entry.get("alg")):
             keys[entry.get("kid")] = VerificationKey(loaded.key, algorithms)
+    if not keys:
+        raise NoSigningKey("the JWKS holds no signature key this service can verify with")
     return keys

@@ -19,7 +19,7 @@ from order_platform.building_blocks.bearer_auth import (
     Forbidden,
     Unauthenticated,
 )
-from order_platform.building_blocks.jwks import JwksKeys, _parse
+from order_platform.building_blocks.jwks import RETRY_EMPTY_SECONDS, JwksKeys, _parse
 from order_platform.order_service.bootstrap import OrderServicePorts
 from order_platform.order_service.bootstrap import wire as order_service_api
 from order_platform.order_service.entrypoints.api import create_app as create_order_app
@@ -351,3 +351,25 @@ async def test_guarantee_10_a_token_whose_alg_does_not_fit_its_key_is_401_on_bot
         problem(response, 401)
         assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert not store.orders
+
+
+async def test_a_jwks_without_a_signing_key_is_fetched_at_most_once_per_interval() -> None:
+    # A provider mid-rotation publishes only encryption keys: no token can be verified (503s),
+    # and the requests must not turn into one JWKS fetch each.
+    provider = IdentityProvider(
+        SigningKey("enc", alg=None, use="enc"), SigningKey("enc-oaep", alg="RSA-OAEP", use="enc")
+    )
+    with serving_jwks(provider) as url:
+        keys = JwksKeys(url, min_refresh_seconds=30)
+        tokens = BearerTokens(keys, issuer=ISSUER, audience=AUDIENCE)
+        token = f"Bearer {provider.token(key=provider.key)}"
+        started = time.monotonic()
+
+        for _ in range(50):
+            with pytest.raises(AuthUnavailable):
+                await tokens.authenticate(token)
+
+        elapsed = time.monotonic() - started
+        await keys.close()
+    # One fetch, and one more per retry interval the 50 requests took (none on a fast machine).
+    assert provider.fetches <= 1 + int(elapsed // RETRY_EMPTY_SECONDS), (provider.fetches, elapsed)
