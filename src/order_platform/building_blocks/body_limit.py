@@ -1,16 +1,32 @@
-"""ASGI middleware that refuses request bodies over a size limit with 413, before parsing."""
+"""ASGI middleware that bounds request bodies: 413 as soon as a body crosses the limit.
+
+Nothing is read ahead: the body is counted while the route reads it, so a route that refuses
+first (a missing token: 401) answers as soon as the request's head is in, chunked or not
+(guarantee 11). An answer given before the body has been read whole closes the connection,
+so that a client cannot hold it by going on sending.
+"""
 
 from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from order_platform.building_blocks.problem import PROBLEM_JSON
 
+MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyTooLarge(HTTPException):
+    """Raised by `receive` once the body crosses the limit; the problem handlers answer 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"Request bodies are limited to {max_bytes} bytes.")
+
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.max_bytes = max_bytes
 
@@ -19,32 +35,41 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is not None:
-            if declared > self.max_bytes:
-                await self._refuse(send)
-                return
-            # The server delivers no more than Content-Length says; nothing to count.
-            await self.app(scope, receive, send)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(send)
             return
-        # Chunked or unknown length: read it all here, within the limit, then replay it.
-        messages: list[Message] = []
-        size = 0
-        while True:
+        received = 0
+        unread = declared != 0 and (
+            declared is not None or _has_header(scope, b"transfer-encoding")
+        )
+        answered = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, unread
             message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                unread = bool(message.get("more_body", False))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
 
-        async def replay() -> Message:
-            return messages.pop(0) if messages else await receive()
+        async def closing_send(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = True
+                if unread:
+                    headers = [*message.get("headers", []), (b"connection", b"close")]
+                    message = {**message, "headers": headers}
+            await send(message)
 
-        await self.app(scope, replay, send)
+        try:
+            await self.app(scope, counting_receive, closing_send)
+        except BodyTooLarge:
+            # Read outside the routes' exception handlers (e.g. by a middleware): answer here.
+            if answered:
+                raise
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
@@ -77,3 +102,7 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _has_header(scope: Scope, wanted: bytes) -> bool:
+    return any(name == wanted for name, _ in scope["headers"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from order_platform.building_blocks.body_limit import BodySizeLimit
 from order_platform.building_blocks.correlation import CorrelationIdMiddleware
 from order_platform.building_blocks.health import Readiness, health_router
 from order_platform.building_blocks.http_metrics import HttpMetricsMiddleware
@@ -44,6 +45,7 @@ def service_app[Api](
     install_problem_handlers(app)
     app.add_middleware(CorrelationIdMiddleware)
     app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(BodySizeLimit)  # every HTTP process: bodies over 64 KiB are 413
     app.include_router(health_router())
     app.include_router(metrics_router())
     if tracing_enabled():

@@ -22,7 +22,6 @@ from order_platform.building_blocks.bearer_auth import (
     authorization_header,
     install_auth_problems,
 )
-from order_platform.building_blocks.body_limit import BodySizeLimit
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.json_body import JsonBody
 from order_platform.building_blocks.problem import (
@@ -60,8 +59,6 @@ from order_platform.order_service.entrypoints.schemas import (
 
 log = structlog.get_logger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class OrderServiceApi:
@@ -82,7 +79,9 @@ order_body = JsonBody(CreateOrderRequest, what="the order")
 
 async def order_writer(request: Request, api: Api, authorization: Authorization) -> Caller:
     """Who creates the order: a token with `orders:write`, within the caller's rate limit
-    (counted per `sub`, or per client address while auth is off). Before the body is read."""
+    (counted per `sub`, or per client address while auth is off). Before the body is read:
+    `create_order` declares it before its body, and nothing reads ahead (`BodySizeLimit`
+    counts as the route reads), so a refused caller never waits for a body (guarantee 11)."""
     caller = await api.auth.authenticate(authorization)
     caller.require(SCOPE_WRITE)
     client = request.client.host if request.client else "unknown"
@@ -212,7 +211,6 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
         summary="Command side of the order platform: accepts orders, publishes OrderCreated.",
         start=start,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     install_problem_table(app, PROBLEMS)
     install_auth_problems(app)
     install_rate_limit_problem(app)
