@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
+from order_platform.building_blocks.http_server import server_config
 from order_platform.building_blocks.settings import ServiceSettings
 from order_platform.building_blocks.structured_logging import configure_logging
 from order_platform.building_blocks.supervisor import process_exit
@@ -173,7 +174,7 @@ def _run_order_service(host: str, port: int) -> int:
 
     settings = OrderServiceSettings()
     _observe("order-service", settings)
-    return _serve(create_http_app(settings), host, port)
+    return _serve(create_http_app(settings), host, port, settings)
 
 
 def _run_read_service(host: str, port: int) -> int:
@@ -182,7 +183,7 @@ def _run_read_service(host: str, port: int) -> int:
 
     settings = ReadServiceSettings()
     _observe("order-read-service", settings)
-    return _serve(create_http_app(settings), host, port)
+    return _serve(create_http_app(settings), host, port, settings)
 
 
 def _run_notification_service(host: str, port: int) -> int:
@@ -193,16 +194,16 @@ def _run_notification_service(host: str, port: int) -> int:
 
     settings = NotificationServiceSettings()
     _observe("notification-service", settings)
-    return _serve(create_http_app(settings), host, port)
+    return _serve(create_http_app(settings), host, port, settings)
 
 
 def _run_console(host: str, port: int) -> int:
     from order_platform.console.bootstrap import create_http_app
     from order_platform.console.infrastructure.settings import ConsoleSettings
 
-    settings = ConsoleSettings()
+    settings = ConsoleSettings().bound_to(host, port)  # it answers to the names it listens on
     _observe("operator-console", settings)
-    return _serve(create_http_app(settings), host, port)
+    return _serve(create_http_app(settings), host, port, settings)
 
 
 def _observe(service: str, settings: ServiceSettings) -> None:
@@ -212,20 +213,10 @@ def _observe(service: str, settings: ServiceSettings) -> None:
     configure_tracing(service)
 
 
-def _serve(app: object, host: str, port: int) -> int:
+def _serve(app: object, host: str, port: int, settings: ServiceSettings) -> int:
     """Serve until SIGTERM/SIGINT, or until a supervised task gives up: then the server stops
     as gracefully as on SIGTERM and the exit status says it failed (`process_exit`)."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,  # type: ignore[arg-type]
-            host=host,
-            port=port,
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=8,  # SIGTERM: finish in-flight work, exit within 10 s
-            server_header=False,
-        )
-    )
+    server = uvicorn.Server(server_config(app, host=host, port=port, settings=settings))
 
     def stop_gracefully() -> None:
         server.should_exit = True

@@ -6,12 +6,19 @@ read, the new name wins when both are set, and `warn_renamed()`, called once log
 configured, logs a WARNING that names the variable to use instead.
 """
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, Self
 
 import structlog
-from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, model_validator
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -47,6 +54,14 @@ class ServiceSettings(BaseSettings):
     shutdown_timeout_seconds: float = 7.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
+    # HTTP processes (guarantee 11): the request line and headers of one request may take at
+    # most this many bytes (h11's default); beyond, 431 and the connection is closed.
+    http_max_request_head_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # HTTP processes: the reverse proxies in front of them, as comma-separated addresses or
+    # networks (CIDR). Only a connection from one of them may name the client in
+    # X-Forwarded-For; empty (the default): forwarded headers are ignored and the client is
+    # the peer address. Forwarded and X-Real-IP are never read.
+    trusted_proxies: str = ""
 
     _renamed_in_use: tuple[str, ...] = PrivateAttr(default=())
 
@@ -78,6 +93,23 @@ class ServiceSettings(BaseSettings):
             settings._renamed_in_use = tuple(in_use)
         return settings
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: str) -> str:
+        for entry in _comma_separated(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                # uvicorn would compare a name (or "*") as a literal or trust everyone: refuse
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {entry!r} is not an IP address or network"
+                ) from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _comma_separated(self.trusted_proxies)
+
     def warn_renamed(self) -> None:
         """One WARNING per old setting name that was used (call it once, at start)."""
         for old in self._renamed_in_use:
@@ -90,6 +122,10 @@ class ServiceSettings(BaseSettings):
                 message=f"{old_name} is deprecated and is read for one more release only: "
                 f"set {new_name} instead",
             )
+
+
+def _comma_separated(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 class _OldEnvironmentNames(PydanticBaseSettingsSource):

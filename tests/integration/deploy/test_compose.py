@@ -564,6 +564,18 @@ def test_auth_the_rate_limit_is_off_unless_set_and_counted_in_redis(
     assert urlsplit(limited.redis_url).hostname in compose["services"]
 
 
+def test_forwarded_addresses_are_trusted_from_no_proxy_unless_set(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unset = _settings_under(compose, "order-service", CHOSEN, monkeypatch)
+    behind_proxy = _settings_under(
+        compose, "order-service", CHOSEN | {"TRUSTED_PROXIES": "10.0.0.0/8"}, monkeypatch
+    )
+
+    assert unset.trusted_proxy_list == []
+    assert behind_proxy.trusted_proxy_list == ["10.0.0.0/8"]
+
+
 def test_the_console_is_published_on_the_hosts_loopback_only(compose: dict[str, Any]) -> None:
     """It has no login of its own: the host's other interfaces must not reach it."""
     for entry in compose["services"]["console"]["ports"]:
