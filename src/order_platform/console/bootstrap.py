@@ -102,4 +102,4 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
 
 def create_http_app(settings: ConsoleSettings | None = None) -> FastAPI:
     resolved = settings or ConsoleSettings()
-    return create_app(lambda: bootstrap(resolved))
+    return create_app(lambda: bootstrap(resolved), resolved.allowed_host_list)

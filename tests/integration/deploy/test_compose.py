@@ -591,3 +591,34 @@ def test_the_console_watches_the_groups_the_services_use(compose: dict[str, Any]
     assert console["NOTIFICATION_CONSUMER_GROUP"] == _environment(
         services["notification-service"]
     ).get("CONSUMER_GROUP", NotificationServiceSettings().consumer_group)
+
+
+def test_guarantee_11_the_console_in_compose_answers_only_to_the_hosts_loopback(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It binds every interface of its container (the published port needs it), so its Host
+    rule is what keeps the compose network's names (`console`, its address) and any other
+    site's out: only the names of the host's loopback, on the published port, and whatever
+    gate's name the operator adds."""
+    console = compose["services"]["console"]
+    command = console["command"]
+    host, port = command[command.index("--host") + 1], int(command[command.index("--port") + 1])
+    published = {str(entry).rsplit(":", 1)[0] for entry in console["ports"]}
+
+    def console_settings(variables: Mapping[str, str]) -> ConsoleSettings:
+        for name in _env_names(ConsoleSettings):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in _environment(console, variables).items():
+            monkeypatch.setenv(name, value)
+        return ConsoleSettings().bound_to(host, port)
+
+    settings = console_settings(CHOSEN)
+    gate = console_settings(CHOSEN | {"CONSOLE_ALLOWED_HOSTS": "ops.example.com"})
+
+    assert published == {f"127.0.0.1:{port}"}
+    assert sorted(settings.allowed_host_list) == sorted(
+        f"{name}:{port}" for name in ("localhost", "127.0.0.1", "[::1]")
+    )
+    assert gate.allowed_host_list == ["ops.example.com"]
+    probe = urlsplit(re.findall(r"https?://[^'\"]+", " ".join(console["healthcheck"]["test"]))[0])
+    assert probe.netloc in settings.allowed_host_list, "the health check answers to its name"

@@ -125,7 +125,7 @@ async def client(
         )
         return Started(api, Readiness({}), lambda: asyncio.sleep(0))
 
-    async with serving(create_app(start), "console") as client:
+    async with serving(create_app(start), "localhost") as client:
         yield client
 
 

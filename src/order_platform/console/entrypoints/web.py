@@ -4,7 +4,7 @@ and the JSON it polls: `GET /api/overview`, `GET /api/orders/{id}`, `POST
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,6 +22,7 @@ from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor
 from order_platform.console.application.ports import OrderStream, RedriveBusy, Unavailable
+from order_platform.console.entrypoints.own_origin import AllowedHost, OwnOriginOnly
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +140,21 @@ def _coordinates(text: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def create_app(start: Callable[[], Awaitable[Started[ConsoleApi]]]) -> FastAPI:
+# Without a bind address to name (the settings' `bound_to`), the loopback names on any port.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def create_app(
+    start: Callable[[], Awaitable[Started[ConsoleApi]]],
+    allowed_hosts: Sequence[str] = LOOPBACK_NAMES,
+) -> FastAPI:
+    allowed = [AllowedHost.parse(host) for host in allowed_hosts or LOOPBACK_NAMES]
     app = service_app(
         title="Operator console",
         summary="The pipeline at a glance, where an order is, dead letters and their redrive.",
         start=start,
     )
     app.include_router(router)
+    # Outermost: a foreign name or origin is refused before anything else reads the request.
+    app.add_middleware(OwnOriginOnly, allowed_hosts=allowed)
     return app

@@ -23,6 +23,25 @@ class ConsoleSettings(ServiceSettings):
     console_http_timeout_seconds: float = 2.0
     # How many of the topic's latest orders the console keeps (per partition at start).
     console_orders_kept: int = 2000
+    # The names it answers to, `host[:port]` (any port without one), comma-separated; empty:
+    # its bind address, localhost, 127.0.0.1 and [::1], each with its port (`bound_to`).
+    console_allowed_hosts: str = ""
+
+    def bound_to(self, host: str, port: int) -> ConsoleSettings:
+        """These settings for a console listening on `host`:`port`."""
+        if self.allowed_host_list:
+            return self
+        names = ["localhost", "127.0.0.1", "[::1]"]
+        bind = f"[{host}]" if ":" in host else host
+        wildcards = ("0.0.0.0", "[::]")  # noqa: S104 (compared, not bound: no name to answer to)
+        if bind not in (*names, *wildcards):
+            names.insert(0, bind)
+        hosts = ",".join(f"{name}:{port}" for name in names)
+        return self.model_copy(update={"console_allowed_hosts": hosts})
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        return [host.strip() for host in self.console_allowed_hosts.split(",") if host.strip()]
 
     @staticmethod
     def urls(value: str) -> list[str]:
