@@ -26,9 +26,16 @@ MAX_SAMPLE_ROUND_TRIP = 1.0
 
 
 class ServerClock:
-    def __init__(self, hello: Hello, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        hello: Hello,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._hello = hello
         self._monotonic = monotonic
+        self._wall = wall  # this process's own clock, until the first sample
         self._base: tuple[datetime, float] | None = None  # server time at a monotonic instant
 
     @property
@@ -46,14 +53,14 @@ class ServerClock:
         if server_time.tzinfo is None:
             server_time = server_time.replace(tzinfo=UTC)
         if self._base is None:
-            skew = (server_time - datetime.now(UTC)).total_seconds()
+            skew = (server_time - self._wall()).total_seconds()
             log.info("server_clock_synced", skew_s=round(skew, 3))
         self._base = (server_time, (sent + received) / 2)
 
     def now(self) -> datetime:
         """The server's time now; this process's own clock until the first sample."""
         if self._base is None:
-            return datetime.now(UTC)
+            return self._wall()
         server_time, at = self._base
         return server_time + timedelta(seconds=self._monotonic() - at)
 
