@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: run test test-packages lint sync clean bench
+.PHONY: run test test-packages lint sync clean bench simulate
 
 run: sync ## start the embedded servers, all three services and the operator console
 	$(RUN) order-platform dev $(ARGS)
@@ -33,3 +33,6 @@ clean:
 
 bench: sync ## benchmark the whole platform on the embedded servers (see scripts/bench.py)
 	$(RUN) --group bench python scripts/bench.py $(ARGS)
+
+simulate: sync ## the deterministic simulation: SEED=n replays one run, SEEDS=n runs that many
+	$(RUN) python -m tests.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),1000)) $(ARGS)

@@ -1,0 +1,368 @@
+"""One simulated run of the command side: replicas, customers, faults, then the invariants.
+
+The real code runs here, not a copy: each replica is `CreateOrderHandler` with
+`MongoUnitOfWork` and `MongoIdempotencyKeys`, an `OutboxRelay` with `MongoOutbox` and
+`RelayRegistry`, on a `ServerClock`, its background tasks under a `TaskSupervisor`, as
+`order_service.bootstrap` wires them; only the servers are simulated (`world`).
+
+A run: 1 to 4 replicas and a few customers placing orders (with an Idempotency-Key or
+without, retrying as a careful client does) while the seed injects faults for `CHAOS`
+seconds; then every fault heals, crashed replicas come back, and time runs on for the
+README's bound. Then the invariants are checked (`Violation` names the first broken one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+from random import Random
+
+from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.order_service.application.create_order import (
+    CreateOrder,
+    CreateOrderHandler,
+    IdempotencyKeyReused,
+    RequestInFlight,
+)
+from order_platform.order_service.application.ports import (
+    OrderAlreadyExists,
+    StorageUnavailable,
+    WriteOutcomeUnknown,
+)
+from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
+from order_platform.order_service.infrastructure.outbox import FENCED_FIELD, MongoOutbox
+from order_platform.order_service.infrastructure.relay import OutboxRelay
+from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
+from order_platform.order_service.infrastructure.server_clock import ServerClock
+from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
+from tests.simulation.virtual_time import VirtualTimeLoop
+from tests.simulation.world import FaultRates, Process, SimPublisher, World
+
+LEASE = timedelta(seconds=10)  # OUTBOX_LEASE_SECONDS
+SWEEP_INTERVAL = timedelta(seconds=60)  # OUTBOX_SWEEP_INTERVAL_SECONDS
+MAX_BACKOFF = timedelta(seconds=5)
+# The README's bound: no entry stays unpublished longer than this once the broker is
+# reachable and a relay lives (a sweep interval and a lease, plus one backoff).
+BOUND = LEASE + SWEEP_INTERVAL + MAX_BACKOFF
+BOUND_S = BOUND.total_seconds()
+CHAOS = 40.0  # seconds of faults before everything heals
+SHUTDOWN_DRAIN = 2.0
+
+
+class Violation(AssertionError):
+    """An invariant does not hold at the end of a run."""
+
+
+@dataclass
+class Outcome:
+    """What a customer was told, attempt by attempt."""
+
+    name: str
+    key: str | None
+    answers: list[str] = field(default_factory=list)
+    order_id: str | None = None
+
+
+@dataclass
+class RunReport:
+    seed: int
+    replicas: int
+    orders: int
+    stored: int
+    published: int
+    duplicates: int
+    faults: Counter[str]
+    steps: int
+    trace: list[str]
+    invariants_checked: int = 0
+    violation: str | None = None
+
+
+class Replica:
+    """One Order Service process: the real core, wired as `bootstrap` wires it."""
+
+    def __init__(self, world: World, name: str, *, skew: float, max_in_memory: int) -> None:
+        self.world = world
+        self.process = Process(name)
+        process = self.process
+        self.clock = ServerClock(
+            lambda: world.hello(process),
+            monotonic=world.loop.time,
+            wall=lambda: world.now() + timedelta(seconds=skew),
+        )
+        orders = world.collection(process, "orders")
+        self.relay = OutboxRelay(
+            MongoOutbox(orders, owner=name, lease=LEASE, clock=self.clock),
+            RelayRegistry(world.collection(process, "outbox_relays"), owner=name, lease=LEASE),
+            SimPublisher(world, process),
+            self.clock,
+            batch_size=50,
+            max_backoff=MAX_BACKOFF,
+            max_in_memory=max_in_memory,
+            sweep_interval=SWEEP_INTERVAL,
+        )
+        relay = self.relay
+        self.create_order = CreateOrderHandler(
+            new_unit_of_work=lambda: MongoUnitOfWork(
+                orders,
+                new_outbox_entry=relay.new_entry,
+                on_committed=relay.notify,
+                on_outcome_unknown=relay.expect,
+                on_not_stored=relay.discard,
+            ),
+            idempotency_keys=MongoIdempotencyKeys(
+                world.collection(process, "idempotency_keys"), keep_for=timedelta(hours=24)
+            ),
+            clock=self.clock,
+            new_id=world.new_id,
+        )
+        self.supervisor = TaskSupervisor(
+            give_up_after_seconds=60.0, clock=world.loop.time, on_give_up=self._gave_up
+        )
+
+    def spawn(self, work: asyncio.Future[object] | object) -> asyncio.Task[object]:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        self.process.tasks.add(task)
+        task.add_done_callback(self.process.tasks.discard)
+        return task
+
+    def spawn_outside(self, work: object) -> None:
+        """Work that outlives the process's own tasks (its shutdown), kept until it ends."""
+        task: asyncio.Task[object] = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        self._shutdown = task
+
+    async def start(self) -> None:
+        self.world.trace(self.process.name, "starts")
+        await self.clock.sync_soon(within_seconds=1.0)
+        self.supervisor.start("server-clock", self.clock.keep_synced)
+        self.supervisor.start(
+            "outbox-relay",
+            lambda: self.clock.once_synced(self.relay.run),
+            request_stop=self.relay.request_stop,
+        )
+
+    def crash(self) -> None:
+        self.world.trace(self.process.name, "crashes")
+        self.process.alive = False
+        for task in list(self.process.tasks):
+            task.cancel()
+        # The supervisor's own tasks too (it has no "kill"; a crash is not a stop).
+        for supervised in self.supervisor._tasks.values():
+            if supervised.task is not None:
+                supervised.task.cancel()
+
+    async def stop(self) -> None:
+        """SIGTERM: the background stops, then the relay drains what it holds."""
+        self.world.trace(self.process.name, "stops (SIGTERM)")
+        await self.supervisor.stop(within_seconds=3.0)
+        await self.relay.drain(within_seconds=SHUTDOWN_DRAIN)
+        self.process.alive = False
+
+    def _gave_up(self, name: str, error: BaseException | None) -> None:
+        self.world.trace(self.process.name, f"gives up on {name}: {error!r}")
+        self.crash()
+
+
+class Simulation:
+    def __init__(self, seed: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.seed = seed
+        self.rng = Random(seed)
+        self.world = World(self.rng, loop, FaultRates.drawn(self.rng))
+        self.replicas: list[Replica | None] = []
+        self._names = 0
+        self.max_in_memory = self.rng.choice((50_000, 50_000, 2, 5))
+        self.outcomes: list[Outcome] = []
+
+    def _new_replica(self, slot: int) -> Replica:
+        self._names += 1
+        skew = self.rng.uniform(-30.0, 30.0)
+        replica = Replica(
+            self.world, f"r{slot}.{self._names}", skew=skew, max_in_memory=self.max_in_memory
+        )
+        self.replicas[slot] = replica
+        replica.spawn(replica.start())
+        return replica
+
+    def _live(self) -> list[Replica]:
+        return [r for r in self.replicas if r is not None and r.process.alive]
+
+    async def run(self) -> None:
+        loop = self.world.loop
+        count = self.rng.randint(1, 4)
+        self.replicas = [None] * count
+        for slot in range(count):
+            self._new_replica(slot)
+        customers = [
+            asyncio.ensure_future(self._customer(number, start=self.rng.uniform(0, CHAOS)))
+            for number in range(self.rng.randint(1, 8))
+        ]
+        chaos = asyncio.ensure_future(self._chaos())
+        await asyncio.sleep(CHAOS)
+        chaos.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await chaos
+        self.world.trace("world", "heals")
+        self.world.heal()
+        for slot, replica in enumerate(self.replicas):
+            if replica is None or not replica.process.alive:
+                self._new_replica(slot)
+            else:
+                replica.process.paused_until = 0.0
+        await asyncio.gather(*customers)
+        # A write sent before the heal may land after it: each gets the whole bound after.
+        while (until := max(self.world.healed_at, self.world.last_late_write_at)) + BOUND_S > (
+            now := loop.time()
+        ):
+            await asyncio.sleep(until + BOUND_S - now)
+        self.world.trace("world", "checks the invariants")
+
+    async def _chaos(self) -> None:
+        """Crashes, SIGTERMs, pauses and outages at times the seed chooses."""
+        loop = self.world.loop
+        while True:
+            await asyncio.sleep(self.rng.expovariate(1 / 6.0))
+            slot = self.rng.randrange(len(self.replicas))
+            replica = self.replicas[slot]
+            what = self.rng.choice(("crash", "stop", "pause", "mongo", "broker", "broker"))
+            if what in ("crash", "stop", "pause") and (
+                replica is None or not replica.process.alive
+            ):
+                continue
+            assert replica is not None or what in ("mongo", "broker")
+            if what == "crash":
+                assert replica is not None
+                replica.crash()
+                self.replicas[slot] = None
+                self._later(self.rng.uniform(0.5, 20.0), slot)
+            elif what == "stop":
+                assert replica is not None
+                self.replicas[slot] = None
+                replica.spawn_outside(replica.stop())
+                self._later(self.rng.uniform(0.5, 20.0), slot)
+            elif what == "pause":
+                assert replica is not None
+                pause = self.rng.uniform(1.0, 25.0)
+                self.world.trace(replica.process.name, f"pauses for {pause:.1f}s")
+                replica.process.paused_until = loop.time() + pause
+            elif what == "mongo":
+                outage = self.rng.uniform(0.5, 12.0)
+                self.world.trace("world", f"MongoDB unreachable for {outage:.1f}s")
+                self.world.mongo_down_until = loop.time() + outage
+            else:
+                outage = self.rng.uniform(0.5, 30.0)
+                self.world.trace("world", f"broker unreachable for {outage:.1f}s")
+                self.world.broker_down_until = loop.time() + outage
+
+    def _later(self, delay: float, slot: int) -> None:
+        def restart() -> None:
+            if self.replicas[slot] is None:
+                self._new_replica(slot)
+
+        self.world.loop.call_later(delay, restart)
+
+    async def _customer(self, number: int, *, start: float) -> None:
+        """A careful client: retries with its key after an unknown outcome; without a key,
+        only after "nothing was stored"."""
+        await asyncio.sleep(start)
+        key = f"key-{number}" if self.rng.random() < 0.7 else None
+        outcome = Outcome(f"customer-{number}", key)
+        self.outcomes.append(outcome)
+        for _ in range(8):
+            live = self._live()
+            if not live:
+                await asyncio.sleep(1.0)
+                continue
+            replica = self.rng.choice(live)
+            self.world.trace(outcome.name, f"POST /orders to {replica.process.name} (key {key})")
+            command = CreateOrder(outcome.name, Decimal("19.90"), idempotency_key=key)
+            task = replica.spawn(replica.create_order(command))
+            try:
+                created = await task
+            except asyncio.CancelledError:
+                outcome.answers.append("connection closed")  # the replica crashed
+                if key is None:
+                    return  # its outcome is unknown: a careful client does not repeat it
+            except StorageUnavailable:
+                outcome.answers.append("503 nothing stored")
+            except WriteOutcomeUnknown:
+                outcome.answers.append("503 outcome unknown")
+                if key is None:
+                    return
+            except RequestInFlight:
+                outcome.answers.append("409 in flight")
+            except (IdempotencyKeyReused, OrderAlreadyExists) as error:
+                outcome.answers.append(f"error {type(error).__name__}")
+                return
+            else:
+                outcome.answers.append("201" if not created.replayed else "201 replayed")
+                outcome.order_id = str(created.order.id)
+                self.world.trace(outcome.name, f"{outcome.answers[-1]} {outcome.order_id[-4:]}")
+                return
+            self.world.trace(outcome.name, outcome.answers[-1])
+            await asyncio.sleep(self.rng.uniform(0.2, 6.0))
+
+    def check(self) -> RunReport:
+        """The invariants, on what the database holds and what the broker took in."""
+        world = self.world
+        stored = {
+            doc["_id"]: doc for doc in world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
+        }
+        event_of = {order_id: doc["outbox"]["eventId"] for order_id, doc in stored.items()}
+        published = Counter(event_id for _, event_id, _, _ in world.published)
+        report = RunReport(
+            seed=self.seed,
+            replicas=len(self.replicas),
+            orders=len(self.outcomes),
+            stored=len(stored),
+            published=len(published),
+            duplicates=sum(published.values()) - len(published),
+            faults=world.faults,
+            steps=world.calls,
+            trace=world.trace.lines,
+        )
+        problems: list[str] = []
+        for order_id, event_id in event_of.items():
+            if event_id not in published:
+                problems.append(f"order {order_id} is stored but its event was never published")
+        known = set(event_of.values())
+        for event_id in published:
+            if event_id not in known:
+                problems.append(f"event {event_id} was published but no stored order has it")
+        by_customer = Counter(doc["customerName"] for doc in stored.values())
+        for outcome in self.outcomes:
+            if by_customer[outcome.name] > 1:
+                problems.append(
+                    f"{outcome.name} (key {outcome.key}) has {by_customer[outcome.name]} orders"
+                    f" after {outcome.answers}"
+                )
+            if outcome.order_id is not None and outcome.order_id not in stored:
+                problems.append(
+                    f"{outcome.name} was told 201 but order {outcome.order_id} is not stored"
+                )
+        # Per stored order: published; per published event: stored; per customer: one order,
+        # and the one it was told of.
+        report.invariants_checked = len(event_of) + len(published) + 2 * len(self.outcomes)
+        report.violation = "; ".join(problems) or None
+        return report
+
+
+def simulate(seed: int) -> RunReport:
+    """One run, from scratch, on a loop of its own; the same seed gives the same run."""
+    random.seed(seed)  # the backoff's jitter uses the module's generator
+    loop = VirtualTimeLoop()
+    try:
+        simulation = Simulation(seed, loop)
+        loop.run_until_complete(simulation.run())
+        report = simulation.check()
+    finally:
+        for task in asyncio.all_tasks(loop):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    return report
