@@ -178,8 +178,8 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
             raise RuntimeError("the outbox relay has not recorded its first heartbeat yet")
         return "registered"
 
-    # Ready while MongoDB answers, once the relay is registered (its entries are findable
-    # should it die): an order accepted while the relay is down or Kafka away is safe in the
+    # Ready while MongoDB answers, once the relay has recorded its first heartbeat (it runs
+    # and reaches MongoDB): an order accepted while the relay is down or Kafka away is safe in the
     # outbox, and a relay that cannot recover makes the process exit (supervisor).
     auth_notes, auth_checks = auth_readiness(auth)
     readiness = Readiness(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,9 +18,10 @@ from order_platform.order_service import bootstrap
 from order_platform.order_service.application.ports import OrderAlreadyExists
 from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.outbox import (
+    FENCED_FIELD,
+    LEASE_FIELD,
     MongoOutbox,
     OutboxEntry,
-    Unpublished,
 )
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
@@ -37,7 +37,6 @@ from tests.support.waiting import eventually
 Database = AsyncDatabase[dict[str, Any]]
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
-OF_GONE = {"unpublished": {"gone": Unpublished(mark=0)}, "new_seq": itertools.count(1).__next__}
 
 
 async def store_pending(database: Database, count: int, *, lease_until: datetime) -> list[str]:
@@ -51,9 +50,7 @@ async def store_pending(database: Database, count: int, *, lease_until: datetime
             total_amount=Decimal(1),
             now=NOW,
         )
-        entry = OutboxEntry.for_event(
-            order.events[0], owner="gone", lease_until=lease_until, seq=number + 1
-        )
+        entry = OutboxEntry.for_event(order.events[0], owner="gone", lease_until=lease_until)
         await database.orders.insert_one(order_document(order, entry))
         ids.append(str(order.id))
     return ids
@@ -63,9 +60,7 @@ async def test_two_replicas_sweeping_at_once_claim_each_entry_once(database: Dat
     await store_pending(database, 40, lease_until=NOW - timedelta(seconds=1))
     replicas = [MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("a", "b")]
 
-    claims = await asyncio.gather(
-        *(replica.claim_expired(NOW, limit=100, **OF_GONE) for replica in replicas)
-    )
+    claims = await asyncio.gather(*(replica.claim_expired(NOW, limit=100) for replica in replicas))
 
     claimed = [entry.event_id for batch in claims for entry in batch]
     assert len(claimed) == 40
@@ -78,19 +73,19 @@ async def test_entries_under_a_live_lease_are_left_alone(database: Database) -> 
     await store_pending(database, 3, lease_until=NOW + timedelta(seconds=5))
     outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
 
-    assert await outbox.claim_expired(NOW, limit=100, **OF_GONE) == []
+    assert await outbox.claim_expired(NOW, limit=100) == []
 
 
 async def test_a_lease_taken_over_cannot_be_renewed_by_its_old_owner(database: Database) -> None:
     await store_pending(database, 1, lease_until=NOW - timedelta(seconds=1))
     old, new = (MongoOutbox(database.orders, owner=name, lease=LEASE) for name in ("old", "new"))
-    (entry,) = await new.claim_expired(NOW, limit=10, **OF_GONE)
+    (entry,) = await new.claim_expired(NOW, limit=10)
 
     assert await old.renew(entry, NOW) is None
     assert await new.renew(entry, NOW + timedelta(seconds=1)) is not None
 
 
-async def test_publishing_writes_nothing_per_order_and_a_sweep_republishes_nothing(
+async def test_publishing_removes_each_lease_in_one_write_per_batch_and_nothing_is_left(
     settings: OrderServiceSettings,
     database: Database,
     kafka_bootstrap: str,
@@ -112,12 +107,16 @@ async def test_publishing_writes_nothing_per_order_and_a_sweep_republishes_nothi
             )
             assert response.status_code == 201
         await eventually(lambda: _published(kafka_bootstrap, settings, 20), timeout=10)
-        # Wait for the heartbeat that records the mark past all 20.
-        await eventually(lambda: _mark_at_least(database, 20), timeout=10, what="the mark recorded")
+        await eventually(lambda: _no_lease_left(database), timeout=10, what="leases removed")
 
     orders_writes = [c for c in writes.counted if c[1] == "orders"]
-    assert orders_writes == [("insert", "orders")] * 20  # one write per order, nothing after
+    assert orders_writes.count(("insert", "orders")) == 20
+    # One `update` command per acknowledged batch (a bulk write), however many orders in it.
+    assert 1 <= orders_writes.count(("update", "orders")) <= 20
     assert {c[1] for c in writes.counted} <= {"orders", "outbox_relays"}
+    stored = await database.orders.find_one({}, {"outbox": 1})
+    assert stored is not None
+    assert set(stored["outbox"]) == {"eventId"}  # the id stays
 
 
 class WriteCommands(pymongo.monitoring.CommandListener):
@@ -147,9 +146,8 @@ async def _published(
     return len(records) == count if exactly else len(records) >= count
 
 
-async def _mark_at_least(database: Database, mark: int) -> bool:
-    relays = [doc async for doc in database.outbox_relays.find()]
-    return any(doc.get("publishedUpTo", 0) >= mark for doc in relays)
+async def _no_lease_left(database: Database) -> bool:
+    return await database.orders.count_documents({LEASE_FIELD: {"$exists": True}}) == 0
 
 
 async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(
@@ -183,8 +181,8 @@ async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(
     lease = timedelta(seconds=3)
     gone = RelayRegistry(database.outbox_relays, owner="gone", lease=lease)
     alive = RelayRegistry(database.outbox_relays, owner="alive", lease=lease)
-    await gone.beat(NOW, Unpublished(mark=0))
-    await alive.beat(NOW + timedelta(seconds=2), Unpublished(mark=0))
+    await gone.beat(NOW)
+    await alive.beat(NOW + timedelta(seconds=2))
 
     assert await alive.departed(NOW + timedelta(seconds=2)) == []
     later = NOW + timedelta(seconds=3, milliseconds=500)
@@ -200,27 +198,29 @@ async def test_a_relay_whose_heartbeat_ran_out_is_swept_for_then_forgotten(
     assert await alive.departed(later) == []
 
 
-async def test_a_fenced_order_id_reads_as_absent_until_a_retry_stores_the_order(
+async def test_a_fence_of_an_earlier_version_reads_as_absent_until_a_retry_stores_the_order(
     database: Database,
 ) -> None:
     order = Order.create(
         order_id=uuid4(), event_id=uuid4(), customer_name="Late", total_amount=Decimal(1), now=NOW
     )
+    # Earlier versions fenced off an order id whose insert was given up on with this document.
+    await database.orders.insert_one({"_id": str(order.id), FENCED_FIELD: str(uuid4())})
     outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
-    fenced = outbox.new_entry(order, seq=1)
-    assert await outbox.fence(fenced)  # the first attempt's insert was given up on
-    outcomes: dict[str, list[int]] = {"committed": [], "not_stored": []}
+    outcomes: dict[str, list[str]] = {"committed": [], "not_stored": []}
 
-    async def numbered(order: Order) -> OutboxEntry:
-        return outbox.new_entry(order, seq=2)
+    async def new_entry(order: Order) -> OutboxEntry:
+        return outbox.new_entry(order)
 
     def unit_of_work() -> MongoUnitOfWork:
         return MongoUnitOfWork(
             database.orders,
-            new_outbox_entry=numbered,
-            on_committed=lambda entries: outcomes["committed"].extend(e.seq for e in entries),
+            new_outbox_entry=new_entry,
+            on_committed=lambda entries: outcomes["committed"].extend(e.order_id for e in entries),
             on_outcome_unknown=lambda entries: pytest.fail("no outcome is unknown here"),
-            on_not_stored=lambda entries: outcomes["not_stored"].extend(e.seq for e in entries),
+            on_not_stored=lambda entries: outcomes["not_stored"].extend(
+                e.order_id for e in entries
+            ),
         )
 
     async with unit_of_work() as uow:
@@ -237,4 +237,4 @@ async def test_a_fenced_order_id_reads_as_absent_until_a_retry_stores_the_order(
         with pytest.raises(OrderAlreadyExists):
             await uow.commit()
 
-    assert outcomes == {"committed": [2], "not_stored": [2]}
+    assert outcomes == {"committed": [str(order.id)], "not_stored": [str(order.id)]}

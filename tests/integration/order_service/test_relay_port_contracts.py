@@ -3,7 +3,6 @@ pass the same tests, so the relay's unit tests cannot drift from what MongoDB do
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,11 +13,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from order_platform.order_service.infrastructure.outbox import (
-    MongoOutbox,
-    OutboxEntry,
-    Unpublished,
-)
+from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
 from order_platform.order_service.infrastructure.relay import Heartbeats, Outbox
 from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from tests.unit.order_service.relay_fakes import FakeHeartbeats, FakeOutbox, FakeOutboxStore
@@ -28,7 +23,7 @@ LEASE = timedelta(seconds=10)
 
 
 class AlreadyStored(Exception):
-    """The order's `_id` is taken (by the order, or by a fence)."""
+    """The order's `_id` is taken."""
 
 
 @dataclass
@@ -74,7 +69,7 @@ def replicas(request: pytest.FixtureRequest, database: AsyncDatabase[dict[str, A
     )
 
 
-def entry(owner: str, lease_until: datetime, seq: int = 1) -> OutboxEntry:
+def entry(owner: str, lease_until: datetime) -> OutboxEntry:
     order_id = str(uuid4())
     return OutboxEntry(
         order_id=order_id,
@@ -85,16 +80,7 @@ def entry(owner: str, lease_until: datetime, seq: int = 1) -> OutboxEntry:
         lease_owner=owner,
         lease_until=lease_until,
         created_at=NOW,
-        seq=seq,
     )
-
-
-def numbers(start: int) -> Callable[[], int]:
-    return itertools.count(start).__next__
-
-
-def everything_of(*owners: str) -> dict[str, Unpublished]:
-    return {owner: Unpublished(mark=0) for owner in owners}
 
 
 async def test_renew_is_a_compare_and_set_on_the_owner(replicas: Replicas) -> None:
@@ -114,104 +100,69 @@ async def test_only_expired_entries_are_claimed_and_each_by_one_replica(replicas
     await replicas.insert(fresh)
     await replicas.insert(expired)
 
-    (claimed,) = await replicas.outbox("b").claim_expired(
-        NOW, limit=10, unpublished=everything_of("a"), new_seq=numbers(7)
-    )
+    (claimed,) = await replicas.outbox("b").claim_expired(NOW, limit=10)
     assert claimed.event_id == expired.event_id
-    assert (claimed.lease_owner, claimed.lease_until, claimed.seq) == ("b", NOW + LEASE, 7)
-    assert (
-        await replicas.outbox("c").claim_expired(
-            NOW, limit=10, unpublished=everything_of("a", "b"), new_seq=numbers(1)
-        )
-        == []
-    )
+    assert (claimed.lease_owner, claimed.lease_until) == ("b", NOW + LEASE)
+    assert await replicas.outbox("c").claim_expired(NOW, limit=10) == []
     assert await replicas.outbox("a").renew(expired, NOW) is None  # no longer its
 
 
-async def test_only_entries_above_their_relays_mark_or_expected_are_claimed(
-    replicas: Replicas,
-) -> None:
+async def test_an_expired_entry_is_claimed_whoever_held_it(replicas: Replicas) -> None:
     expired = NOW - timedelta(seconds=1)
-    stored = {seq: entry("a", expired, seq) for seq in (1, 2, 3, 4)}
-    for each in (*stored.values(), entry("unknown", expired)):
+    held = [entry(owner, expired) for owner in ("a", "b", "never-heard-of")]
+    for each in held:
         await replicas.insert(each)
 
-    claimed = await replicas.outbox("b").claim_expired(
-        NOW, limit=10, unpublished={"a": Unpublished(mark=2, expected=(1,))}, new_seq=numbers(1)
-    )
+    claimed = await replicas.outbox("b").claim_expired(NOW, limit=10)
 
-    wanted = {stored[seq].event_id for seq in (1, 3, 4)}
-    assert {claim.event_id for claim in claimed} == wanted
+    assert {claim.event_id for claim in claimed} == {each.event_id for each in held}
 
 
-async def test_a_relay_reclaiming_its_own_entries_keeps_their_numbers_and_skips_published(
-    replicas: Replicas,
-) -> None:
-    expired = NOW - timedelta(seconds=1)
-    dropped, published = entry("a", expired, seq=5), entry("a", expired, seq=6)
-    await replicas.insert(dropped)
-    await replicas.insert(published)
-
-    (claimed,) = await replicas.outbox("a").claim_expired(
-        NOW, limit=10, unpublished=everything_of("a"), new_seq=numbers(100), published={6}
-    )
-
-    assert (claimed.event_id, claimed.seq) == (dropped.event_id, 5)
-
-
-async def test_a_relay_holds_unpublished_entries_above_its_mark_whatever_their_lease(
-    replicas: Replicas,
-) -> None:
-    outbox = replicas.outbox("b")
-    await replicas.insert(entry("a", NOW + LEASE * 10, seq=3))
-
-    assert await outbox.holds_unpublished("a", Unpublished(mark=2))
-    assert not await outbox.holds_unpublished("a", Unpublished(mark=3))
-    assert await outbox.holds_unpublished("a", Unpublished(mark=3, expected=(3,)))
-    assert not await outbox.holds_unpublished("c", Unpublished(mark=0))
-
-
-async def test_a_fence_stops_an_insert_from_landing_and_fails_on_a_stored_one(
-    replicas: Replicas,
-) -> None:
+async def test_a_published_entry_is_neither_renewed_nor_claimed_again(replicas: Replicas) -> None:
     outbox = replicas.outbox("a")
-    lost, stored = entry("a", NOW + LEASE), entry("a", NOW + LEASE)
-    await replicas.insert(stored)
+    published, waiting = entry("a", NOW + LEASE), entry("a", NOW + LEASE)
+    await replicas.insert(published)
+    await replicas.insert(waiting)
 
-    assert await outbox.fence(lost)
-    assert not await outbox.fence(stored)
-    with pytest.raises(AlreadyStored):
-        await replicas.insert(lost)
+    await outbox.mark_published([published])
+    await outbox.mark_published([])  # nothing to do
+
+    assert await outbox.renew(published, NOW) is None
+    assert await outbox.renew(waiting, NOW) is not None
+    later = NOW + LEASE * 3
+    assert [e.event_id for e in await outbox.claim_expired(later, limit=10)] == [waiting.event_id]
 
 
 async def test_a_relay_whose_heartbeat_ran_out_is_departed_until_forgotten(
     replicas: Replicas,
 ) -> None:
     gone, alive = replicas.heartbeats("gone"), replicas.heartbeats("alive")
-    await gone.beat(NOW, Unpublished(mark=4, expected=(2,)))
-    await alive.beat(NOW + timedelta(seconds=5), Unpublished(mark=0))
+    await gone.beat(NOW)
+    await alive.beat(NOW + timedelta(seconds=5))
     assert await alive.departed(NOW + timedelta(seconds=5)) == []
 
     later = NOW + LEASE + timedelta(seconds=1)
     assert await alive.departed(later) == [("gone", NOW + LEASE)]
     assert not alive.fully_expired(NOW + LEASE, later)
     assert alive.fully_expired(NOW + LEASE, NOW + LEASE + alive.beat_interval * 2)
-    assert await alive.unpublished(["gone"]) == {"gone": Unpublished(mark=4, expected=(2,))}
     await alive.forget("gone", NOW + LEASE)
     assert await alive.departed(later) == []
-    assert await alive.unpublished(["gone"]) == {}
 
 
-async def test_a_relays_mark_never_moves_back(replicas: Replicas) -> None:
-    relay = replicas.heartbeats("a")
-    await relay.beat(NOW, Unpublished(mark=9))
-    await relay.beat(NOW + timedelta(seconds=1), Unpublished(mark=3, expected=(1,)))
-
-    assert await relay.unpublished(["a", "b"]) == {"a": Unpublished(mark=9, expected=(1,))}
+async def test_a_relay_that_beats_again_is_not_forgotten_by_a_stale_departure(
+    replicas: Replicas,
+) -> None:
+    paused, other = replicas.heartbeats("paused"), replicas.heartbeats("other")
+    await paused.beat(NOW)
+    await paused.beat(NOW + LEASE * 2)  # back from a pause
+    await other.forget("paused", NOW + LEASE)  # what it saw before the pause ended
+    assert await other.departed(NOW + LEASE * 3 + timedelta(seconds=1)) == [
+        ("paused", NOW + LEASE * 3)
+    ]
 
 
 async def test_a_relay_that_leaves_is_not_departed(replicas: Replicas) -> None:
     leaving, other = replicas.heartbeats("leaving"), replicas.heartbeats("other")
-    await leaving.beat(NOW, Unpublished(mark=0))
+    await leaving.beat(NOW)
     await leaving.leave()
     assert await other.departed(NOW + LEASE * 2) == []

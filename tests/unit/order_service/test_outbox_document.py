@@ -22,7 +22,6 @@ def entry(**changes: object) -> OutboxEntry:
         "lease_owner": "relay-a",
         "lease_until": NOW,
         "created_at": NOW,
-        "seq": 7,
     } | changes
     return OutboxEntry(**fields)  # type: ignore[arg-type]
 
@@ -36,7 +35,7 @@ def test_the_key_and_the_standard_headers_are_derived_not_stored() -> None:
 
     document = standard.to_document()
 
-    assert set(document) == {"eventId", "value", "leaseOwner", "leaseUntil", "seq", "correlationId"}
+    assert set(document) == {"eventId", "value", "leaseOwner", "leaseUntil", "correlationId"}
     assert OutboxEntry.from_order_document(stored(standard)) == standard
     without_correlation = entry(headers=tuple(event_headers()), traceparent="00-ab-cd-01")
     assert "correlationId" not in without_correlation.to_document()
@@ -63,7 +62,6 @@ def test_an_entry_stored_in_the_earlier_shape_reads_back_the_same() -> None:
         "headers": [[name, value] for name, value in earlier.headers],
         "leaseOwner": earlier.lease_owner,
         "leaseUntil": earlier.lease_until,
-        "seq": earlier.seq,
         "traceparent": None,
     }
 

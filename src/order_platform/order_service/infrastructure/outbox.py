@@ -3,23 +3,25 @@
 A single-document write is atomic on every MongoDB (no replica set needed) and needs no
 multi-document transaction, so the order and its event are stored together or not at all.
 
-Each entry carries its relay's name and a sequence number that relay gave it. A relay does
-not touch an entry again once the broker acknowledged it: instead its heartbeat records how
-far it has published (`publishedUpTo`, see `relay_registry`), so the bookkeeping costs one
-write per heartbeat, not one per order. What is left to publish is therefore an entry whose
-number is above its relay's mark (or listed as expected) and whose lease ran out; a sweep
-claims such entries, one replica each by a compare-and-set, and numbers them anew as its own.
+An entry is unpublished exactly while it has a lease (`outbox.leaseUntil`): the relay that
+holds it publishes it, and once the broker acknowledged it, removes the lease (one update by
+`_id`, batched per publish). So "may still be unpublished" is a fact of the document alone,
+not of any relay's memory or bookkeeping: whatever crashed, paused or timed out, an entry
+whose lease ran out is claimed by the next sweep of any relay (a compare-and-set on the lease,
+so one replica wins each) and published. At worst an entry is published twice (its relay died
+between the broker's acknowledgement and the update, or was paused past its lease); consumers
+deduplicate by `eventId`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from order_platform.building_blocks.clock import SystemClock
 from order_platform.building_blocks.correlation import current_correlation_id
@@ -30,20 +32,25 @@ from order_platform.order_service.domain import Order, OrderCreated
 
 Document = dict[str, Any]
 
-LEASE_FIELD = "outbox.leaseUntil"
+LEASE_FIELD = "outbox.leaseUntil"  # present exactly while the entry is unpublished
 OWNER_FIELD = "outbox.leaseOwner"
-SEQ_FIELD = "outbox.seq"
-# Marks an order id whose insert was given up on (see `MongoOutbox.fence`).
+# Earlier versions fenced off an order id whose insert was given up on with a placeholder
+# document of this field; such placeholders are still read as "no order" (see `write_model`).
 FENCED_FIELD = "fencedEventId"
-
-
-@dataclass(frozen=True, slots=True)
-class Unpublished:
-    """What of one relay's entries may still be unpublished: every number above `mark`, and
-    the `expected` ones (inserts whose outcome it does not know yet)."""
-
-    mark: int
-    expected: tuple[int, ...] = ()
+# What a published entry no longer needs: all but its event id.
+PUBLISHED_DROPS = tuple(
+    f"outbox.{name}"
+    for name in (
+        "leaseUntil",
+        "leaseOwner",
+        "value",
+        "correlationId",
+        "traceparent",
+        "headers",
+        "key",
+        "seq",
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,6 @@ class OutboxEntry:
     lease_until: datetime
     created_at: datetime
     traceparent: str | None = None  # of the request that created the order
-    seq: int = 0  # numbered by the relay that owns it; see `Unpublished`
 
     @classmethod
     def for_event(
@@ -66,7 +72,6 @@ class OutboxEntry:
         *,
         owner: str,
         lease_until: datetime,
-        seq: int = 0,
         correlation_id: str | None = None,
         traceparent: str | None = None,
     ) -> OutboxEntry:
@@ -89,7 +94,6 @@ class OutboxEntry:
             lease_until=lease_until,
             created_at=event.created_at,
             traceparent=traceparent,
-            seq=seq,
         )
 
     def to_document(self) -> Document:
@@ -101,7 +105,6 @@ class OutboxEntry:
             "value": self.value,
             "leaseOwner": self.lease_owner,
             "leaseUntil": self.lease_until,
-            "seq": self.seq,
         }
         correlation = dict(self.headers).get("correlation-id")
         correlation_id = correlation.decode() if correlation else None
@@ -133,7 +136,6 @@ class OutboxEntry:
             lease_until=outbox["leaseUntil"],
             created_at=document["createdAt"],
             traceparent=outbox.get("traceparent"),
-            seq=outbox.get("seq", 0),
         )
 
 
@@ -153,7 +155,7 @@ class MongoOutbox:
         self.lease = lease
         self._clock = clock or SystemClock()
 
-    def new_entry(self, order: Order, seq: int) -> OutboxEntry:
+    def new_entry(self, order: Order) -> OutboxEntry:
         """The entry of `order`'s event, leased to us; called inside the request, so that its
         correlation id and trace travel with the event."""
         (event,) = order.events
@@ -161,17 +163,18 @@ class MongoOutbox:
             event,
             owner=self.owner,
             lease_until=self._clock.now() + self.lease,
-            seq=seq,
             correlation_id=current_correlation_id.get(),
             traceparent=current_traceparent(),
         )
 
     async def ensure_indexes(self) -> None:
-        # Real MongoDB answers the sweep ("this relay's entries above its mark") from this.
-        await self._orders.create_index([(OWNER_FIELD, 1), (SEQ_FIELD, 1)], name="outbox_seq")
+        # Real MongoDB answers the sweep ("leases that ran out") from this; published entries
+        # have no lease, so the index holds only what is still to be published.
+        await self._orders.create_index(LEASE_FIELD, name="outbox_lease", sparse=True)
 
     async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
-        """Extend our lease; `None` when the entry is not ours (claimed, or not stored)."""
+        """Extend our lease; `None` when the entry is not ours (claimed, published or not
+        stored)."""
         lease_until = now + self.lease
         result = await self._orders.update_one(
             {"_id": entry.order_id, "outbox.eventId": entry.event_id, OWNER_FIELD: self.owner},
@@ -179,25 +182,14 @@ class MongoOutbox:
         )
         return replace(entry, lease_until=lease_until) if result.matched_count else None
 
-    async def claim_expired(
-        self,
-        now: datetime,
-        limit: int,
-        *,
-        unpublished: Mapping[str, Unpublished],
-        new_seq: Callable[[], int],
-        published: Collection[int] = (),
-    ) -> list[OutboxEntry]:
-        """Take over the possibly unpublished entries of these relays whose lease ran out; a
-        compare-and-set, so one replica wins each, numbering those of other relays anew. Our
-        own numbers in `published` (acknowledged above our mark) are skipped.
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        """Take over unpublished entries whose lease ran out, whoever held them; a
+        compare-and-set on the lease, so one replica wins each.
 
         Fewer than `limit` means none is left: entries another replica won in between are
         looked past (they hold a fresh lease now), so the caller's sweep is complete.
         """
-        if not unpublished:
-            return []
-        query = {LEASE_FIELD: {"$lt": now}, "$or": _unpublished_clauses(unpublished)}
+        query = {LEASE_FIELD: {"$lt": now}}
         claimed: list[OutboxEntry] = []
         seen: set[str] = set()
         while len(claimed) < limit:
@@ -212,10 +204,6 @@ class MongoOutbox:
                     continue
                 seen.add(entry.event_id)
                 found += 1
-                if entry.lease_owner == self.owner and entry.seq in published:
-                    continue
-                # Ours keep their number (it is still unresolved with us); others' get one.
-                seq = entry.seq if entry.lease_owner == self.owner else new_seq()
                 lease_until = now + self.lease
                 result = await self._orders.update_one(
                     {
@@ -223,38 +211,27 @@ class MongoOutbox:
                         "outbox.eventId": entry.event_id,
                         LEASE_FIELD: entry.lease_until,
                     },
-                    {"$set": {OWNER_FIELD: self.owner, LEASE_FIELD: lease_until, SEQ_FIELD: seq}},
+                    {"$set": {OWNER_FIELD: self.owner, LEASE_FIELD: lease_until}},
                 )
                 if result.matched_count:
-                    claimed.append(
-                        replace(entry, lease_owner=self.owner, lease_until=lease_until, seq=seq)
-                    )
+                    claimed.append(replace(entry, lease_owner=self.owner, lease_until=lease_until))
             if found < wanted:
                 break
         return claimed
 
-    async def holds_unpublished(self, owner: str, unpublished: Unpublished) -> bool:
-        """Whether any entry of `owner` may still be unpublished, whatever its lease."""
-        query = {"$or": _unpublished_clauses({owner: unpublished})}
-        return await self._orders.find_one(query, {"_id": 1}) is not None
-
-    async def fence(self, entry: OutboxEntry) -> bool:
-        """Make sure an insert whose outcome stayed unknown can never land any more.
-
-        True: it had not landed, and now cannot (a placeholder holds its `_id`; a retry of the
-        same request may still replace it, see `write_model`). False: it is stored.
-        """
-        try:
-            await self._orders.insert_one({"_id": entry.order_id, FENCED_FIELD: entry.event_id})
-        except DuplicateKeyError:
-            return False
-        return True
-
-
-def _unpublished_clauses(unpublished: Mapping[str, Unpublished]) -> list[Document]:
-    clauses: list[Document] = []
-    for owner, what in unpublished.items():
-        clauses.append({OWNER_FIELD: owner, SEQ_FIELD: {"$gt": what.mark}})
-        if what.expected:
-            clauses.append({OWNER_FIELD: owner, SEQ_FIELD: {"$in": list(what.expected)}})
-    return clauses
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+        """The broker acknowledged these: they have no lease any more, so no sweep finds them.
+        What the event was is no longer needed either; its id stays (the read model's rebuild
+        and a lost insert's read-back use it)."""
+        if not entries:
+            return
+        await self._orders.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": entry.order_id, "outbox.eventId": entry.event_id},
+                    {"$unset": dict.fromkeys(PUBLISHED_DROPS, "")},
+                )
+                for entry in entries
+            ],
+            ordered=False,
+        )

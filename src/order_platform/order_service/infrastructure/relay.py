@@ -1,17 +1,17 @@
 """The outbox relay: moves committed events from MongoDB to Kafka, at least once.
 
-Fast path: the unit of work numbers each entry (`new_entry`) and hands it to `notify` once
-committed, so an event is published within milliseconds without the relay reading it back. A
-published entry is not written again: the next heartbeat records the relay's mark, the number
-below which everything it numbered is published or known not stored (`outbox`), so the write
-model costs one write per order and one per heartbeat. Slow paths, so that no entry is ever
-stranded while a relay lives: an insert whose outcome was unknown (its reply came too late) is
-handed to `expect`, listed in the heartbeat and looked up by `_id` every beat until it shows
-up, or fenced off for good; entries left in MongoDB for any other reason (a relay that died,
-entries beyond the in-memory cap during a long broker outage) are found by a sweep for
-expired leases above their relay's mark, run when a relay's heartbeat runs out, when this
-relay's own dropped entries expire, and every `sweep_interval` as a safety net (for this
-relay's own entries; the departed ones' are swept when they depart).
+Fast path: the unit of work hands each committed entry to `notify`, so an event is published
+within milliseconds without the relay reading it back; once the broker acknowledged a batch,
+its entries lose their lease (`Outbox.mark_published`, one batched write). Slow paths, so that
+no entry is ever stranded while a relay lives: an entry still leased after its lease ran out
+is unpublished, whoever held it, and any relay's sweep claims it. A sweep runs when a relay's
+heartbeat runs out (once its leases have too), when this relay's own dropped entries expire,
+and every `sweep_interval` as the safety net that makes every other path an optimisation: an
+insert whose outcome was unknown (`expect`: looked up by `_id` every beat for a while, so that
+it follows within a beat if it landed), entries beyond the in-memory cap, a heartbeat
+forgotten too early. Nothing the relay remembers decides whether an entry gets published:
+only the entry's own lease does, so a relay's crash, pause or lost reply can delay an event
+or publish it twice, never lose it.
 
 Every time compared here comes from one `Clock`, the database server's in production (see
 `server_clock`), so replicas whose own clocks disagree agree on leases and heartbeats.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -30,10 +30,10 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from order_platform.building_blocks.backoff import Backoff
-from order_platform.order_service.application.ports import Clock, StorageUnavailable
+from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry, Unpublished
+from order_platform.order_service.infrastructure.outbox import OutboxEntry
 
 log = structlog.get_logger(__name__)
 
@@ -48,12 +48,12 @@ OLDEST_HELD_AGE = Gauge(
     "outbox_oldest_pending_age_seconds", "Age of the oldest outbox entry this relay holds"
 )
 
-# How long an insert whose outcome was unknown is looked for before the safety-net sweep is
-# left to find it, in lease periods.
+# How long an insert whose outcome was unknown is looked for by `_id` before the safety-net
+# sweep is left to find it, in lease periods.
 EXPECT_FOR_LEASES = 6
-# How long a request waits for the relay's first heartbeat (which records its name, so that
-# its entries can be found should it die) before it answers 503.
-REGISTRATION_WAIT_SECONDS = 5.0
+# Acknowledged entries whose lease removal failed (MongoDB away) are retried; beyond this many
+# the oldest are let go: a sweep will publish them once more, which consumers deduplicate.
+MAX_UNMARKED = 10_000
 
 
 class Publisher(Protocol):
@@ -69,23 +69,13 @@ class Outbox(Protocol):
     @property
     def lease(self) -> timedelta: ...
 
-    def new_entry(self, order: Order, seq: int) -> OutboxEntry: ...
+    def new_entry(self, order: Order) -> OutboxEntry: ...
 
     async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None: ...
 
-    async def claim_expired(
-        self,
-        now: datetime,
-        limit: int,
-        *,
-        unpublished: Mapping[str, Unpublished],
-        new_seq: Callable[[], int],
-        published: Collection[int] = (),
-    ) -> list[OutboxEntry]: ...
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
 
-    async def holds_unpublished(self, owner: str, unpublished: Unpublished) -> bool: ...
-
-    async def fence(self, entry: OutboxEntry) -> bool: ...
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None: ...
 
 
 class Heartbeats(Protocol):
@@ -94,11 +84,9 @@ class Heartbeats(Protocol):
     @property
     def beat_interval(self) -> timedelta: ...
 
-    async def beat(self, now: datetime, unpublished: Unpublished) -> None: ...
+    async def beat(self, now: datetime) -> None: ...
 
     async def departed(self, now: datetime) -> list[tuple[str, datetime]]: ...
-
-    async def unpublished(self, owners: Collection[str]) -> dict[str, Unpublished]: ...
 
     def fully_expired(self, alive_until: datetime, now: datetime) -> bool: ...
 
@@ -135,14 +123,8 @@ class OutboxRelay:
         self._pending: dict[str, OutboxEntry] = {}
         # Inserts whose outcome is unknown, by event id, with when to stop looking for them.
         self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
-        # Our numbering (see `mark`): numbers given out and not yet published, known not
-        # stored or taken over (inserts in flight and held entries; not the expected ones,
-        # which the heartbeat lists, nor the dropped ones, which `_dropped_min` stands for);
-        # and numbers published above the mark the heartbeat last recorded.
-        self._next_seq = 1
-        self._unresolved: set[int] = set()
-        self._dropped_min: int | None = None
-        self._published_above: set[int] = set()
+        # Acknowledged by the broker, lease not removed yet (see `_mark_published`).
+        self._unmarked: dict[str, OutboxEntry] = {}
         self._registered = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -170,27 +152,9 @@ class OutboxRelay:
         oldest = min(entry.created_at for entry in self._pending.values())
         return max((self._clock.now() - oldest).total_seconds(), 0.0)
 
-    def mark(self) -> int:
-        """Every number up to this one is published, known not stored, or taken over; the
-        expected ones aside (the heartbeat lists them)."""
-        lowest = min(self._unresolved, default=self._next_seq)
-        if self._dropped_min is not None:
-            lowest = min(lowest, self._dropped_min)
-        return lowest - 1
-
-    def unpublished(self) -> Unpublished:
-        expected = sorted(entry.seq for entry, _ in self._expected.values())
-        return Unpublished(self.mark(), tuple(expected))
-
     async def new_entry(self, order: Order) -> OutboxEntry:
-        """The numbered outbox entry of `order`, before its insert: each one must then go to
-        exactly one of `notify`, `expect` or `discard`."""
-        if not self._registered.is_set():
-            try:
-                await asyncio.wait_for(self._registered.wait(), REGISTRATION_WAIT_SECONDS)
-            except TimeoutError:
-                raise StorageUnavailable("the outbox relay has not registered yet") from None
-        return self._outbox.new_entry(order, self._allocate())
+        """The outbox entry of `order`, leased to this relay, before its insert."""
+        return self._outbox.new_entry(order)
 
     def notify(self, entries: Sequence[OutboxEntry]) -> None:
         """Called right after a commit: publish these soon."""
@@ -198,21 +162,14 @@ class OutboxRelay:
         self._wake.set()
 
     def expect(self, entries: Sequence[OutboxEntry]) -> None:
-        """Called when an insert's reply was lost: publish these if they turn out stored."""
+        """Called when an insert's reply was lost: publish these soon if they turn out stored
+        (if they land later still, a sweep finds them)."""
         give_up_at = self._clock.now() + self._outbox.lease * EXPECT_FOR_LEASES
         for entry in entries:
-            self._unresolved.discard(entry.seq)
             self._expected[entry.event_id] = (entry, give_up_at)
 
     def discard(self, entries: Sequence[OutboxEntry]) -> None:
-        """Called when an insert surely stored nothing."""
-        for entry in entries:
-            self._unresolved.discard(entry.seq)
-
-    def _allocate(self) -> int:
-        seq, self._next_seq = self._next_seq, self._next_seq + 1
-        self._unresolved.add(seq)
-        return seq
+        """Called when an insert surely stored nothing: there is nothing to publish."""
 
     def export_metrics(self) -> None:
         """Make this relay the one `outbox_pending_entries` and its age gauge report."""
@@ -249,51 +206,45 @@ class OutboxRelay:
         self._next_beat = now + self._heartbeats.beat_interval
         await self._beat(now)
         await self._look_for_expected(now)
-        if self._pending or (self._sweep_at is not None and self._sweep_at <= now):
+        sweep_due = self._sweep_at is not None and self._sweep_at <= now
+        if self._pending or self._unmarked or sweep_due:
             self._wake.set()
 
     async def _work(self) -> None:
-        if not self._registered.is_set():
-            return  # see `_publish_forever`
         now = self._clock.now()
         if self._sweep_at is None or now >= self._sweep_at:
             await self._sweep(now)
         if self._pending:
             await self._publish_batch()
+        elif self._unmarked:
+            await self._mark_published()
 
     async def drain(self, within_seconds: float) -> None:
-        """On shutdown: publish what is held, in bounded time, then leave; or, with entries
-        left, record the mark so that whoever sweeps them republishes no more than needed."""
+        """On shutdown: publish what is held, in bounded time, then leave; with entries left,
+        let the heartbeat run out so that the others sweep them."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_seconds
         with contextlib.suppress(Exception):  # whatever is left is safe in MongoDB
             while self._pending and loop.time() < deadline:
                 await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
-        if self._unresolved or self._expected or self._dropped_min is not None:
-            left = len(self._unresolved) + len(self._expected)
+            if self._unmarked:
+                await asyncio.wait_for(self._mark_published(), max(deadline - loop.time(), 0.5))
+        if self._pending or self._expected or self._dropped_until is not None:
+            # Left in MongoDB under our leases: the heartbeat runs out, and the others sweep.
+            left = len(self._pending) + len(self._expected)
             log.info("outbox_relay_left_pending", entries=left)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self._heartbeats.beat(self._clock.now(), self.unpublished()),
-                    max(deadline - loop.time(), 0.5),
-                )
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._heartbeats.leave(), 1.0)
 
     def _hold(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
-            if (held := self._pending.get(entry.event_id)) is not None:
-                if held.seq != entry.seq:  # came back to us from another relay: renumbered
-                    self._unresolved.discard(held.seq)
+            if entry.event_id in self._pending:
                 self._pending[entry.event_id] = entry  # the fresher lease
                 continue
             if len(self._pending) >= self._max_in_memory:
-                # Left in MongoDB under our lease, above our mark; once that lease has run
-                # out, a sweep finds it.
-                self._unresolved.discard(entry.seq)
-                if self._dropped_min is None or entry.seq < self._dropped_min:
-                    self._dropped_min = entry.seq
+                # Left in MongoDB under our lease; once that lease has run out, a sweep
+                # finds it.
                 if self._dropped_until is None or entry.lease_until > self._dropped_until:
                     self._dropped_until = entry.lease_until
                 self._schedule_sweep(self._dropped_until)
@@ -319,9 +270,6 @@ class OutboxRelay:
             await asyncio.sleep(min(delay, self._backoff.delay(failures)) if failures else delay)
 
     async def _publish_forever(self) -> None:
-        # Entries this relay claims carry its name: the others must be able to find them
-        # should it die, which they can once its heartbeat is recorded.
-        await self._registered.wait()
         failures = 0
         while True:
             try:
@@ -346,10 +294,8 @@ class OutboxRelay:
         return max((self._sweep_at - self._clock.now()).total_seconds(), 0.0)
 
     async def _beat(self, now: datetime) -> None:
-        unpublished = self.unpublished()
-        await self._heartbeats.beat(now, unpublished)
+        await self._heartbeats.beat(now)
         self._registered.set()
-        self._published_above = {s for s in self._published_above if s > unpublished.mark}
         self._departed = [
             (owner, until)
             for owner, until in await self._heartbeats.departed(now)
@@ -361,22 +307,16 @@ class OutboxRelay:
 
     async def _look_for_expected(self, now: datetime) -> None:
         for event_id, (entry, give_up_at) in list(self._expected.items()):
-            # A renewal is a compare-and-set on our own entry: it succeeds only if it is stored.
+            # A renewal is a compare-and-set on our own leased entry: it succeeds only if it
+            # is stored and still ours to publish.
             if (renewed := await self._outbox.renew(entry, now)) is not None:
                 del self._expected[event_id]
                 log.info("outbox_entry_found_after_unknown_outcome", order_id=entry.order_id)
-                self._unresolved.add(renewed.seq)
                 self._hold([renewed])
             elif now >= give_up_at:
-                if await self._outbox.fence(entry):
-                    del self._expected[event_id]
-                    log.info("outbox_entry_not_stored", order_id=entry.order_id)
-                elif (renewed := await self._outbox.renew(entry, now)) is not None:
-                    del self._expected[event_id]
-                    self._unresolved.add(renewed.seq)
-                    self._hold([renewed])
-                else:  # stored, and taken over by another relay's sweep: theirs now
-                    del self._expected[event_id]
+                # Not stored, or taken over by a sweep: either way not ours. Should it land
+                # later still, its lease will have run out and a sweep claims it.
+                del self._expected[event_id]
 
     async def _sweep(self, now: datetime) -> None:
         room = min(self._batch_size, self._max_in_memory - len(self._pending))
@@ -384,20 +324,7 @@ class OutboxRelay:
             # Claiming now would only drop what it claims; look again once memory is freed.
             self._sweep_at = now + self._heartbeats.beat_interval
             return
-        unpublished = {self._outbox.owner: self.unpublished()}
-        if self._departed:
-            unpublished |= await self._heartbeats.unpublished([o for o, _ in self._departed])
-        first_new = self._next_seq
-        claimed = await self._outbox.claim_expired(
-            now,
-            room,
-            unpublished=unpublished,
-            new_seq=self._allocate,
-            published=self._published_above,
-        )
-        won = {entry.seq for entry in claimed}
-        self._unresolved -= set(range(first_new, self._next_seq)) - won  # lost to another
-        self._unresolved |= won  # ours among them kept their number
+        claimed = await self._outbox.claim_expired(now, room)
         for entry in claimed:
             self._expected.pop(entry.event_id, None)  # landed late, found by the sweep
         if len(claimed) < room:  # complete: nothing expired by `now` is left unclaimed
@@ -405,22 +332,18 @@ class OutboxRelay:
             self._schedule_sweep(now + self._sweep_interval)
             if self._dropped_until is not None:
                 if self._dropped_until < now:
-                    # Every dropped entry was claimable: all found, held again.
-                    self._dropped_until = self._dropped_min = None
+                    self._dropped_until = None  # every dropped entry was claimable: all found
                 else:
                     self._schedule_sweep(self._dropped_until + timedelta(milliseconds=1))
             for owner, alive_until in self._departed:
-                if owner not in unpublished:
-                    continue  # forgotten by another replica meanwhile
-                if not self._heartbeats.fully_expired(alive_until, now):
-                    continue
-                # Forgetting a relay is final (nobody sweeps for its entries after), so its
-                # entries must all be claimed first, also one whose lease outlived the
-                # heartbeat because two replicas' clocks disagreed by more than they should.
-                if await self._outbox.holds_unpublished(owner, unpublished[owner]):
-                    self._schedule_sweep(now + self._heartbeats.beat_interval)
-                else:
+                if self._heartbeats.fully_expired(alive_until, now):
+                    # Its entries were all claimable, and this sweep was complete.
                     await self._heartbeats.forget(owner, alive_until)
+            self._departed = [
+                (owner, until)
+                for owner, until in self._departed
+                if not self._heartbeats.fully_expired(until, now)
+            ]
         else:
             self._sweep_at = now  # more may be expired: sweep again on the next round
         if claimed:
@@ -441,10 +364,19 @@ class OutboxRelay:
         self.published += len(acknowledged)
         PUBLISHED.inc(len(acknowledged))
         for entry in acknowledged:
-            self._unresolved.discard(entry.seq)
-            self._published_above.add(entry.seq)
+            self._unmarked[entry.event_id] = entry
+        while len(self._unmarked) > MAX_UNMARKED:
+            del self._unmarked[next(iter(self._unmarked))]  # a sweep republishes it, once
         if len(acknowledged) < len(batch):
             raise PublishFailed(f"{len(batch) - len(acknowledged)} events not acknowledged")
+        await self._mark_published()
+
+    async def _mark_published(self) -> None:
+        """Remove the leases of what the broker acknowledged; kept to retry if MongoDB fails."""
+        marking = list(self._unmarked.values())
+        await self._outbox.mark_published(marking)
+        for entry in marking:
+            self._unmarked.pop(entry.event_id, None)
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
         """Keep only entries still ours; renew those whose lease is past its first half.
@@ -459,6 +391,5 @@ class OutboxRelay:
                 kept.append(entry)
             elif (renewed := await self._outbox.renew(entry, now)) is not None:
                 kept.append(renewed)
-            else:  # taken over by another relay's sweep: theirs to publish now
-                self._unresolved.discard(entry.seq)
+            # else: taken over by another relay's sweep (theirs to publish now), or published
         return kept

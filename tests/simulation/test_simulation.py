@@ -1,0 +1,55 @@
+"""Guarantees 1, 5 and 7 under interleavings nobody wrote down: a fixed set of seeds of the
+deterministic simulation (`order_pipeline`), within the suite's budget. `make simulate
+SEEDS=n` runs more; a failing seed replays with `make simulate SEED=n`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from tests.simulation.order_pipeline import simulate
+
+# About 30 s on this machine; among them the first seeds that lost an order's event on the
+# relay design before this one (70 and 121, see README "How we know it holds").
+CI_SEEDS = range(200)
+
+
+@pytest.fixture(autouse=True)
+def quiet_logs() -> Iterator[None]:
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    yield
+    structlog.configure(**before)
+
+
+def test_guarantees_1_5_7_hold_on_every_seed_of_the_ci_set() -> None:
+    failures = [
+        f"make simulate SEED={seed}  # {report.violation}"
+        for seed in CI_SEEDS
+        if (report := simulate(seed)).violation
+    ]
+    assert failures == []
+
+
+def test_guarantee_12_a_seed_replays_exactly() -> None:
+    first, again = simulate(121), simulate(121)
+    assert first.trace == again.trace
+    assert len(first.trace) > 50  # faults were injected: this is not an empty run
+    assert first.faults == again.faults
+
+
+def test_the_simulator_finds_a_relay_that_never_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test must be able to fail: with the sweep broken, what a crashed relay left behind
+    is never published, and some seed among the first ones shows it."""
+
+    async def finds_nothing(self: MongoOutbox, now: object, limit: int) -> list[OutboxEntry]:
+        return []
+
+    monkeypatch.setattr(MongoOutbox, "claim_expired", finds_nothing)
+    violations = [report.violation for seed in range(60) if (report := simulate(seed)).violation]
+    assert violations
+    assert all("never published" in violation for violation in violations)
