@@ -29,12 +29,13 @@ from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
 from order_platform.building_blocks.jws_algorithms import ASYMMETRIC_ALGORITHMS
 from order_platform.building_blocks.problem import problem_response, problem_responses
 from order_platform.building_blocks.settings import HttpAuthSettings
-from order_platform.building_blocks.structured_logging import CONTROL_CHARACTERS
+from order_platform.contracts.user_text import MAX_CUSTOMER_ID_LENGTH, first_control_character
 
 log = structlog.get_logger(__name__)
 
 MAX_LEEWAY_SECONDS = 60.0
-MAX_SUBJECT_LENGTH = 255
+# The subject is stored with the order as its `customerId`: the same rule.
+MAX_SUBJECT_LENGTH = MAX_CUSTOMER_ID_LENGTH
 
 REFUSED = Counter("auth_refused_total", "Requests refused by authentication", ["reason"])
 
@@ -165,7 +166,7 @@ class BearerTokens:
             # Stored data and log context: not one character that logs would have to escape
             # (guarantee 10), lone surrogates among them (a JWT's JSON may escape one).
             or not subject
-            or CONTROL_CHARACTERS.search(subject) is not None
+            or first_control_character(subject) is not None
         ):
             raise _invalid("subject", "The token's subject is not usable.")
         scope = claims.get("scope", "")

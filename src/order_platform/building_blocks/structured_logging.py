@@ -15,11 +15,8 @@ from collections.abc import Mapping
 import structlog
 
 from order_platform.building_blocks.tracing import trace_id_of
+from order_platform.contracts.user_text import CONTROL_CHARACTERS
 
-# C0 controls, DEL, C1 controls and the Unicode line and paragraph separators: every character
-# a terminal acts on or a line reader (Python's `splitlines` among them) splits at; and lone
-# surrogates, which no UTF-8 stream can write.
-CONTROL_CHARACTERS = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\ud800-\\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Keys whose value is a traceback (the console writes it below the record's line): its newlines
 # are kept, for people to read it, and every line is indented, so that no line of it can pass

@@ -1,5 +1,6 @@
 """The published language every service may import: the `OrderCreated` event and the
-order's JSON shape in the HTTP APIs."""
+order's JSON shape in the HTTP APIs; in submodules, the other formats that cross a process
+boundary and the rules about user text and money (`user_text`, `money`)."""
 
 from order_platform.contracts.order_created import (
     EVENT_TYPE,

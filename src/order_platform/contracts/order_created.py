@@ -6,7 +6,6 @@ timestamps as RFC 3339 UTC. Consumers ignore unknown fields and reject anything 
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,16 +22,17 @@ from pydantic import (
     alias_generators,
 )
 
+from order_platform.contracts.money import InvalidAmount, in_cents
+from order_platform.contracts.user_text import (
+    MAX_CUSTOMER_ID_LENGTH,
+    MAX_CUSTOMER_NAME_LENGTH,
+    code_point,
+    first_control_character,
+)
+
 EVENT_TYPE: Final = "OrderCreated"
 EVENT_VERSION: Final = 1
 SCHEMA_PATH = Path(__file__).with_name("order_created.v1.schema.json")
-
-_MAX_AMOUNT = Decimal(1_000_000_000)
-_CENT = Decimal("0.01")
-# C0 and C1 controls, DEL, U+2028 and U+2029: never in a name (DESIGN.md guarantee 10), so an
-# event that carries one was not published by the Order Service and is dead-lettered. Lone
-# surrogates neither: text no UTF-8 encoder takes cannot be a published event.
-_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class InvalidEvent(ValueError):
@@ -58,20 +58,21 @@ def _money(value: object) -> Decimal:
         amount = Decimal(value)
     except InvalidOperation:
         raise ValueError("totalAmount is not a decimal number") from None
-    if not amount.is_finite() or amount <= 0 or amount > _MAX_AMOUNT:
-        raise ValueError("totalAmount must be > 0 and <= 1000000000")
-    if amount != amount.quantize(_CENT):
-        raise ValueError("totalAmount has more than 2 decimal places")
-    return amount.quantize(_CENT)
+    try:
+        return in_cents(amount)
+    except InvalidAmount as why:
+        raise ValueError(f"totalAmount {why}") from None
 
 
+# The Order Service's rules (`user_text`): an event that breaks them was not published by it
+# and is dead-lettered.
 def _customer_name(name: str) -> str:
-    if not 1 <= len(name) <= 200 or name != name.strip():
-        raise ValueError("customerName must be 1 to 200 characters, trimmed")
-    if (control := _CONTROL_CHARACTERS.search(name)) is not None:
+    if not 1 <= len(name) <= MAX_CUSTOMER_NAME_LENGTH or name != name.strip():
         raise ValueError(
-            f"customerName contains a control character (U+{ord(control.group()):04X})"
+            f"customerName must be 1 to {MAX_CUSTOMER_NAME_LENGTH} characters, trimmed"
         )
+    if (control := first_control_character(name)) is not None:
+        raise ValueError(f"customerName contains a control character ({code_point(control)})")
     return name
 
 
@@ -85,10 +86,10 @@ CustomerName = Annotated[str, AfterValidator(_customer_name)]
 
 
 def _customer_id(value: str) -> str:
-    if not 1 <= len(value) <= 255:
-        raise ValueError("customerId must be 1 to 255 characters")
-    if (control := _CONTROL_CHARACTERS.search(value)) is not None:
-        raise ValueError(f"customerId contains a control character (U+{ord(control.group()):04X})")
+    if not 1 <= len(value) <= MAX_CUSTOMER_ID_LENGTH:
+        raise ValueError(f"customerId must be 1 to {MAX_CUSTOMER_ID_LENGTH} characters")
+    if (control := first_control_character(value)) is not None:
+        raise ValueError(f"customerId contains a control character ({code_point(control)})")
     return value
 
 

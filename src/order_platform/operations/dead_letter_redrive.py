@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +48,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from order_platform.building_blocks.dead_letters import PREVIOUS_ERRORS, REDRIVE_COUNT
 from order_platform.contracts import dead_letter_topic, redrive_topic, rfc3339
+from order_platform.contracts.user_text import CONTROL_CHARACTERS
 from order_platform.operations.redrive_lease import RedriveLease
 
 REDRIVEN_FROM = "dlq-redriven-from"
@@ -60,14 +60,11 @@ PREVIEW_CHARS = 300
 ORIGINAL_FETCHES = 4  # of 0.5 s: an original that does not come is past the end
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
 def printable(text: str, limit: int | None = None) -> str:
     """On one line whatever it holds: control characters escaped, so that no dead letter
     forges a line of output; cut at `limit` characters (marked with `…`)."""
     shown = text if limit is None else text[:limit]
-    escaped = _CONTROL.sub(lambda found: json.dumps(found[0])[1:-1], shown)
+    escaped = CONTROL_CHARACTERS.sub(lambda found: json.dumps(found[0])[1:-1], shown)
     return escaped + ("…" if limit is not None and len(text) > limit else "")
 
 

@@ -94,3 +94,12 @@ def test_history_stays_bounded() -> None:
 def test_nothing_printed_forges_a_line() -> None:
     assert printable("a\nb\r\u2028c") == "a\\nb\\r\\u2028c"
     assert printable("x" * 10, 4) == "xxxx…"
+
+
+def test_a_lone_surrogate_is_printed_escaped() -> None:
+    # An error in `dlq-previous-errors` is JSON, which may escape half a UTF-16 pair: written
+    # as it is, it would stop the output (no UTF-8 encoder takes it).
+    shown = printable(json.loads('"bad \\ud800 name"'))
+
+    assert shown == "bad \\ud800 name"
+    shown.encode()

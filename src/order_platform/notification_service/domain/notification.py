@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
-CENT = Decimal("0.01")
+from order_platform.contracts.money import CENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,57 +2,44 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from uuid import UUID
 
+from order_platform.contracts.money import InvalidAmount, in_cents
+from order_platform.contracts.user_text import (
+    MAX_CUSTOMER_NAME_LENGTH,
+    code_point,
+    first_control_character,
+)
 from order_platform.order_service.domain.errors import InvalidOrderField
-
-MAX_NAME_LENGTH = 200
-MAX_TOTAL_AMOUNT = Decimal(1_000_000_000)
-CENT = Decimal("0.01")
-# C0 controls (tab, newline, CR and ESC among them), DEL, C1 controls, and the Unicode line and
-# paragraph separators: a name is data, and none of these belongs in one; each could break a
-# log line, a terminal or a message apart. Nor a lone UTF-16 surrogate (valid as a JSON escape,
-# "\ud800"): no UTF-8 encoder takes it, so the order could be neither stored nor published.
-CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def valid_customer_name(raw: str) -> str:
     """No control character anywhere (checked before trimming, so a trailing newline is
     refused too); trim; then 1 to 200 characters (code points, so "Zoë 李" is 5)."""
-    if (control := CONTROL_CHARACTERS.search(raw)) is not None:
+    if (control := first_control_character(raw)) is not None:
         raise InvalidOrderField(
-            "customer_name",
-            f"must not contain control characters (found U+{ord(control.group()):04X})",
+            "customer_name", f"must not contain control characters (found {code_point(control)})"
         )
     name = raw.strip()
     if not name:
         raise InvalidOrderField("customer_name", "must not be empty or only whitespace")
-    if len(name) > MAX_NAME_LENGTH:
+    if len(name) > MAX_CUSTOMER_NAME_LENGTH:
         raise InvalidOrderField(
-            "customer_name", f"must be at most {MAX_NAME_LENGTH} characters, got {len(name)}"
+            "customer_name",
+            f"must be at most {MAX_CUSTOMER_NAME_LENGTH} characters, got {len(name)}",
         )
     return name
 
 
 def valid_total_amount(raw: Decimal) -> Decimal:
     """Money in cents: finite, > 0, at most 2 decimal places and at most 1,000,000,000."""
-    if not raw.is_finite():
-        raise InvalidOrderField("total_amount", "must be a finite number")
-    if raw <= 0:
-        raise InvalidOrderField("total_amount", "must be greater than 0")
-    if raw > MAX_TOTAL_AMOUNT:
-        raise InvalidOrderField("total_amount", "must be at most 1000000000")
     try:
-        cents = raw.quantize(CENT)
-    except InvalidOperation:  # more digits than the context can hold
-        raise InvalidOrderField("total_amount", "has too many digits") from None
-    if cents != raw:
-        raise InvalidOrderField("total_amount", "must have at most 2 decimal places")
-    return cents
+        return in_cents(raw)
+    except InvalidAmount as why:
+        raise InvalidOrderField("total_amount", str(why)) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,8 @@ from fastapi import Header
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
 from order_platform.building_blocks.decimal_json import NumberOutOfRange, parse_decimal
+from order_platform.contracts.money import AMOUNT_STRING_PATTERN, DECIMAL_PLACES, MAX_AMOUNT
+from order_platform.contracts.user_text import MAX_CUSTOMER_NAME_LENGTH, TRIMMED_TEXT_PATTERN
 from order_platform.order_service.application.create_order import CreateOrder
 
 
@@ -36,10 +38,12 @@ Amount = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0, "maximum": 1_000_000_000},
-                {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_AMOUNT)},
+                {"type": "string", "pattern": AMOUNT_STRING_PATTERN},
             ],
-            "description": "Greater than 0, at most 2 decimal places, at most 1,000,000,000.",
+            "description": (
+                f"Greater than 0, at most {DECIMAL_PLACES} decimal places, at most {MAX_AMOUNT:,}."
+            ),
             "examples": [199.90, "199.90"],
         }
     ),
@@ -65,14 +69,11 @@ class CreateOrderRequest(BaseModel):
     customer_name: StrictStr = Field(
         alias="customerName",
         description=(
-            "1 to 200 characters after trimming white space; no control characters "
-            "(C0, DEL, C1) and no line or paragraph separator (U+2028, U+2029)."
+            f"1 to {MAX_CUSTOMER_NAME_LENGTH} characters after trimming white space; no control "
+            "characters (C0, DEL, C1), no line or paragraph separator (U+2028, U+2029) and no "
+            "lone surrogate."
         ),
-        json_schema_extra={
-            "minLength": 1,
-            "pattern": r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*[^\s\u0000-\u001f\u007f-\u009f]"
-            r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$",
-        },
+        json_schema_extra={"minLength": 1, "pattern": TRIMMED_TEXT_PATTERN},
     )
     total_amount: Amount = Field(alias="totalAmount")
 
