@@ -27,6 +27,7 @@ from prometheus_client import Counter
 
 from order_platform.building_blocks.backoff import Backoff
 from order_platform.building_blocks.kafka_producer import LazyProducer
+from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import dead_letter_topic, redrive_topic
 
 log = structlog.get_logger(__name__)
@@ -34,11 +35,6 @@ log = structlog.get_logger(__name__)
 MAX_ERROR_HEADER_BYTES = 2000
 PREVIEW_BYTES = 1024
 MAX_REFERENCE_KEY_BYTES = 256
-# Headers a redriven message carries from its dead letter, and its dead letter keeps.
-REDRIVE_COUNT = "dlq-redrive-count"
-PREVIOUS_ERRORS = "dlq-previous-errors"
-_HISTORY = (REDRIVE_COUNT, PREVIOUS_ERRORS)
-_DEAD_LETTER_PREFIX = "dlq-"
 
 BY_REFERENCE = Counter(
     "dead_letters_by_reference_total",
@@ -70,7 +66,7 @@ def dead_letter_headers(
             (name, value)
             for name, value in record.headers
             # A redriven message's own dead-letter headers are replaced by fresh ones.
-            if not (redriven and name.startswith(_DEAD_LETTER_PREFIX))
+            if not (redriven and name.startswith(dlq.PREFIX))
         ),
         *_origin(record, error, consumer_group),
     ]
@@ -83,9 +79,9 @@ def reference_headers(
     value = record.value or b""
     return [
         *_origin(record, error, consumer_group),
-        ("dlq-value-omitted", reason.encode()),
-        ("dlq-value-size", str(len(value)).encode()),
-        ("dlq-value-preview", value[:PREVIEW_BYTES]),
+        (dlq.VALUE_OMITTED, reason.encode()),
+        (dlq.VALUE_SIZE, str(len(value)).encode()),
+        (dlq.VALUE_PREVIEW, value[:PREVIEW_BYTES]),
     ]
 
 
@@ -98,22 +94,18 @@ def original_topic_of(topic: str, consumer_group: str) -> str | None:
 def _origin(
     record: ConsumerRecord[bytes, bytes], error: str, consumer_group: str
 ) -> list[tuple[str, bytes]]:
-    where = [
-        ("dlq-original-topic", record.topic.encode()),
-        ("dlq-original-partition", str(record.partition).encode()),
-        ("dlq-original-offset", str(record.offset).encode()),
-    ]
-    history: list[tuple[str, bytes]] = []
+    where = dlq.original_headers(record.topic, record.partition, record.offset)
+    history: dlq.Headers = []
     if original_topic_of(record.topic, consumer_group) is not None:
         carried = dict(record.headers)
-        if all(name in carried for name, _ in where):
+        if all(name in carried for name in dlq.ORIGINAL):
             # The first original, not the copy on the redrive topic.
-            where = [(name, carried[name]) for name, _ in where]
-        history = [(name, carried[name]) for name in _HISTORY if name in carried]
+            where = [(name, carried[name]) for name in dlq.ORIGINAL]
+        history = [(name, carried[name]) for name in dlq.HISTORY if name in carried]
     return [
-        ("dlq-error", error.encode()[:MAX_ERROR_HEADER_BYTES]),
+        (dlq.ERROR, error.encode()[:MAX_ERROR_HEADER_BYTES]),
         *where,
-        ("dlq-consumer-group", consumer_group.encode()),
+        (dlq.CONSUMER_GROUP, consumer_group.encode()),
         *history,
     ]
 

@@ -46,13 +46,11 @@ from enum import StrEnum
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from order_platform.building_blocks.dead_letters import PREVIOUS_ERRORS, REDRIVE_COUNT
+from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import dead_letter_topic, redrive_topic, rfc3339
 from order_platform.contracts.user_text import CONTROL_CHARACTERS
 from order_platform.operations.redrive_lease import RedriveLease
 
-REDRIVEN_FROM = "dlq-redriven-from"
-VALUE_OMITTED = "dlq-value-omitted"
 # `dlq-previous-errors` keeps the latest errors, each cut short, within a header of this size.
 MAX_PREVIOUS_ERRORS = 10
 MAX_PREVIOUS_ERROR_CHARS = 300
@@ -100,8 +98,7 @@ class DeadLetter:
         )
 
     def header(self, name: str) -> str | None:
-        found = [value for key, value in self.headers if key == name]
-        return found[-1].decode(errors="replace") if found else None
+        return dlq.text(self.headers, name)
 
     @property
     def coordinates(self) -> str:
@@ -113,40 +110,25 @@ class DeadLetter:
 
     @property
     def error(self) -> str:
-        return self.header("dlq-error") or ""
+        return self.header(dlq.ERROR) or ""
 
     @property
     def original(self) -> tuple[str, int, int] | None:
         """Topic, partition and offset of the message this dead letter stands for."""
-        topic = self.header("dlq-original-topic")
-        partition = self.header("dlq-original-partition")
-        offset = self.header("dlq-original-offset")
-        if topic is None or partition is None or offset is None:
-            return None
-        try:
-            return topic, int(partition), int(offset)
-        except ValueError:
-            return None
+        return dlq.original_of(self.headers)
 
     @property
     def by_reference(self) -> bool:
         """No copy of the value: the original has to be fetched from its topic."""
-        return self.header(VALUE_OMITTED) is not None
+        return self.header(dlq.VALUE_OMITTED) is not None
 
     @property
     def redrive_count(self) -> int:
-        try:
-            return int(self.header(REDRIVE_COUNT) or 0)
-        except ValueError:
-            return 0
+        return dlq.redrive_count_of(self.headers)
 
     @property
     def previous_errors(self) -> list[str]:
-        try:
-            errors = json.loads(self.header(PREVIOUS_ERRORS) or "[]")
-        except ValueError:
-            return []
-        return [str(error) for error in errors] if isinstance(errors, list) else []
+        return dlq.previous_errors_of(self.headers)
 
     @property
     def preview(self) -> str:
@@ -154,7 +136,7 @@ class DeadLetter:
         if self.value is not None:
             raw = self.value
         else:
-            raw = next((v for k, v in self.headers if k == "dlq-value-preview"), b"")
+            raw = dlq.last_value(self.headers, dlq.VALUE_PREVIEW) or b""
         return printable(raw.decode(errors="replace"), PREVIEW_CHARS)
 
     def as_json(self) -> dict[str, object]:
@@ -168,7 +150,7 @@ class DeadLetter:
             "originalPartition": original[1] if original else None,
             "originalOffset": original[2] if original else None,
             "key": self.key.decode(errors="replace") if self.key is not None else None,
-            "byReference": self.header(VALUE_OMITTED),
+            "byReference": self.header(dlq.VALUE_OMITTED),
             "redriveCount": self.redrive_count,
             "previousErrors": self.previous_errors,
             "valuePreview": self.preview,
@@ -189,21 +171,12 @@ def redrive_headers(
     errors = [*letter.previous_errors, letter.error][-MAX_PREVIOUS_ERRORS:]
     errors = [error[:MAX_PREVIOUS_ERROR_CHARS] for error in errors]
     original = letter.original
-    where = (
-        [
-            ("dlq-original-topic", original[0].encode()),
-            ("dlq-original-partition", str(original[1]).encode()),
-            ("dlq-original-offset", str(original[2]).encode()),
-        ]
-        if original
-        else []
-    )
     return [
-        *((name, value) for name, value in event_headers if not name.startswith("dlq-")),
-        *where,
-        (REDRIVE_COUNT, str(letter.redrive_count + 1).encode()),
-        (PREVIOUS_ERRORS, json.dumps(errors).encode()),
-        (REDRIVEN_FROM, letter.coordinates.encode()),
+        *((name, value) for name, value in event_headers if not name.startswith(dlq.PREFIX)),
+        *(dlq.original_headers(*original) if original else []),
+        (dlq.REDRIVE_COUNT, dlq.redrive_count(letter.redrive_count + 1)),
+        (dlq.PREVIOUS_ERRORS, dlq.previous_errors(errors)),
+        (dlq.REDRIVEN_FROM, dlq.redriven_from(letter.partition, letter.offset)),
     ]
 
 
@@ -374,10 +347,8 @@ class DeadLetterRedrive:
         places: set[tuple[int, int]] = set()
         for record in records:
             for name, value in record.headers:
-                if name == REDRIVEN_FROM:
-                    partition, _, offset = value.decode(errors="replace").partition(":")
-                    if partition.isdigit() and offset.isdigit():
-                        places.add((int(partition), int(offset)))
+                if name == dlq.REDRIVEN_FROM and (place := dlq.redriven_from_of(value)):
+                    places.add(place)
         return places
 
     async def _bounded[T](self, work: Awaitable[T], what: str) -> T:

@@ -20,6 +20,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.operations.dead_letter_redrive import (
     DeadLetter,
     DeadLetterRedrive,
@@ -160,7 +161,7 @@ def _print_letters(letters: list[DeadLetter], *, as_json: bool, out: TextIO, top
         key = letter.key.decode(errors="replace") if letter.key is not None else "-"
         extras = []
         if letter.by_reference:
-            extras.append(f"by-reference={letter.header('dlq-value-omitted')}")
+            extras.append(f"by-reference={letter.header(dlq.VALUE_OMITTED)}")
         if letter.redrive_count:
             extras.append(f"redrives={letter.redrive_count}")
         print(
