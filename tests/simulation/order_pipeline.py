@@ -35,11 +35,12 @@ from order_platform.order_service.application.ports import (
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
-from order_platform.order_service.infrastructure.outbox import FENCED_FIELD, MongoOutbox
-from order_platform.order_service.infrastructure.relay import OutboxRelay
-from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
-from order_platform.order_service.infrastructure.server_clock import ServerClock
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
+from order_platform.order_service.outbox.entry import FENCED_FIELD
+from order_platform.order_service.outbox.relay import OutboxRelay
+from order_platform.order_service.outbox.relay_registry import RelayRegistry
+from order_platform.order_service.outbox.server_clock import ServerClock
+from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.virtual_time import VirtualTimeLoop
 from tests.simulation.world import FaultRates, Process, SimPublisher, World
 

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
+from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.order_pipeline import simulate
 
 # About 30 s on this machine; among them the first seeds that lost an order's event on the

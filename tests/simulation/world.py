@@ -34,8 +34,8 @@ from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
 from order_platform.devtools.embedded.fast_memory_engine import FastIdMemoryEngine
-from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
+from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 
 EPOCH = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 # The client's per-operation timeout (MONGODB_TIMEOUT_SECONDS) and the producer's.

@@ -1,14 +1,11 @@
-"""How many outbox entries are still unpublished, read the way the relays' sweeps read it:
-an entry is unpublished while it has a lease (its relay removes it once the broker
-acknowledged the event)."""
+"""How many outbox entries may still be unpublished, counted with the production rule
+(`UNPUBLISHED`, the query the relays' sweeps read too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from order_platform.order_service.infrastructure.outbox import LEASE_FIELD
-
-UNPUBLISHED = {LEASE_FIELD: {"$exists": True}}
+from order_platform.order_service.outbox.entry import UNPUBLISHED
 
 
 def pending_in(database: Any) -> int:

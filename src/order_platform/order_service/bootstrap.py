@@ -38,16 +38,16 @@ from order_platform.order_service.application.ports import (
 )
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
 from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
-from order_platform.order_service.infrastructure.kafka_publisher import KafkaPublisher
-from order_platform.order_service.infrastructure.outbox import MongoOutbox
-from order_platform.order_service.infrastructure.relay import OutboxRelay
-from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
-from order_platform.order_service.infrastructure.server_clock import ServerClock
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.order_service.infrastructure.write_model import (
     MongoStoredOrders,
     MongoUnitOfWork,
 )
+from order_platform.order_service.outbox.kafka_publisher import KafkaPublisher
+from order_platform.order_service.outbox.relay import OutboxRelay
+from order_platform.order_service.outbox.relay_registry import RelayRegistry
+from order_platform.order_service.outbox.server_clock import ServerClock
+from order_platform.order_service.outbox.store import MongoOutbox
 
 log = structlog.get_logger(__name__)
 

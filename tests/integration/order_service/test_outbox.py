@@ -17,21 +17,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from order_platform.order_service import bootstrap
 from order_platform.order_service.application.ports import OrderAlreadyExists
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.outbox import (
-    FENCED_FIELD,
-    LEASE_FIELD,
-    MongoOutbox,
-    OutboxEntry,
-)
-from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.order_service.infrastructure.write_model import (
     MongoStoredOrders,
     MongoUnitOfWork,
     order_document,
 )
+from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
+from order_platform.order_service.outbox.relay_registry import RelayRegistry
+from order_platform.order_service.outbox.store import MongoOutbox
 from tests.integration.order_service.conftest import serve
 from tests.support.kafka_topic import read_topic
+from tests.support.outbox import pending_in_async
 from tests.support.waiting import eventually
 
 Database = AsyncDatabase[dict[str, Any]]
@@ -147,7 +144,7 @@ async def _published(
 
 
 async def _no_lease_left(database: Database) -> bool:
-    return await database.orders.count_documents({LEASE_FIELD: {"$exists": True}}) == 0
+    return await pending_in_async(database) == 0
 
 
 async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(

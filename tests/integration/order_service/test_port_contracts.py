@@ -20,8 +20,8 @@ from order_platform.order_service.application.ports import (
 )
 from order_platform.order_service.domain import Order
 from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
+from order_platform.order_service.outbox.entry import OutboxEntry
 from tests.unit.order_service.fakes import FakeIdempotencyKeys, FakeStore, FakeUnitOfWork
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

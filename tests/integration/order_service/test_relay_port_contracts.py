@@ -13,9 +13,10 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from order_platform.order_service.infrastructure.outbox import MongoOutbox, OutboxEntry
-from order_platform.order_service.infrastructure.relay import Heartbeats, Outbox
-from order_platform.order_service.infrastructure.relay_registry import RelayRegistry
+from order_platform.order_service.outbox.entry import OutboxEntry
+from order_platform.order_service.outbox.relay import Heartbeats, Outbox
+from order_platform.order_service.outbox.relay_registry import RelayRegistry
+from order_platform.order_service.outbox.store import MongoOutbox
 from tests.unit.order_service.relay_fakes import FakeHeartbeats, FakeOutbox, FakeOutboxStore
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
+from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 
 
 class FakeOutboxStore:

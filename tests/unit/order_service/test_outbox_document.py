@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 from order_platform.contracts import event_headers
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 

@@ -1,1 +1,1 @@
-"""Adapters: MongoDB write model with its outbox, the Kafka relay, settings."""
+"""Adapters: the MongoDB write model and idempotency keys, settings (the outbox is in `outbox`)."""

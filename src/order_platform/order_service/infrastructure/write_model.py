@@ -27,7 +27,7 @@ from order_platform.order_service.application.ports import (
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.outbox import FENCED_FIELD, OutboxEntry
+from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from order_platform.building_blocks.tracing import (
     tracer,
     tracing_enabled,
 )
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
 
 log = structlog.get_logger(__name__)
 

@@ -9,7 +9,7 @@ D + L, while its heartbeat said "alive until" at least D - B + L. So once `alive
 passed, every entry it left is claimable, and one complete sweep after that moment finds them
 all; then its heartbeat is forgotten.
 
-Nothing here decides what is published (an entry's own lease does, see `outbox`): a heartbeat
+Nothing here decides what is published (an entry's own lease does, see `entry`): a heartbeat
 forgotten too early, or one that comes back after it was forgotten, only moves when a sweep
 runs, and every relay's periodic sweep finds whatever is left.
 """

@@ -32,8 +32,8 @@ from prometheus_client import Counter, Gauge
 from order_platform.building_blocks.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
-from order_platform.order_service.infrastructure.kafka_publisher import PublishFailed
-from order_platform.order_service.infrastructure.outbox import OutboxEntry
+from order_platform.order_service.outbox.entry import OutboxEntry
+from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 
 log = structlog.get_logger(__name__)
 
