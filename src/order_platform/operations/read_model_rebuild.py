@@ -37,12 +37,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID, uuid5
 
 import httpx
 
-from order_platform.building_blocks.decimal_json import parse_decimal, parse_json
+from order_platform.contracts.order_export import (
+    ESTIMATED_TOTAL_HEADER,
+    EXPORT_PATH,
+    ExportedOrderLine,
+    ExportEnd,
+    read_line,
+)
 
 # The event id of a rebuilt order whose event was published long ago (the write model keeps
 # only unpublished events' ids): derived from the order id, so every rebuild agrees on it.
@@ -51,7 +57,6 @@ BATCH_SIZE = 1000
 # Orders sorted by creation before they are written (memory: about 10 MB per 20,000).
 WINDOW_SIZE = 20_000
 STALE_REBUILD = timedelta(minutes=1)
-EXPORT_PATH = "/internal/orders/export"
 
 
 class RebuildFailed(Exception):
@@ -153,16 +158,14 @@ def new_generation_name(now: datetime) -> str:
     return f"g{now.astimezone(UTC):%Y%m%d%H%M%S}{secrets.token_hex(3)}"
 
 
-def exported_order(line: dict[str, Any]) -> ExportedOrder:
-    order_id = UUID(line["id"])
-    event_id = line.get("eventId")
+def exported_order(line: ExportedOrderLine) -> ExportedOrder:
     return ExportedOrder(
-        id=order_id,
-        customer_name=line["customerName"],
-        total_amount=parse_decimal(str(line["totalAmount"])),
-        created_at=datetime.fromisoformat(line["createdAt"]).astimezone(UTC),
-        event_id=UUID(event_id) if event_id else uuid5(REBUILT_EVENT_NAMESPACE, str(order_id)),
-        customer_id=line.get("customerId"),
+        id=line.id,
+        customer_name=line.customer_name,
+        total_amount=line.total_amount,
+        created_at=line.created_at,
+        event_id=line.event_id or uuid5(REBUILT_EVENT_NAMESPACE, str(line.id)),
+        customer_id=line.customer_id,
     )
 
 
@@ -171,21 +174,21 @@ async def _export_batches(
 ) -> AsyncIterator[list[ExportedOrder]]:
     batch: list[ExportedOrder] = []
     seen = 0
-    ended: dict[str, Any] | None = None
+    ended: ExportEnd | None = None
     async for raw in _lines(response):
         if not raw.strip():
             continue
         if ended is not None:
             raise RebuildFailed("The Order Service's export went on after its end line.")
         try:
-            line = parse_json(raw)  # numbers as Decimal, in range, like every body we read
-            if line.get("end") is True:
-                ended = line
-                continue
-            batch.append(exported_order(line))
+            line = read_line(raw)
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             message = f"The Order Service's export has a line it cannot read: {error}."
             raise RebuildFailed(message) from error
+        if isinstance(line, ExportEnd):
+            ended = line
+            continue
+        batch.append(exported_order(line))
         seen += 1
         if len(batch) >= batch_size:
             yield batch
@@ -197,9 +200,9 @@ async def _export_batches(
             f"The Order Service's export stopped after {seen} orders without its end line; "
             "nothing was switched."
         )
-    if ended.get("count") != seen:
+    if ended.count != seen:
         raise RebuildFailed(
-            f"The Order Service's export announced {ended.get('count')} orders but sent {seen}."
+            f"The Order Service's export announced {ended.count} orders but sent {seen}."
         )
 
 
@@ -365,7 +368,7 @@ class _Export:
                 f"The Order Service at {self._base_url} answered the export with "
                 f"{response.status_code}: {response.text[:200]}"
             )
-        return response, _int(response.headers.get("orders-estimated-total"))
+        return response, _int(response.headers.get(ESTIMATED_TOTAL_HEADER))
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._response is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -39,6 +38,13 @@ from order_platform.building_blocks.rate_limit import (
 )
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
+from order_platform.contracts.order_export import (
+    ESTIMATED_TOTAL_HEADER,
+    EXPORT_PATH,
+    MEDIA_TYPE,
+    end_line,
+    order_line,
+)
 from order_platform.order_service.application.create_order import (
     CreateOrderHandler,
     IdempotencyKeyReused,
@@ -46,7 +52,6 @@ from order_platform.order_service.application.create_order import (
 )
 from order_platform.order_service.application.ports import (
     StorageUnavailable,
-    StoredOrder,
     StoredOrders,
     WriteOutcomeUnknown,
 )
@@ -136,17 +141,13 @@ internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 EXPORT_BATCH = 1000
 
 
-@internal_router.get("/internal/orders/export", response_model=None)
+@internal_router.get(EXPORT_PATH, response_model=None)
 async def export_orders(
     _: Annotated[Caller, Depends(operator)],
     api: Api,
     after: Annotated[UUID | None, Query(description="Only ids that sort above this.")] = None,
 ) -> StreamingResponse | JSONResponse:
-    """Every stored order as NDJSON, one `{"id", "customerName", "totalAmount", "createdAt",
-        "eventId"}` per line in order of id, then `{"end": true, "count": N}`: a stream without
-        that last line was cut short. `eventId` is the id of the order's `OrderCreated` event (null
-    for orders stored by versions that removed published events).
-        `Orders-Estimated-Total` says about how many lines to expect (for progress reports)."""
+    """Every stored order, in the format of `contracts.order_export`."""
     if api.stored_orders is None:
         return Problem(404, "This service offers no export of its orders.").response()
     estimate = await api.stored_orders.estimated_count()
@@ -159,22 +160,13 @@ async def export_orders(
         batch = first
         while batch is not None:
             count += len(batch)
-            yield "".join(
-                json.dumps(order_json(stored.order) | {"eventId": _event_id_of(stored)}) + "\n"
-                for stored in batch
-            ).encode()
+            yield "".join(order_line(stored.order, stored.event_id) for stored in batch).encode()
             batch = await anext(batches, None)
-        yield (json.dumps({"end": True, "count": count}) + "\n").encode()
+        yield end_line(count).encode()
 
     return StreamingResponse(
-        lines(),
-        media_type="application/x-ndjson",
-        headers={"Orders-Estimated-Total": str(estimate)},
+        lines(), media_type=MEDIA_TYPE, headers={ESTIMATED_TOTAL_HEADER: str(estimate)}
     )
-
-
-def _event_id_of(stored: StoredOrder) -> str | None:
-    return None if stored.event_id is None else str(stored.event_id)
 
 
 PROBLEMS: ProblemTable = {
