@@ -15,6 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from order_platform.console.application.ports import Projection, Scrape, Unavailable
 from order_platform.console.domain.rates import SeriesKey, series_key
+from order_platform.contracts.hop_times import (
+    EVENT_ID_PARAMETER,
+    NOTIFICATIONS_PATH,
+    ORDER_ID_PARAMETER,
+    PROJECTIONS_PATH,
+    notifications_of,
+    projections_of,
+)
 
 
 def parse_metrics(text: str) -> tuple[dict[SeriesKey, float], dict[SeriesKey, float]]:
@@ -66,23 +74,19 @@ class HttpServices:
 
     async def projections(self, order_ids: Sequence[UUID]) -> dict[UUID, Projection]:
         answer = await self._get(
-            f"{self._read}/internal/projections", [("orderId", str(i)) for i in order_ids]
+            f"{self._read}{PROJECTIONS_PATH}", [(ORDER_ID_PARAMETER, str(i)) for i in order_ids]
         )
         return {
-            UUID(order): Projection(
-                projected_at=_time(found["projectedAt"]) if found.get("projectedAt") else None,
-                created_at=_time(found["createdAt"]),
-                event_id=UUID(found["eventId"]),
-            )
-            for order, found in answer["projections"].items()
+            order: Projection(hop.projected_at, hop.created_at, hop.event_id)
+            for order, hop in projections_of(answer).items()
         }
 
     async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         answer = await self._get(
-            f"{self._notification}/internal/notifications",
-            [("eventId", str(i)) for i in event_ids],
+            f"{self._notification}{NOTIFICATIONS_PATH}",
+            [(EVENT_ID_PARAMETER, str(i)) for i in event_ids],
         )
-        return {UUID(event): _time(at) for event, at in answer["notifications"].items()}
+        return notifications_of(answer)
 
     async def _get(self, url: str, params: Sequence[tuple[str, str]]) -> dict[str, Any]:
         try:
@@ -95,10 +99,6 @@ class HttpServices:
 
     async def aclose(self) -> None:
         await self._client.aclose()
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _why(error: Exception) -> str:

@@ -14,10 +14,13 @@ from fastapi import APIRouter, Depends, Query
 
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.problem import Problem
-from order_platform.contracts import rfc3339
+from order_platform.contracts.hop_times import (
+    EVENT_ID_PARAMETER,
+    MAX_IDS,
+    NOTIFICATIONS_PATH,
+    notifications_json,
+)
 from order_platform.notification_service.application.ports import LedgerUnavailable, SentTimes
-
-MAX_EVENTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +33,14 @@ class NotificationServiceApi:
 internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 
 
-@internal_router.get("/internal/notifications", response_model=None)
+@internal_router.get(NOTIFICATIONS_PATH, response_model=None)
 async def notifications(
     api: Annotated[NotificationServiceApi, Depends(current_api)],
-    event_id: Annotated[list[UUID], Query(alias="eventId", max_length=MAX_EVENTS)],
+    event_id: Annotated[list[UUID], Query(alias=EVENT_ID_PARAMETER, max_length=MAX_IDS)],
 ) -> object:
-    """`{"notifications": {eventId: sentAt}}`; an event not notified (yet) is absent."""
+    """The format of `contracts.hop_times`."""
     try:
         found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
     except LedgerUnavailable:
         return Problem(503, "The notification ledger is unavailable.", retry_after=2).response()
-    return {"notifications": {str(event): rfc3339(at) for event, at in found.items()}}
+    return notifications_json(found)

@@ -15,10 +15,14 @@ from fastapi import APIRouter, Depends, Query
 
 from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN, Caller, authorization_header
 from order_platform.building_blocks.current_api import current_api
-from order_platform.contracts import rfc3339
+from order_platform.contracts.hop_times import (
+    MAX_IDS,
+    ORDER_ID_PARAMETER,
+    PROJECTIONS_PATH,
+    ProjectionTime,
+    projections_json,
+)
 from order_platform.read_service.application.queries import ProjectionTimes
-
-MAX_ORDERS = 100
 
 internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 
@@ -33,21 +37,18 @@ async def _projection_times(
     return times
 
 
-@internal_router.get("/internal/projections")
+@internal_router.get(PROJECTIONS_PATH, response_model=None)
 async def projections(
     times: Annotated[ProjectionTimes, Depends(_projection_times)],
-    order_id: Annotated[list[UUID], Query(alias="orderId", max_length=MAX_ORDERS)],
-) -> dict[str, dict[str, dict[str, str | None]]]:
-    """`{"projections": {orderId: {"projectedAt", "createdAt", "eventId"}}}`; an order not
-    projected (yet) is absent; `projectedAt` is null for one stored before it was recorded."""
+    order_id: Annotated[list[UUID], Query(alias=ORDER_ID_PARAMETER, max_length=MAX_IDS)],
+) -> dict[str, Any]:
+    """The format of `contracts.hop_times`."""
     found = await times(list(dict.fromkeys(order_id)))
-    return {
-        "projections": {
-            str(order): {
-                "projectedAt": rfc3339(at) if at is not None else None,
-                "createdAt": rfc3339(view.created_at),
-                "eventId": str(view.event_id),
-            }
+    return projections_json(
+        {
+            order: ProjectionTime(
+                projected_at=at, created_at=view.created_at, event_id=view.event_id
+            )
             for order, (view, at) in found.items()
         }
-    }
+    )
