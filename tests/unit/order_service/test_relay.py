@@ -12,9 +12,10 @@ from decimal import Decimal
 from uuid import UUID
 
 from order_platform.order_service.domain import Order
+from order_platform.order_service.outbox.bookkeeping import EXPECT_FOR_LEASES
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
-from order_platform.order_service.outbox.relay import EXPECT_FOR_LEASES, OutboxRelay
+from order_platform.order_service.outbox.relay import OutboxRelay
 from tests.unit.order_service.fakes import FakeClock
 from tests.unit.order_service.relay_fakes import (
     FakeHeartbeats,

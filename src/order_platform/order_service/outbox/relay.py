@@ -13,15 +13,16 @@ forgotten too early. Nothing the relay remembers decides whether an entry gets p
 only the entry's own lease does, so a relay's crash, pause or lost reply can delay an event
 or publish it twice, never lose it.
 
-Every time compared here comes from one `Clock`, the database server's in production (see
-`server_clock`), so replicas whose own clocks disagree agree on leases and heartbeats.
+What the relay remembers and decides from it is `RelayBookkeeping` (pure, tested on its own);
+this module does the I/O. Every time compared here comes from one `Clock`, the database
+server's in production (see `server_clock`), so replicas whose own clocks disagree agree on
+leases and heartbeats.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -32,6 +33,7 @@ from prometheus_client import Counter, Gauge
 from order_platform.building_blocks.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
+from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 
@@ -47,13 +49,6 @@ HELD = Gauge(
 OLDEST_HELD_AGE = Gauge(
     "outbox_oldest_pending_age_seconds", "Age of the oldest outbox entry this relay holds"
 )
-
-# How long an insert whose outcome was unknown is looked for by `_id` before the safety-net
-# sweep is left to find it, in lease periods.
-EXPECT_FOR_LEASES = 6
-# Acknowledged entries whose lease removal failed (MongoDB away) are retried; beyond this many
-# the oldest are let go: a sweep will publish them once more, which consumers deduplicate.
-MAX_UNMARKED = 10_000
 
 
 class Publisher(Protocol):
@@ -115,24 +110,17 @@ class OutboxRelay:
         self._batch_size = batch_size
         # Full jitter: replicas that lost the broker together do not return in lockstep.
         self._backoff = Backoff(0.2, max_backoff.total_seconds(), jitter="full")
-        # Beyond this many held entries (a long broker outage under load) new ones are left
-        # in MongoDB for a sweep once their leases expire: nothing is lost, memory is bounded.
-        self._max_in_memory = max_in_memory
-        self._sweep_interval = sweep_interval
-        # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
-        self._pending: dict[str, OutboxEntry] = {}
-        # Inserts whose outcome is unknown, by event id, with when to stop looking for them.
-        self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
-        # Acknowledged by the broker, lease not removed yet (see `_mark_published`).
-        self._unmarked: dict[str, OutboxEntry] = {}
+        self._book = RelayBookkeeping(
+            owner=outbox.owner,
+            lease=outbox.lease,
+            beat_interval=heartbeats.beat_interval,
+            max_in_memory=max_in_memory,
+            sweep_interval=sweep_interval,
+        )
         self._registered = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # the publishing loop sleeps on it until the next sweep
         self._stopping = asyncio.Event()
         self._next_beat: datetime | None = None
-        self._sweep_at: datetime | None = None  # at start: an earlier run may have left entries
-        # The latest lease among entries dropped at the cap: a complete sweep after it finds all.
-        self._dropped_until: datetime | None = None
-        self._departed: list[tuple[str, datetime]] = []
         self.published = 0
         self.failures = 0
 
@@ -143,13 +131,13 @@ class OutboxRelay:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return self._book.held
 
     def oldest_pending_age(self) -> float:
         """Seconds since the oldest held entry's order was created; 0 when none is held."""
-        if not self._pending:
+        oldest = self._book.oldest_held_created_at()
+        if oldest is None:
             return 0.0
-        oldest = min(entry.created_at for entry in self._pending.values())
         return max((self._clock.now() - oldest).total_seconds(), 0.0)
 
     async def new_entry(self, order: Order) -> OutboxEntry:
@@ -158,15 +146,13 @@ class OutboxRelay:
 
     def notify(self, entries: Sequence[OutboxEntry]) -> None:
         """Called right after a commit: publish these soon."""
-        self._hold(entries)
+        self._book.hold(entries)
         self._wake.set()
 
     def expect(self, entries: Sequence[OutboxEntry]) -> None:
         """Called when an insert's reply was lost: publish these soon if they turn out stored
         (if they land later still, a sweep finds them)."""
-        give_up_at = self._clock.now() + self._outbox.lease * EXPECT_FOR_LEASES
-        for entry in entries:
-            self._expected[entry.event_id] = (entry, give_up_at)
+        self._book.expect(entries, self._clock.now())
 
     def discard(self, entries: Sequence[OutboxEntry]) -> None:
         """Called when an insert surely stored nothing: there is nothing to publish."""
@@ -206,17 +192,16 @@ class OutboxRelay:
         self._next_beat = now + self._heartbeats.beat_interval
         await self._beat(now)
         await self._look_for_expected(now)
-        sweep_due = self._sweep_at is not None and self._sweep_at <= now
-        if self._pending or self._unmarked or sweep_due:
+        if self._book.has_work(now):
             self._wake.set()
 
     async def _work(self) -> None:
         now = self._clock.now()
-        if self._sweep_at is None or now >= self._sweep_at:
+        if self._book.sweep_due(now):
             await self._sweep(now)
-        if self._pending:
+        if self._book.held:
             await self._publish_batch()
-        elif self._unmarked:
+        elif self._book.unmarked:
             await self._mark_published()
 
     async def drain(self, within_seconds: float) -> None:
@@ -225,37 +210,16 @@ class OutboxRelay:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_seconds
         with contextlib.suppress(Exception):  # whatever is left is safe in MongoDB
-            while self._pending and loop.time() < deadline:
+            while self._book.held and loop.time() < deadline:
                 await asyncio.wait_for(self._publish_batch(), deadline - loop.time())
-            if self._unmarked:
+            if self._book.unmarked:
                 await asyncio.wait_for(self._mark_published(), max(deadline - loop.time(), 0.5))
-        if self._pending or self._expected or self._dropped_until is not None:
+        if self._book.leaves_entries_behind():
             # Left in MongoDB under our leases: the heartbeat runs out, and the others sweep.
-            left = len(self._pending) + len(self._expected)
-            log.info("outbox_relay_left_pending", entries=left)
+            log.info("outbox_relay_left_pending", entries=self._book.left_behind())
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._heartbeats.leave(), 1.0)
-
-    def _hold(self, entries: Sequence[OutboxEntry]) -> None:
-        for entry in entries:
-            if entry.event_id in self._pending:
-                self._pending[entry.event_id] = entry  # the fresher lease
-                continue
-            if len(self._pending) >= self._max_in_memory:
-                # Left in MongoDB under our lease; once that lease has run out, a sweep
-                # finds it.
-                if self._dropped_until is None or entry.lease_until > self._dropped_until:
-                    self._dropped_until = entry.lease_until
-                self._schedule_sweep(self._dropped_until)
-                continue
-            self._pending[entry.event_id] = entry
-
-    def _schedule_sweep(self, at: datetime) -> None:
-        if self._sweep_at is None or at < self._sweep_at:
-            self._sweep_at = at
-            # The publishing loop may be asleep until the later time: let it wait anew.
-            self._wake.set()
 
     async def _beat_forever(self) -> None:
         failures = 0
@@ -283,111 +247,68 @@ class OutboxRelay:
                 log.warning("outbox_relay_retrying", error=str(error), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
                 continue
-            if not self._pending:
+            if not self._book.held:
                 self._wake.clear()
+                until_sweep = self._book.seconds_until_sweep(self._clock.now())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._seconds_until_sweep())
-
-    def _seconds_until_sweep(self) -> float:
-        if self._sweep_at is None:
-            return 0.0
-        return max((self._sweep_at - self._clock.now()).total_seconds(), 0.0)
+                    await asyncio.wait_for(self._wake.wait(), until_sweep)
 
     async def _beat(self, now: datetime) -> None:
         await self._heartbeats.beat(now)
         self._registered.set()
-        self._departed = [
-            (owner, until)
-            for owner, until in await self._heartbeats.departed(now)
-            if owner != self._outbox.owner
-        ]
-        for _, alive_until in self._departed:
-            # Sweep once every entry the departed relay may have left has an expired lease.
-            self._schedule_sweep(alive_until + self._heartbeats.beat_interval)
+        if self._book.departed_seen(await self._heartbeats.departed(now)):
+            self._wake.set()
 
     async def _look_for_expected(self, now: datetime) -> None:
-        for event_id, (entry, give_up_at) in list(self._expected.items()):
+        for entry in self._book.expected():
             # A renewal is a compare-and-set on our own leased entry: it succeeds only if it
             # is stored and still ours to publish.
             if (renewed := await self._outbox.renew(entry, now)) is not None:
-                del self._expected[event_id]
                 log.info("outbox_entry_found_after_unknown_outcome", order_id=entry.order_id)
-                self._hold([renewed])
-            elif now >= give_up_at:
-                # Not stored, or taken over by a sweep: either way not ours. Should it land
-                # later still, its lease will have run out and a sweep claims it.
-                del self._expected[event_id]
+                if self._book.found(renewed):
+                    self._wake.set()
+            else:
+                self._book.not_found(entry, now)
 
     async def _sweep(self, now: datetime) -> None:
-        room = min(self._batch_size, self._max_in_memory - len(self._pending))
-        if room <= 0:
-            # Claiming now would only drop what it claims; look again once memory is freed.
-            self._sweep_at = now + self._heartbeats.beat_interval
+        room = self._book.sweep_room(now, self._batch_size)
+        if not room:
             return
         claimed = await self._outbox.claim_expired(now, room)
-        for entry in claimed:
-            self._expected.pop(entry.event_id, None)  # landed late, found by the sweep
-        if len(claimed) < room:  # complete: nothing expired by `now` is left unclaimed
-            self._sweep_at = None
-            self._schedule_sweep(now + self._sweep_interval)
-            if self._dropped_until is not None:
-                if self._dropped_until < now:
-                    self._dropped_until = None  # every dropped entry was claimable: all found
-                else:
-                    self._schedule_sweep(self._dropped_until + timedelta(milliseconds=1))
-            for owner, alive_until in self._departed:
-                if self._heartbeats.fully_expired(alive_until, now):
-                    # Its entries were all claimable, and this sweep was complete.
-                    await self._heartbeats.forget(owner, alive_until)
-            self._departed = [
-                (owner, until)
-                for owner, until in self._departed
-                if not self._heartbeats.fully_expired(until, now)
-            ]
-        else:
-            self._sweep_at = now  # more may be expired: sweep again on the next round
         if claimed:
             log.info("outbox_entries_claimed", entries=len(claimed))
-            self._hold(claimed)
+        for owner, alive_until in self._book.swept(
+            now, claimed, room, self._heartbeats.fully_expired
+        ):
+            await self._heartbeats.forget(owner, alive_until)
 
     async def _publish_batch(self) -> None:
-        event_ids = list(itertools.islice(self._pending, self._batch_size))
-        batch = [self._pending.pop(event_id) for event_id in event_ids]
+        batch = self._book.next_batch(self._batch_size)
         try:
             batch = await self._renew_expiring(batch)
             acknowledged = await self._publisher.publish(batch)
         except BaseException:
-            self._hold(batch)
+            self._book.hold(batch)
             raise
-        done = {entry.event_id for entry in acknowledged}
-        self._hold([entry for entry in batch if entry.event_id not in done])
+        missing = self._book.published(batch, acknowledged)
         self.published += len(acknowledged)
         PUBLISHED.inc(len(acknowledged))
-        for entry in acknowledged:
-            self._unmarked[entry.event_id] = entry
-        while len(self._unmarked) > MAX_UNMARKED:
-            del self._unmarked[next(iter(self._unmarked))]  # a sweep republishes it, once
-        if len(acknowledged) < len(batch):
-            raise PublishFailed(f"{len(batch) - len(acknowledged)} events not acknowledged")
+        if missing:
+            raise PublishFailed(f"{missing} events not acknowledged")
         await self._mark_published()
 
     async def _mark_published(self) -> None:
         """Remove the leases of what the broker acknowledged; kept to retry if MongoDB fails."""
-        marking = list(self._unmarked.values())
+        marking = self._book.to_mark()
         await self._outbox.mark_published(marking)
-        for entry in marking:
-            self._unmarked.pop(entry.event_id, None)
+        self._book.marked(marking)
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
-        """Keep only entries still ours; renew those whose lease is past its first half.
-
-        Without this, an entry held through a long broker outage would be claimed by another
-        replica's sweep too, and both would publish it when the broker returns.
-        """
+        """Keep only entries still ours, renewing those past the first half of their lease."""
         now = self._clock.now()
         kept: list[OutboxEntry] = []
         for entry in batch:
-            if entry.lease_until - now > self._outbox.lease / 2:
+            if not self._book.needs_renewal(entry, now):
                 kept.append(entry)
             elif (renewed := await self._outbox.renew(entry, now)) is not None:
                 kept.append(renewed)
