@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from random import Random
+from uuid import UUID
 
 from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.order_service.application.create_order import (
@@ -41,6 +42,7 @@ from order_platform.order_service.outbox.relay import OutboxRelay
 from order_platform.order_service.outbox.relay_registry import RelayRegistry
 from order_platform.order_service.outbox.server_clock import ServerClock
 from order_platform.order_service.outbox.store import MongoOutbox
+from tests.simulation.consumers import NOTIFY_GROUP, READ_GROUP, ConsumingSide, Member
 from tests.simulation.virtual_time import VirtualTimeLoop
 from tests.simulation.world import FaultRates, Process, SimPublisher, World
 
@@ -81,6 +83,7 @@ class RunReport:
     steps: int
     trace: list[str]
     invariants_checked: int = 0
+    notified_twice: int = 0
     violation: str | None = None
 
 
@@ -178,6 +181,18 @@ class Simulation:
         self._names = 0
         self.max_in_memory = self.rng.choice((50_000, 50_000, 2, 5))
         self.outcomes: list[Outcome] = []
+        self.side = ConsumingSide(self.world)
+        self._stopping: set[asyncio.Future[None]] = set()
+        self.members: dict[str, list[Member | None]] = {READ_GROUP: [], NOTIFY_GROUP: []}
+        self.max_batch = self.rng.choice((1, 3, 500))
+
+    def _new_member(self, group: str, slot: int) -> Member:
+        self._names += 1
+        prefix = "read" if group == READ_GROUP else "notify"
+        member = Member(self.side, group, f"{prefix}{slot}.{self._names}", max_batch=self.max_batch)
+        self.members[group][slot] = member
+        member.start()
+        return member
 
     def _new_replica(self, slot: int) -> Replica:
         self._names += 1
@@ -198,22 +213,37 @@ class Simulation:
         self.replicas = [None] * count
         for slot in range(count):
             self._new_replica(slot)
+        for group in self.members:
+            self.members[group] = [None] * self.rng.randint(1, 3)
+            for slot in range(len(self.members[group])):
+                self._new_member(group, slot)
         customers = [
             asyncio.ensure_future(self._customer(number, start=self.rng.uniform(0, CHAOS)))
             for number in range(self.rng.randint(1, 8))
         ]
-        chaos = asyncio.ensure_future(self._chaos())
+        chaos = [
+            asyncio.ensure_future(self._chaos()),
+            asyncio.ensure_future(self._consumer_chaos()),
+        ]
         await asyncio.sleep(CHAOS)
-        chaos.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await chaos
+        for each in chaos:
+            each.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await each
         self.world.trace("world", "heals")
         self.world.heal()
+        self.side.cache.available = True
         for slot, replica in enumerate(self.replicas):
             if replica is None or not replica.process.alive:
                 self._new_replica(slot)
             else:
                 replica.process.paused_until = 0.0
+        for group, members in self.members.items():
+            for slot, member in enumerate(members):
+                if member is None or not member.process.alive:
+                    self._new_member(group, slot)
+                else:
+                    member.process.paused_until = 0.0
         await asyncio.gather(*customers)
         # A write sent before the heal may land after it: each gets the whole bound after.
         while (until := max(self.world.healed_at, self.world.last_late_write_at)) + BOUND_S > (
@@ -221,6 +251,7 @@ class Simulation:
         ):
             await asyncio.sleep(until + BOUND_S - now)
         self.world.trace("world", "checks the invariants")
+        self.world.trace.closed = True
 
     async def _chaos(self) -> None:
         """Crashes, SIGTERMs, pauses and outages at times the seed chooses."""
@@ -258,6 +289,48 @@ class Simulation:
                 outage = self.rng.uniform(0.5, 30.0)
                 self.world.trace("world", f"broker unreachable for {outage:.1f}s")
                 self.world.broker_down_until = loop.time() + outage
+
+    async def _consumer_chaos(self) -> None:
+        """Members of the consumer groups crash, stop, pause (rebalances follow); the read
+        model's MongoDB and Redis go away for a while."""
+        loop = self.world.loop
+        while True:
+            await asyncio.sleep(self.rng.expovariate(1 / 6.0))
+            group = self.rng.choice((READ_GROUP, NOTIFY_GROUP))
+            slot = self.rng.randrange(len(self.members[group]))
+            member = self.members[group][slot]
+            what = self.rng.choice(("crash", "stop", "pause", "read_model", "redis"))
+            if what in ("read_model", "redis"):
+                outage = self.rng.uniform(0.5, 15.0)
+                self.world.trace("world", f"{what} unreachable for {outage:.1f}s")
+                if what == "read_model":
+                    self.world.read_model_down_until = loop.time() + outage
+                else:
+                    self.world.redis_down_until = loop.time() + outage
+                    self.side.cache.available = False
+                    loop.call_later(outage, self._redis_back)
+                continue
+            if member is None or not member.process.alive:
+                continue
+            if what == "crash":
+                member.crash()
+            elif what == "stop":
+                self._stopping.add(asyncio.ensure_future(member.stop()))
+            else:
+                pause = self.rng.uniform(1.0, 25.0)
+                self.world.trace(member.process.name, f"pauses for {pause:.1f}s")
+                member.process.paused_until = loop.time() + pause
+                continue
+            self.members[group][slot] = None
+            loop.call_later(self.rng.uniform(0.5, 20.0), self._member_back, group, slot)
+
+    def _redis_back(self) -> None:
+        if self.world.loop.time() >= self.world.redis_down_until:
+            self.side.cache.available = True
+
+    def _member_back(self, group: str, slot: int) -> None:
+        if self.members[group][slot] is None:
+            self._new_member(group, slot)
 
     def _later(self, delay: float, slot: int) -> None:
         def restart() -> None:
@@ -334,6 +407,27 @@ class Simulation:
         for event_id in published:
             if event_id not in known:
                 problems.append(f"event {event_id} was published but no stored order has it")
+        read_model = self.side.read_model()
+        received = self.side.customers.received
+        order_of = {event_id: order_id for order_id, event_id in event_of.items()}
+        for event_id in published:
+            if (order_id := order_of.get(event_id)) is None:
+                continue  # a phantom, reported above
+            view = read_model.orders.get(UUID(order_id))
+            if view is None or UUID(order_id) not in read_model.readable:
+                problems.append(f"order {order_id} was published but is not readable")
+            elif str(view.event_id) != event_id:
+                problems.append(f"order {order_id} is read from another event {view.event_id}")
+            if received[UUID(event_id)] == 0:
+                problems.append(f"order {order_id} was published but its customer never notified")
+        for order_id in read_model.orders:
+            if str(order_id) not in stored:
+                problems.append(f"order {order_id} is in the read model but was never stored")
+        for event_id in received:
+            if str(event_id) not in published:
+                problems.append(f"event {event_id} was notified but never published")
+        problems.extend(f"dead letter {letter}" for letter in world.dead_letters)
+        report.notified_twice = sum(1 for count in received.values() if count > 1)
         by_customer = Counter(doc["customerName"] for doc in stored.values())
         for outcome in self.outcomes:
             if by_customer[outcome.name] > 1:
@@ -347,7 +441,9 @@ class Simulation:
                 )
         # Per stored order: published; per published event: stored; per customer: one order,
         # and the one it was told of.
-        report.invariants_checked = len(event_of) + len(published) + 2 * len(self.outcomes)
+        report.invariants_checked = (
+            len(event_of) + 5 * len(published) + len(read_model.orders) + 2 * len(self.outcomes)
+        )
         report.violation = "; ".join(problems) or None
         return report
 

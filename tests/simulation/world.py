@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from random import Random
@@ -29,13 +29,14 @@ from uuid import UUID
 
 import bson
 from bson.codec_options import CodecOptions
-from mongoeco import MongoClient
+from mongoeco import AsyncMongoClient
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
 from order_platform.devtools.embedded.fast_memory_engine import FastIdMemoryEngine
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
+from tests.simulation.consumer_groups import Topic
 
 EPOCH = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 # The client's per-operation timeout (MONGODB_TIMEOUT_SECONDS) and the producer's.
@@ -86,9 +87,11 @@ class Trace:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self.lines: list[str] = []
+        self.closed = False  # the run is over: what its teardown does is not part of it
 
     def __call__(self, actor: str, text: str) -> None:
-        self.lines.append(f"{self._loop.time():9.3f}s  {actor:<12} {text}")
+        if not self.closed:
+            self.lines.append(f"{self._loop.time():9.3f}s  {actor:<12} {text}")
 
 
 class World:
@@ -99,11 +102,15 @@ class World:
         self.trace = Trace(loop)
         self.faults: Counter[str] = Counter()
         self.calls = 0
-        self._database = MongoClient(engine=FastIdMemoryEngine())["order-write-db"]
+        self._database = AsyncMongoClient(engine=FastIdMemoryEngine())["order-write-db"]
         self.mongo_down_until = 0.0
         self.broker_down_until = 0.0
+        self.read_model_down_until = 0.0  # the read model's own MongoDB
+        self.redis_down_until = 0.0
+        self.dead_letters: list[str] = []
         # What the broker acknowledged or took in: (time, event id, order id, publisher).
         self.published: list[tuple[float, str, str, str]] = []
+        self.topic = Topic(self)
         self.healed_at = 0.0
         self.last_late_write_at = 0.0
         self._ids = 0
@@ -121,12 +128,14 @@ class World:
         self.rates = FaultRates()
         self.healed_at = self.loop.time()
         self.mongo_down_until = self.broker_down_until = 0.0
+        self.read_model_down_until = self.redis_down_until = 0.0
 
     def collection(self, process: Process, name: str) -> SimCollection:
         return SimCollection(self, process, name)
 
-    def raw(self, name: str) -> Any:
-        return self._database[name]
+    def raw(self, name: str) -> InstantCollection:
+        """The collection itself, each operation applied at once (no await point)."""
+        return InstantCollection(self._database[name])
 
     async def hello(self, process: Process) -> Document:
         return await self.mongo_call(process, "hello", lambda: {"localTime": self.now()})
@@ -139,6 +148,13 @@ class World:
             await asyncio.sleep(process.paused_until - self.loop.time())
         if not process.alive:
             raise asyncio.CancelledError(f"{process.name} has crashed")
+
+    def chance(self, kind: str, rate: float) -> bool:
+        """Whether the fault `kind` strikes now (counted when it does)."""
+        if rate and self.rng.random() < rate:
+            self.faults[kind] += 1
+            return True
+        return False
 
     def _fault(self, *kinds: tuple[str, float]) -> str | None:
         for kind, rate in kinds:
@@ -220,6 +236,7 @@ class World:
             self.faults["broker_partial"] += 1
         for entry in entries[:taken]:
             self.published.append((self.loop.time(), entry.event_id, entry.order_id, process.name))
+            self.topic.append(entry.key, entry.value, entry.headers)
         self.trace(process.name, f"published {[e.order_id[-4:] for e in entries[:taken]]}")
         await asyncio.sleep(latency / 2)
         if fault == "lost_ack":
@@ -228,6 +245,46 @@ class World:
         if not process.alive:
             raise asyncio.CancelledError(f"{process.name} has crashed")
         return list(entries[:taken])
+
+
+def _at_once[T](operation: Coroutine[Any, Any, T]) -> T:
+    """Run one of the engine's coroutines to its end without a loop: the in-memory engine
+    never waits on anything, so an operation is atomic, as on a server (and needs no thread)."""
+    try:
+        while True:
+            if (waited_on := operation.send(None)) is not None:
+                operation.close()
+                raise RuntimeError(f"the engine waited on {waited_on!r}")
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+class InstantCollection:
+    """mongoeco's async collection, each operation applied at once."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def insert_one(self, document: Document) -> Any:
+        return _at_once(self._collection.insert_one(document))
+
+    def replace_one(self, query: Document, document: Document) -> Any:
+        return _at_once(self._collection.replace_one(query, document))
+
+    def update_one(self, query: Document, update: Document, *, upsert: bool = False) -> Any:
+        return _at_once(self._collection.update_one(query, update, upsert=upsert))
+
+    def delete_one(self, query: Document) -> Any:
+        return _at_once(self._collection.delete_one(query))
+
+    def find_one(self, query: Document, projection: Document | None = None) -> Any:
+        return _at_once(self._collection.find_one(query, projection))
+
+    def find(
+        self, query: Document, projection: Document | None = None, *, limit: int = 0
+    ) -> list[Document]:
+        cursor = self._collection.find(query, projection)
+        return _at_once((cursor.limit(limit) if limit else cursor).to_list())
 
 
 class SimCollection:

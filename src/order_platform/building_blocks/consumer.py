@@ -148,6 +148,43 @@ class ConsumerConfig:
         return self.topic, redrive_topic(self.topic, self.group_id)
 
 
+Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+
+
+class GroupMember(Protocol):
+    """What the loop needs of a member of a consumer group (`AIOKafkaConsumer`'s calls; a
+    simulation gives its own)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def getmany(self, *, timeout_ms: int, max_records: int) -> Batches: ...
+
+    def assignment(self) -> set[TopicPartition]: ...
+
+    def highwater(self, partition: TopicPartition) -> int | None: ...
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None: ...
+
+
+def kafka_group_member(config: ConsumerConfig) -> GroupMember:
+    """A member of `config`'s group on a real broker, committing only when told to."""
+    consumer: GroupMember = AIOKafkaConsumer(
+        *config.topics,
+        bootstrap_servers=config.bootstrap_servers,
+        group_id=config.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=config.fetch_max_wait_ms,
+        max_poll_records=config.max_batch,
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        client_id=config.group_id,
+    )
+    return consumer
+
+
 class ConsumerRunner[E]:
     def __init__(
         self,
@@ -158,7 +195,9 @@ class ConsumerRunner[E]:
         dead_letters: DeadLetterPublisher,
         invalid: type[Exception] = ValueError,
         occurred_at: Callable[[E], datetime] | None = None,
+        new_member: Callable[[ConsumerConfig], GroupMember] = kafka_group_member,
     ) -> None:
+        self._new_member = new_member
         self._config = config
         self._decode = decode
         self._handle = handle
@@ -173,7 +212,7 @@ class ConsumerRunner[E]:
         self._batch_seconds = BATCH_SECONDS.labels(config.group_id)
         self._end_to_end = END_TO_END_SECONDS.labels(config.group_id)
         self._stop = asyncio.Event()
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer: GroupMember | None = None
         # Per partition, the furthest end offset seen in fetches: the embedded broker's
         # ListOffsets can answer short of the real end (see `report_lag`).
         self._ends_seen: dict[TopicPartition, int] = {}
@@ -184,7 +223,7 @@ class ConsumerRunner[E]:
         self._stop.set()
 
     @property
-    def consumer(self) -> AIOKafkaConsumer | None:
+    def consumer(self) -> GroupMember | None:
         return self._consumer
 
     def is_consuming(self) -> bool:
@@ -227,9 +266,9 @@ class ConsumerRunner[E]:
 
     async def _topped_up(
         self,
-        consumer: AIOKafkaConsumer,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+        consumer: GroupMember,
+        batches: Batches,
+    ) -> Batches:
         """The batch with what arrived within the linger, if it was short (the fetcher keeps
         prefetching meanwhile, so the second call only takes what it already holds)."""
         room = self._config.max_batch - sum(len(records) for records in batches.values())
@@ -245,21 +284,10 @@ class ConsumerRunner[E]:
             batches.setdefault(partition, []).extend(records)
         return batches
 
-    async def _connect(self) -> AIOKafkaConsumer | None:
+    async def _connect(self) -> GroupMember | None:
         failures = 0
         while not self._stop.is_set():
-            consumer = AIOKafkaConsumer(
-                *self._config.topics,
-                bootstrap_servers=self._config.bootstrap_servers,
-                group_id=self._config.group_id,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=self._config.fetch_max_wait_ms,
-                max_poll_records=self._config.max_batch,
-                session_timeout_ms=self._config.session_timeout_ms,
-                heartbeat_interval_ms=self._config.heartbeat_interval_ms,
-                client_id=self._config.group_id,
-            )
+            consumer = self._new_member(self._config)
             try:
                 # Joining can wait long (e.g. for a dead member's session to run out): it
                 # must not hold up a shutdown.
@@ -325,11 +353,7 @@ class ConsumerRunner[E]:
             for delivery in deliveries
         ]
 
-    def _note_ends(
-        self,
-        consumer: AIOKafkaConsumer,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
+    def _note_ends(self, consumer: GroupMember, batches: Batches) -> None:
         assigned = consumer.assignment()
         for tp, records in batches.items():
             end = records[-1].offset + 1
@@ -450,11 +474,7 @@ class ConsumerRunner[E]:
         )
         EVENTS.labels(self._config.group_id, "dead_lettered").inc()
 
-    async def _commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
+    async def _commit(self, consumer: GroupMember, batches: Batches) -> None:
         # A rebalance during the batch may have moved partitions to another member: it
         # redelivers from their last commit, and the handlers' idempotence makes that harmless.
         assigned = consumer.assignment()

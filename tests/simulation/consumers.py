@@ -1,0 +1,267 @@
+"""The consuming side in the simulated world: members of the read service's and the notifier's
+consumer groups, each the real `ConsumerRunner` with its service's real batch handler.
+
+The read model, the cache and the ledger are the unit tests' fakes (each has a contract suite
+shared with its MongoDB or Redis adapter), behind the world's faults: an outage of the read
+model's MongoDB or of Redis, a reply lost after the write was applied, a pause. The ledger's
+claims expire on the simulated clock, as Redis keys with a TTL do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from aiokafka import ConsumerRecord
+
+from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
+from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.notification_service.application.ports import (
+    Claim,
+    ClaimState,
+    LedgerUnavailable,
+    Recorded,
+)
+from order_platform.notification_service.bootstrap import wire as wire_notifications
+from order_platform.notification_service.domain import Notification
+from order_platform.read_service.application.ports import ReadModelUnavailable, Staged
+from order_platform.read_service.application.projection import ProjectOrders
+from order_platform.read_service.domain import OrderView
+from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
+from tests.simulation.consumer_groups import TOPIC, SimGroupMember
+from tests.simulation.world import Process, World
+from tests.unit.notification_service.fakes import FakeLedger
+from tests.unit.read_service.fakes import FakeReadModel, FakeReadModelGenerations, FakeViewCache
+
+READ_GROUP = "order-read-service"
+NOTIFY_GROUP = "notification-service"
+CLAIM_FOR = timedelta(seconds=30)  # NOTIFICATION_CLAIM_SECONDS
+
+
+async def _faulty[T](
+    world: World,
+    process: Process,
+    what: str,
+    down_until: Callable[[], float],
+    unavailable: Callable[[str], Exception],
+    apply: Callable[[], Awaitable[T]],
+) -> T:
+    """A call to a dependency of the consuming side, at an await point the seed may spoil."""
+    await world.enter(process)
+    await asyncio.sleep(world.rng.uniform(0.0005, 0.01))
+    if world.loop.time() < down_until():
+        world.faults[f"{what}_outage"] += 1
+        raise unavailable(f"simulated: {what} unreachable")
+    if world.chance(f"{what}_not_sent", world.rates.not_sent):
+        raise unavailable(f"simulated: {what} call not sent")
+    result = await apply()
+    if world.chance(f"{what}_lost_reply", world.rates.lost_reply):
+        raise unavailable(f"simulated: {what} applied, reply lost")
+    if not process.alive:
+        raise asyncio.CancelledError(f"{process.name} has crashed")
+    return result
+
+
+class SimReadModel:
+    """The shared read model as one member's process reaches it."""
+
+    def __init__(self, world: World, process: Process, model: FakeReadModel) -> None:
+        self._world, self._process, self._model = world, process, model
+
+    def _call[T](self, apply: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        return _faulty(
+            self._world,
+            self._process,
+            "read_model",
+            lambda: self._world.read_model_down_until,
+            ReadModelUnavailable,
+            apply,
+        )
+
+    async def stage(self, views: list[OrderView]) -> Staged:
+        return await self._call(lambda: self._model.stage(views))
+
+    async def reveal(self, staged: Staged) -> None:
+        await self._call(lambda: self._model.reveal(staged))
+
+    def __getattr__(self, name: str) -> Any:  # reads: not on the consuming path
+        return getattr(self._model, name)
+
+
+class SimGenerations:
+    def __init__(self, world: World, process: Process, shared: FakeReadModelGenerations) -> None:
+        self._world, self._process, self._shared = world, process, shared
+
+    async def current(self) -> Any:
+        return await _faulty(
+            self._world,
+            self._process,
+            "read_model",
+            lambda: self._world.read_model_down_until,
+            ReadModelUnavailable,
+            self._shared.current,
+        )
+
+    def model(self, generation: str) -> SimReadModel:
+        model = self._shared.model(generation)
+        assert isinstance(model, FakeReadModel)
+        return SimReadModel(self._world, self._process, model)
+
+
+class ExpiringLedger(FakeLedger):
+    """`FakeLedger` whose claims run out on the simulated clock, as Redis keys do."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__()
+        self._world = world
+        self._claimed_at: dict[UUID, float] = {}
+
+    def _expire(self) -> None:
+        now = self._world.loop.time()
+        for event_id, at in list(self._claimed_at.items()):
+            if now - at >= CLAIM_FOR.total_seconds():
+                del self._claimed_at[event_id]
+                if self.entries.get(event_id, "").startswith("pending:"):
+                    del self.entries[event_id]
+
+    async def claim(self, event_id: UUID) -> Claim:
+        self._expire()
+        claim = await super().claim(event_id)
+        if claim.state is ClaimState.CLAIMED:
+            self._claimed_at[event_id] = self._world.loop.time()
+        return claim
+
+    async def mark_sent(self, claim: Claim) -> Recorded:
+        self._expire()
+        self._claimed_at.pop(claim.event_id, None)
+        return await super().mark_sent(claim)
+
+    async def release(self, claim: Claim) -> None:
+        self._expire()
+        await super().release(claim)
+
+
+class SimLedger:
+    def __init__(self, world: World, process: Process, ledger: ExpiringLedger) -> None:
+        self._world, self._process, self._ledger = world, process, ledger
+
+    def _call[T](self, apply: Callable[[], Awaitable[T]]) -> Awaitable[T]:
+        return _faulty(
+            self._world,
+            self._process,
+            "redis",
+            lambda: self._world.redis_down_until,
+            LedgerUnavailable,
+            apply,
+        )
+
+    async def claim(self, event_id: UUID) -> Claim:
+        return await self._call(lambda: self._ledger.claim(event_id))
+
+    async def mark_sent(self, claim: Claim) -> Recorded:
+        return await self._call(lambda: self._ledger.mark_sent(claim))
+
+    async def release(self, claim: Claim) -> None:
+        await self._call(lambda: self._ledger.release(claim))
+
+
+class Customers:
+    """Where notifications arrive (the log line or webhook): every one, duplicates included."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+        self.received: Counter[UUID] = Counter()
+
+    async def send(self, notification: Notification) -> None:
+        await asyncio.sleep(self._world.rng.uniform(0.001, 0.01))
+        self.received[notification.event_id] += 1
+
+
+class NoDeadLetters:
+    """Every event in the simulation is valid: a dead letter is itself a finding."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    async def publish(self, record: ConsumerRecord[bytes, bytes], error: str) -> object:
+        self._world.dead_letters.append(f"{record.partition}:{record.offset} {error}")
+        return "dead-lettered"
+
+
+class ConsumingSide:
+    """Both groups' shared state (the read model, the cache, the ledger, the customers)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.generations = FakeReadModelGenerations()
+        self.cache = FakeViewCache()
+        self.ledger = ExpiringLedger(world)
+        self.customers = Customers(world)
+
+    def read_model(self) -> FakeReadModel:
+        model = self.generations.model("")
+        assert isinstance(model, FakeReadModel)
+        return model
+
+
+class Member:
+    """One process of the read service or the notifier: its consumer loop (and the notifier's
+    background records), under a `TaskSupervisor`, as the services' bootstraps start them."""
+
+    def __init__(self, side: ConsumingSide, group: str, name: str, *, max_batch: int) -> None:
+        world = side.world
+        self.world = world
+        self.process = Process(name)
+        self.group = group
+        process = self.process
+        config = ConsumerConfig(
+            bootstrap_servers="simulated", topic=TOPIC, group_id=group, max_batch=max_batch
+        )
+        self.records_task: Callable[[], Awaitable[object]] | None = None
+        if group == READ_GROUP:
+            handle: Any = ProjectionHandler(
+                ProjectOrders(SimGenerations(world, process, side.generations), side.cache)
+            )
+        else:
+            handle = wire_notifications(side.customers, SimLedger(world, process, side.ledger))
+            self.records_task = handle.notify.retry_unrecorded_forever
+        self.runner = ConsumerRunner(
+            config,
+            decode=OrderCreatedV1.from_json,
+            handle=handle,
+            dead_letters=NoDeadLetters(world),  # type: ignore[arg-type]
+            invalid=InvalidEvent,
+            new_member=lambda config: SimGroupMember(world, process, config),
+        )
+        self.supervisor = TaskSupervisor(
+            give_up_after_seconds=60.0, clock=world.loop.time, on_give_up=self._gave_up
+        )
+
+    def start(self) -> None:
+        self.world.trace(self.process.name, "starts")
+        self.supervisor.start("consumer", self.runner.run, request_stop=self.runner.request_stop)
+        if self.records_task is not None:
+            self.supervisor.start("notification-records", self.records_task)
+
+    def crash(self) -> None:
+        self.world.trace(self.process.name, "crashes")
+        self.process.alive = False
+        # The supervisor has no "kill" (a crash is not a stop): cancel what it runs.
+        for supervised in self.supervisor._tasks.values():
+            if supervised.task is not None:
+                supervised.task.cancel()
+
+    async def stop(self) -> None:
+        """SIGTERM: the batch in flight is finished and committed, the group left."""
+        self.world.trace(self.process.name, "stops (SIGTERM)")
+        await self.supervisor.stop(within_seconds=8.0)
+        self.process.alive = False
+
+    def _gave_up(self, name: str, error: BaseException | None) -> None:
+        self.world.trace(self.process.name, f"gives up on {name}: {error!r}")
+        self.crash()
