@@ -112,13 +112,7 @@ class Replica:
         )
         relay = self.relay
         self.create_order = CreateOrderHandler(
-            new_unit_of_work=lambda: MongoUnitOfWork(
-                orders,
-                new_outbox_entry=relay.new_entry,
-                on_committed=relay.notify,
-                on_outcome_unknown=relay.expect,
-                on_not_stored=relay.discard,
-            ),
+            new_unit_of_work=lambda: MongoUnitOfWork(orders, outbox=relay),
             idempotency_keys=MongoIdempotencyKeys(
                 world.collection(process, "idempotency_keys"), keep_for=timedelta(hours=24)
             ),

@@ -127,13 +127,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         )
     api = wire(
         OrderServicePorts(
-            new_unit_of_work=lambda: MongoUnitOfWork(
-                database["orders"],
-                new_outbox_entry=relay.new_entry,
-                on_committed=relay.notify,
-                on_outcome_unknown=relay.expect,
-                on_not_stored=relay.discard,
-            ),
+            new_unit_of_work=lambda: MongoUnitOfWork(database["orders"], outbox=relay),
             idempotency_keys=idempotency_keys,
             clock=clock,
             stored_orders=MongoStoredOrders(

@@ -30,6 +30,7 @@ from tests.integration.order_service.conftest import serve
 from tests.support.kafka_topic import read_topic
 from tests.support.outbox import pending_in_async
 from tests.support.waiting import eventually
+from tests.unit.order_service.relay_fakes import RecordingHandoff
 
 Database = AsyncDatabase[dict[str, Any]]
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
@@ -204,21 +205,11 @@ async def test_a_fence_of_an_earlier_version_reads_as_absent_until_a_retry_store
     # Earlier versions fenced off an order id whose insert was given up on with this document.
     await database.orders.insert_one({"_id": str(order.id), FENCED_FIELD: str(uuid4())})
     outbox = MongoOutbox(database.orders, owner="a", lease=LEASE)
-    outcomes: dict[str, list[str]] = {"committed": [], "not_stored": []}
-
-    async def new_entry(order: Order) -> OutboxEntry:
-        return outbox.new_entry(order)
+    handoff = RecordingHandoff(outbox.new_entry)
+    outcomes = handoff.outcomes
 
     def unit_of_work() -> MongoUnitOfWork:
-        return MongoUnitOfWork(
-            database.orders,
-            new_outbox_entry=new_entry,
-            on_committed=lambda entries: outcomes["committed"].extend(e.order_id for e in entries),
-            on_outcome_unknown=lambda entries: pytest.fail("no outcome is unknown here"),
-            on_not_stored=lambda entries: outcomes["not_stored"].extend(
-                e.order_id for e in entries
-            ),
-        )
+        return MongoUnitOfWork(database.orders, outbox=handoff)
 
     async with unit_of_work() as uow:
         assert await uow.orders.get(order.id) is None
@@ -234,4 +225,8 @@ async def test_a_fence_of_an_earlier_version_reads_as_absent_until_a_retry_store
         with pytest.raises(OrderAlreadyExists):
             await uow.commit()
 
-    assert outcomes == {"committed": [str(order.id)], "not_stored": [str(order.id)]}
+    assert outcomes == {
+        "committed": [str(order.id)],
+        "outcome_unknown": [],
+        "not_stored": [str(order.id)],
+    }

@@ -23,6 +23,7 @@ from order_platform.order_service.infrastructure.idempotency_keys import MongoId
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
 from order_platform.order_service.outbox.entry import OutboxEntry
 from tests.unit.order_service.fakes import FakeIdempotencyKeys, FakeStore, FakeUnitOfWork
+from tests.unit.order_service.relay_fakes import RecordingHandoff
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -45,16 +46,10 @@ def new_unit_of_work(
         store = FakeStore()
         return lambda: FakeUnitOfWork(store)
 
-    async def outbox_entry(order: Order) -> OutboxEntry:
+    def outbox_entry(order: Order) -> OutboxEntry:
         return OutboxEntry.for_event(order.events[0], owner="test", lease_until=NOW)
 
-    return lambda: MongoUnitOfWork(
-        database.orders,
-        new_outbox_entry=outbox_entry,
-        on_committed=lambda entries: None,
-        on_outcome_unknown=lambda entries: None,
-        on_not_stored=lambda entries: None,
-    )
+    return lambda: MongoUnitOfWork(database.orders, outbox=RecordingHandoff(outbox_entry))
 
 
 def claim(fingerprint: str = "f1") -> KeyClaim:

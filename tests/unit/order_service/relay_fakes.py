@@ -1,4 +1,5 @@
-"""Hand-written fakes of the relay's ports (`Outbox`, `Heartbeats`, `Publisher`).
+"""Hand-written fakes of the relay's ports (`Outbox`, `Heartbeats`, `Publisher`), and of the
+port the relay is to the unit of work (`OutboxHandoff`).
 
 Several relays ("replicas") share one `FakeOutboxStore`, as they share one MongoDB; the
 contract suite in tests/integration runs these fakes and the MongoDB adapters through the
@@ -7,7 +8,7 @@ same tests.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -114,3 +115,28 @@ class FakePublisher:
 
     def event_ids(self) -> list[str]:
         return [entry.event_id for entry in self.received]
+
+
+class RecordingHandoff:
+    """The unit of work's `OutboxHandoff` without a relay: entries from `new_entry`, and how
+    each insert ended, recorded by order id."""
+
+    def __init__(self, new_entry: Callable[[Order], OutboxEntry]) -> None:
+        self._new_entry = new_entry
+        self.outcomes: dict[str, list[str]] = {
+            "committed": [],
+            "outcome_unknown": [],
+            "not_stored": [],
+        }
+
+    async def new_entry(self, order: Order) -> OutboxEntry:
+        return self._new_entry(order)
+
+    def committed(self, entries: Sequence[OutboxEntry]) -> None:
+        self.outcomes["committed"].extend(entry.order_id for entry in entries)
+
+    def outcome_unknown(self, entries: Sequence[OutboxEntry]) -> None:
+        self.outcomes["outcome_unknown"].extend(entry.order_id for entry in entries)
+
+    def not_stored(self, entries: Sequence[OutboxEntry]) -> None:
+        self.outcomes["not_stored"].extend(entry.order_id for entry in entries)

@@ -77,7 +77,7 @@ async def test_guarantee_1_an_insert_whose_outcome_was_unknown_is_published_once
     await relay.tick()  # registered
     late = await written(relay, clock, 1)
 
-    relay.expect([late])
+    relay.outcome_unknown([late])
     await run_for([relay], clock, BEAT * 2)
     assert broker.received == []  # not stored (yet): publishing it would be a phantom event
 
@@ -94,7 +94,7 @@ async def test_guarantee_1_an_insert_that_lands_after_the_relay_gave_up_on_it_is
     await relay.tick()
     lost = await written(relay, clock, 1)
 
-    relay.expect([lost])
+    relay.outcome_unknown([lost])
     await run_for([relay], clock, LEASE * (EXPECT_FOR_LEASES + 2))
     assert broker.received == []  # never stored: publishing it would be a phantom event
 
@@ -113,9 +113,9 @@ async def test_guarantee_1_an_expected_entry_found_during_an_outage_survives_its
     relay = new_relay(store, dying_broker, clock, owner="dying")
     await relay.tick()
     first, second = await written(relay, clock, 1), await written(relay, clock, 2)
-    relay.expect([first])  # its reply was lost
+    relay.outcome_unknown([first])  # its reply was lost
     store.insert(second)
-    relay.notify([second])
+    relay.committed([second])
     await run_for([relay], clock, BEAT)  # the second is published
     store.insert(first)  # the first had landed after all
     dying_broker.available = False
@@ -139,7 +139,7 @@ async def test_guarantee_1_entries_beyond_the_in_memory_cap_are_published_after_
     for n in range(5):  # written one after the other: their leases end one after the other
         written_.append(await written(relay, clock, n))
         store.insert(written_[-1])
-        relay.notify(written_[-1:])  # two are held, three are left in the store
+        relay.committed(written_[-1:])  # two are held, three are left in the store
         clock.advance(timedelta(seconds=2))
     broker.available = True
 
@@ -206,7 +206,7 @@ async def test_guarantee_5_an_entry_held_through_a_long_outage_stays_with_its_re
     broker.available = False
     held = await written(holder, clock, 1)
     store.insert(held)
-    holder.notify([held])
+    holder.committed([held])
 
     await run_for([holder, other], clock, LEASE * 5)  # the holder keeps renewing its lease
     broker.available = True
@@ -222,7 +222,7 @@ async def test_published_entries_lose_their_lease_and_are_never_published_again(
     entries = [await written(relay, clock, n) for n in range(3)]
     for entry in entries:
         store.insert(entry)
-    relay.notify(entries)
+    relay.committed(entries)
     await relay.tick()
     assert store.published == {e.event_id for e in entries}  # right after the acknowledgement
 
@@ -239,11 +239,11 @@ async def test_an_insert_of_unknown_outcome_holds_back_no_other_entry() -> None:
     relay = new_relay(store, broker, clock)
     await relay.tick()
     unsure = await written(relay, clock, 1)
-    relay.expect([unsure])
+    relay.outcome_unknown([unsure])
     after = [await written(relay, clock, n) for n in range(2, 5)]
     for entry in after:
         store.insert(entry)
-    relay.notify(after)
+    relay.committed(after)
 
     await relay.tick()
 
@@ -258,7 +258,7 @@ async def test_a_failed_publish_keeps_the_lease_and_a_failed_lease_removal_is_re
     entry = await written(relay, clock, 1)
     store.insert(entry)
     broker.available = False
-    relay.notify([entry])
+    relay.committed([entry])
     await run_for([relay], clock, BEAT)
     assert store.unpublished() == [entry] or store.unpublished()[0].event_id == entry.event_id
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 from uuid import UUID
 
 import pymongo
@@ -79,27 +79,27 @@ class MongoOrderRepository:
         return order_from_document(document)
 
 
+class OutboxHandoff(Protocol):
+    """What the unit of work needs from the outbox (`OutboxRelay`): an entry to store with each
+    new order, and how its insert ended. Every entry it asks for ends in exactly one of the
+    three: committed, outcome unknown, or not stored."""
+
+    async def new_entry(self, order: Order) -> OutboxEntry: ...
+
+    def committed(self, entries: Sequence[OutboxEntry]) -> None: ...
+
+    def outcome_unknown(self, entries: Sequence[OutboxEntry]) -> None: ...
+
+    def not_stored(self, entries: Sequence[OutboxEntry]) -> None: ...
+
+
 class MongoUnitOfWork:
-    """Commits by writing each new order and its outbox entry as one document.
+    """Commits by writing each new order and its outbox entry as one document, and tells the
+    outbox how each insert ended."""
 
-    Every entry it asks the relay for ends in exactly one of the three callbacks: committed,
-    outcome unknown, or not stored.
-    """
-
-    def __init__(
-        self,
-        orders: AsyncCollection[Document],
-        *,
-        new_outbox_entry: Callable[[Order], Awaitable[OutboxEntry]],
-        on_committed: Callable[[list[OutboxEntry]], None],
-        on_outcome_unknown: Callable[[list[OutboxEntry]], None],
-        on_not_stored: Callable[[list[OutboxEntry]], None],
-    ) -> None:
+    def __init__(self, orders: AsyncCollection[Document], *, outbox: OutboxHandoff) -> None:
         self._collection = orders
-        self._new_outbox_entry = new_outbox_entry
-        self._on_committed = on_committed
-        self._on_outcome_unknown = on_outcome_unknown
-        self._on_not_stored = on_not_stored
+        self._outbox = outbox
         self.orders = MongoOrderRepository(orders)
 
     async def __aenter__(self) -> Self:
@@ -121,43 +121,43 @@ class MongoUnitOfWork:
         committed: list[OutboxEntry] = []
         try:
             for order in new_orders:
-                entry = await self._new_outbox_entry(order)
+                entry = await self._outbox.new_entry(order)
                 await self._insert(order, entry)
                 committed.append(entry)
         finally:
             if committed:
-                self._on_committed(committed)
+                self._outbox.committed(committed)
 
     async def _insert(self, order: Order, entry: OutboxEntry) -> None:
         try:
             await self._collection.insert_one(order_document(order, entry))
         except DuplicateKeyError as error:
             if not await self._replace_fence(order, entry):
-                self._on_not_stored([entry])
+                self._outbox.not_stored([entry])
                 raise OrderAlreadyExists(str(order.id)) from error
         except NOT_SENT_ERRORS as error:
-            self._on_not_stored([entry])
+            self._outbox.not_stored([entry])
             raise StorageUnavailable(str(error)) from error
         except PyMongoError as error:
             if not isinstance(error, ConnectionFailure) and not error.timeout:
-                self._on_not_stored([entry])  # the server refused it
+                self._outbox.not_stored([entry])  # the server refused it
                 raise
             # Slow is not down: the insert may have been applied, its reply lost or late.
             await self._settle_unknown_outcome(order, entry, error)
         except BaseException:  # e.g. cancelled mid-insert: it may have been applied
-            self._on_outcome_unknown([entry])
+            self._outbox.outcome_unknown([entry])
             raise
 
     async def _replace_fence(self, order: Order, entry: OutboxEntry) -> bool:
-        """A retry of a request whose first insert was fenced off (`MongoOutbox.fence`) stores
-        the order in the fence's place."""
+        """A retry of a request whose first insert an earlier version fenced off (see
+        `FENCED_FIELD`) stores the order in the fence's place."""
         try:
             result = await self._collection.replace_one(
                 {"_id": str(order.id), FENCED_FIELD: {"$exists": True}},
                 order_document(order, entry),
             )
         except PyMongoError as error:
-            self._on_outcome_unknown([entry])
+            self._outbox.outcome_unknown([entry])
             raise WriteOutcomeUnknown(str(error)) from error
         return result.matched_count == 1
 
@@ -176,10 +176,10 @@ class MongoUnitOfWork:
         if stored is not None:
             if stored.get("outbox", {}).get("eventId") == entry.event_id:
                 return  # ours landed: committed after all
-            self._on_not_stored([entry])
+            self._outbox.not_stored([entry])
             raise OrderAlreadyExists(str(order.id))  # stored by another attempt
         log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
-        self._on_outcome_unknown([entry])
+        self._outbox.outcome_unknown([entry])
         raise WriteOutcomeUnknown(str(error)) from error
 
 

@@ -1,14 +1,15 @@
 """The outbox relay: moves committed events from MongoDB to Kafka, at least once.
 
-Fast path: the unit of work hands each committed entry to `notify`, so an event is published
-within milliseconds without the relay reading it back; once the broker acknowledged a batch,
-its entries lose their lease (`Outbox.mark_published`, one batched write). Slow paths, so that
-no entry is ever stranded while a relay lives: an entry still leased after its lease ran out
-is unpublished, whoever held it, and any relay's sweep claims it. A sweep runs when a relay's
-heartbeat runs out (once its leases have too), when this relay's own dropped entries expire,
-and every `sweep_interval` as the safety net that makes every other path an optimisation: an
-insert whose outcome was unknown (`expect`: looked up by `_id` every beat for a while, so that
-it follows within a beat if it landed), entries beyond the in-memory cap, a heartbeat
+The relay is the unit of work's `OutboxHandoff`. Fast path: the unit of work hands each
+committed entry to `committed`, so an event is published within milliseconds without the
+relay reading it back; once the broker acknowledged a batch, its entries lose their lease
+(`Outbox.mark_published`, one batched write). Slow paths, so that no entry is ever stranded
+while a relay lives: an entry still leased after its lease ran out is unpublished, whoever
+held it, and any relay's sweep claims it. A sweep runs when a relay's heartbeat runs out (once
+its leases have too), when this relay's own dropped entries expire, and every
+`sweep_interval` as the safety net that makes every other path an optimisation: an insert
+whose outcome was unknown (`outcome_unknown`: looked up by `_id` every beat for a while, so
+that it follows within a beat if it landed), entries beyond the in-memory cap, a heartbeat
 forgotten too early. Nothing the relay remembers decides whether an entry gets published:
 only the entry's own lease does, so a relay's crash, pause or lost reply can delay an event
 or publish it twice, never lose it.
@@ -144,17 +145,17 @@ class OutboxRelay:
         """The outbox entry of `order`, leased to this relay, before its insert."""
         return self._outbox.new_entry(order)
 
-    def notify(self, entries: Sequence[OutboxEntry]) -> None:
+    def committed(self, entries: Sequence[OutboxEntry]) -> None:
         """Called right after a commit: publish these soon."""
         self._book.hold(entries)
         self._wake.set()
 
-    def expect(self, entries: Sequence[OutboxEntry]) -> None:
+    def outcome_unknown(self, entries: Sequence[OutboxEntry]) -> None:
         """Called when an insert's reply was lost: publish these soon if they turn out stored
         (if they land later still, a sweep finds them)."""
         self._book.expect(entries, self._clock.now())
 
-    def discard(self, entries: Sequence[OutboxEntry]) -> None:
+    def not_stored(self, entries: Sequence[OutboxEntry]) -> None:
         """Called when an insert surely stored nothing: there is nothing to publish."""
 
     def export_metrics(self) -> None:
