@@ -34,5 +34,5 @@ clean:
 bench: sync ## benchmark the whole platform on the embedded servers (see scripts/bench.py)
 	$(RUN) --group bench python scripts/bench.py $(ARGS)
 
-simulate: sync ## the deterministic simulation: SEED=n replays one run, SEEDS=n runs that many
-	$(RUN) python -m tests.simulation $(if $(SEED),--seed $(SEED),--seeds $(or $(SEEDS),1000)) $(ARGS)
+simulate: sync ## the deterministic simulation: SEED=n replays one run, SEEDS=n runs that many, SHRINK=n lets hypothesis look for a failing run and shrink it
+	$(RUN) python -m tests.simulation $(if $(SEED),--seed $(SEED),$(if $(SHRINK),--shrink $(SHRINK),--seeds $(or $(SEEDS),1000))) $(ARGS)

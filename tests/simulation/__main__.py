@@ -2,6 +2,7 @@
 
     python -m tests.simulation --seed 121        # one run, its whole trace
     python -m tests.simulation --seeds 100000    # many runs: a progress bar, then a summary
+    python -m tests.simulation --shrink 200      # hypothesis looks for a failing run, shrinks it
 
 A failing seed prints its violation and the command that replays it exactly.
 """
@@ -19,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 import structlog
 
 from tests.simulation.order_pipeline import RunReport, simulate
+from tests.simulation.shrinking import shortest_failure
 
 
 def _quiet() -> None:
@@ -37,8 +39,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1000, help="how many seeds to run")
     parser.add_argument("--first", type=int, default=0, help="the first seed of the range")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--shrink", type=int, metavar="N", help="let hypothesis try N scenarios, shrink a failure"
+    )
     args = parser.parse_args(argv)
     _quiet()
+    if args.shrink is not None:
+        found = shortest_failure(examples=args.shrink, runs=args.shrink * 4)
+        if found is None:
+            print(f"every invariant held in the {args.shrink} scenarios hypothesis chose")
+            return 0
+        scenario, failure = found
+        print("\n".join(failure.trace))
+        print(f"shortest failing run, {len(failure.trace)} steps: {failure.violation}")
+        print(f"its scenario (replays with simulate({scenario.seed}, scenario)): {scenario}")
+        return 1
     if args.seed is not None:
         report = simulate(args.seed)
         print("\n".join(report.trace))

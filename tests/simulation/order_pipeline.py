@@ -57,6 +57,24 @@ CHAOS = 40.0  # seconds of faults before everything heals
 SHUTDOWN_DRAIN = 2.0
 
 
+CHAOS_KINDS = frozenset({"crash", "stop", "pause", "mongo", "broker", "read_model", "redis"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What a run's seed would otherwise choose, set from outside (hypothesis, to shrink a
+    failing run: fewer replicas, customers and members, lower fault rates, fewer kinds of
+    chaos). Without one, the seed chooses everything, and a seed always means one run."""
+
+    seed: int
+    replicas: int = 4
+    readers: int = 3
+    notifiers: int = 3
+    customers: int = 8
+    rates: FaultRates = field(default_factory=FaultRates)
+    chaos: frozenset[str] = CHAOS_KINDS
+
+
 class Violation(AssertionError):
     """An invariant does not hold at the end of a run."""
 
@@ -167,10 +185,14 @@ class Replica:
 
 
 class Simulation:
-    def __init__(self, seed: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, seed: int, loop: asyncio.AbstractEventLoop, scenario: Scenario | None = None
+    ) -> None:
         self.seed = seed
         self.rng = Random(seed)
-        self.world = World(self.rng, loop, FaultRates.drawn(self.rng))
+        self.scenario = scenario
+        rates = FaultRates.drawn(self.rng)
+        self.world = World(self.rng, loop, rates if scenario is None else scenario.rates)
         self.replicas: list[Replica | None] = []
         self._names = 0
         self.max_in_memory = self.rng.choice((50_000, 50_000, 2, 5))
@@ -188,6 +210,10 @@ class Simulation:
         member.start()
         return member
 
+    def _chosen(self, drawn: int, name: str) -> int:
+        """What the seed drew, unless the scenario sets it."""
+        return drawn if self.scenario is None else int(getattr(self.scenario, name))
+
     def _new_replica(self, slot: int) -> Replica:
         self._names += 1
         skew = self.rng.uniform(-30.0, 30.0)
@@ -203,17 +229,20 @@ class Simulation:
 
     async def run(self) -> None:
         loop = self.world.loop
-        count = self.rng.randint(1, 4)
+        count = self._chosen(self.rng.randint(1, 4), "replicas")
         self.replicas = [None] * count
         for slot in range(count):
             self._new_replica(slot)
         for group in self.members:
-            self.members[group] = [None] * self.rng.randint(1, 3)
+            members = self._chosen(
+                self.rng.randint(1, 3), "readers" if group == READ_GROUP else "notifiers"
+            )
+            self.members[group] = [None] * members
             for slot in range(len(self.members[group])):
                 self._new_member(group, slot)
         customers = [
             asyncio.ensure_future(self._customer(number, start=self.rng.uniform(0, CHAOS)))
-            for number in range(self.rng.randint(1, 8))
+            for number in range(self._chosen(self.rng.randint(1, 8), "customers"))
         ]
         chaos = [
             asyncio.ensure_future(self._chaos()),
@@ -255,6 +284,8 @@ class Simulation:
             slot = self.rng.randrange(len(self.replicas))
             replica = self.replicas[slot]
             what = self.rng.choice(("crash", "stop", "pause", "mongo", "broker", "broker"))
+            if self.scenario is not None and what not in self.scenario.chaos:
+                continue
             if what in ("crash", "stop", "pause") and (
                 replica is None or not replica.process.alive
             ):
@@ -294,6 +325,8 @@ class Simulation:
             slot = self.rng.randrange(len(self.members[group]))
             member = self.members[group][slot]
             what = self.rng.choice(("crash", "stop", "pause", "read_model", "redis"))
+            if self.scenario is not None and what not in self.scenario.chaos:
+                continue
             if what in ("read_model", "redis"):
                 outage = self.rng.uniform(0.5, 15.0)
                 self.world.trace("world", f"{what} unreachable for {outage:.1f}s")
@@ -442,12 +475,13 @@ class Simulation:
         return report
 
 
-def simulate(seed: int) -> RunReport:
-    """One run, from scratch, on a loop of its own; the same seed gives the same run."""
+def simulate(seed: int, scenario: Scenario | None = None) -> RunReport:
+    """One run, from scratch, on a loop of its own; the same seed (and scenario) gives the
+    same run."""
     random.seed(seed)  # the backoff's jitter uses the module's generator
     loop = VirtualTimeLoop()
     try:
-        simulation = Simulation(seed, loop)
+        simulation = Simulation(seed, loop, scenario)
         loop.run_until_complete(simulation.run())
         report = simulation.check()
     finally:

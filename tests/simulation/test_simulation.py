@@ -13,6 +13,7 @@ import structlog
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.order_pipeline import simulate
+from tests.simulation.shrinking import shortest_failure
 
 # About 25 s on this machine (the suite's budget for the simulation is 60 s in all).
 CI_SEEDS = range(150)
@@ -53,3 +54,19 @@ def test_the_simulator_finds_a_relay_that_never_sweeps(monkeypatch: pytest.Monke
     violations = [report.violation for seed in range(60) if (report := simulate(seed)).violation]
     assert violations
     assert all("never published" in violation for violation in violations)
+
+
+def test_a_failing_run_shrinks_to_a_short_scenario_that_replays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def finds_nothing(self: MongoOutbox, now: object, limit: int) -> list[OutboxEntry]:
+        return []
+
+    monkeypatch.setattr(MongoOutbox, "claim_expired", finds_nothing)
+    found = shortest_failure(examples=20, runs=60)
+
+    assert found is not None
+    scenario, failure = found
+    assert failure.violation is not None
+    assert scenario.replicas == 1  # fewer replicas is the first thing a shrink tries
+    assert simulate(scenario.seed, scenario).trace == failure.trace
