@@ -250,11 +250,7 @@ class Member:
 
     def crash(self) -> None:
         self.world.trace(self.process.name, "crashes")
-        self.process.alive = False
-        # The supervisor has no "kill" (a crash is not a stop): cancel what it runs.
-        for supervised in self.supervisor._tasks.values():
-            if supervised.task is not None:
-                supervised.task.cancel()
+        self.process.crash(self.supervisor)
 
     async def stop(self) -> None:
         """SIGTERM: the batch in flight is finished and committed, the group left."""

@@ -164,13 +164,7 @@ class Replica:
 
     def crash(self) -> None:
         self.world.trace(self.process.name, "crashes")
-        self.process.alive = False
-        for task in list(self.process.tasks):
-            task.cancel()
-        # The supervisor's own tasks too (it has no "kill"; a crash is not a stop).
-        for supervised in self.supervisor._tasks.values():
-            if supervised.task is not None:
-                supervised.task.cancel()
+        self.process.crash(self.supervisor)
 
     async def stop(self) -> None:
         """SIGTERM: the background stops, then the relay drains what it holds."""

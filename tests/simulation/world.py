@@ -33,6 +33,7 @@ from mongoeco import AsyncMongoClient
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
+from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.devtools.embedded.fast_memory_engine import FastIdMemoryEngine
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
@@ -79,6 +80,16 @@ class Process:
     alive: bool = True
     paused_until: float = 0.0
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def crash(self, supervisor: TaskSupervisor) -> None:
+        """Its memory is gone: every task it runs ends where it is, the supervisor's too (a
+        supervisor has no "kill": a crash is not a stop)."""
+        self.alive = False
+        for task in list(self.tasks):
+            task.cancel()
+        for supervised in supervisor._tasks.values():
+            if supervised.task is not None:
+                supervised.task.cancel()
 
 
 class Trace:
