@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from order_platform.building_blocks.bearer_auth import Caller, Unauthenticated
+from order_platform.building_blocks.health import Check
+from order_platform.building_blocks.supervisor import TaskSupervisor
 
 ALICE_WRITES = "alice-writes"
 ALICE_READS = "alice-reads"
@@ -42,6 +44,15 @@ class FakeTokens:
         if (caller := self.callers.get(token.strip())) is None:
             raise Unauthenticated("The token is not valid.", invalid=True)
         return caller
+
+    def supervise(self, supervisor: TaskSupervisor) -> None:
+        pass
+
+    def readiness(self) -> tuple[Mapping[str, str], Mapping[str, Check]]:
+        return {}, {}
+
+    async def aclose(self) -> None:
+        pass
 
 
 def bearer(token: str) -> dict[str, str]:

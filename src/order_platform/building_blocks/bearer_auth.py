@@ -5,6 +5,9 @@ token's `sub` and scopes) or raises: `Unauthenticated` (401, `WWW-Authenticate: 
 `AuthUnavailable` (503: no key to verify with). `Caller.require(scope)` raises `Forbidden`
 (403). `install_auth_problems` renders the three as problem+json. With auth off
 (`AUTH_OFF`), every caller is anonymous and may do everything, as before auth existed.
+An authenticator also owns its life in the service: its background work (`supervise`), what
+readiness says about it (`readiness`) and its close (`aclose`), so composition roots need not
+know which one they hold.
 
 Only asymmetric algorithms are accepted: `none` and HMAC are refused whatever the token
 says, so a public key can never serve as an HMAC secret. And only the algorithms the token's
@@ -15,6 +18,7 @@ is written here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -25,10 +29,12 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 
+from order_platform.building_blocks.health import Check
 from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
 from order_platform.building_blocks.jws_algorithms import ASYMMETRIC_ALGORITHMS
 from order_platform.building_blocks.problem import problem_response, problem_responses
 from order_platform.building_blocks.settings import HttpAuthSettings
+from order_platform.building_blocks.supervisor import TaskSupervisor
 from order_platform.contracts.user_text import MAX_CUSTOMER_ID_LENGTH, first_control_character
 
 log = structlog.get_logger(__name__)
@@ -91,12 +97,31 @@ class Authenticator(Protocol):
 
     async def authenticate(self, authorization: str | None) -> Caller: ...
 
+    def supervise(self, supervisor: TaskSupervisor) -> None:
+        """Start the background work it needs while the service runs, if any."""
+        ...
+
+    def readiness(self) -> tuple[Mapping[str, str], Mapping[str, Check]]:
+        """What readiness reports about it: notes, and optional checks."""
+        ...
+
+    async def aclose(self) -> None: ...
+
 
 class AuthOff:
     enabled = False
 
     async def authenticate(self, authorization: str | None) -> Caller:
         return ANONYMOUS
+
+    def supervise(self, supervisor: TaskSupervisor) -> None:
+        pass  # nothing to keep fresh
+
+    def readiness(self) -> tuple[Mapping[str, str], Mapping[str, Check]]:
+        return {"auth": "disabled"}, {}  # said as a note: it is a choice, not a failure
+
+    async def aclose(self) -> None:
+        pass
 
 
 AUTH_OFF = AuthOff()
@@ -116,6 +141,17 @@ class BearerTokens:
         self.issuer = issuer
         self.audience = audience
         self.leeway = min(max(leeway_seconds, 0.0), MAX_LEEWAY_SECONDS)
+
+    def supervise(self, supervisor: TaskSupervisor) -> None:
+        # Loads the keys at start and refreshes them, so withdrawn keys stop being accepted.
+        supervisor.start("auth-keys", self.keys.keep_fresh)
+
+    def readiness(self) -> tuple[Mapping[str, str], Mapping[str, Check]]:
+        # Optional: a token that arrives before the keys are loaded gets a 503, nothing worse.
+        return {}, {"auth": self.keys.check}
+
+    async def aclose(self) -> None:
+        await self.keys.close()
 
     async def authenticate(self, authorization: str | None) -> Caller:
         token = _bearer_token(authorization)
@@ -251,14 +287,6 @@ def auth_problem_responses() -> dict[int | str, dict[str, Any]]:
     return problem_responses(
         401, 403, s401="Missing or invalid bearer token.", s403="The token lacks the scope."
     )
-
-
-def auth_readiness(auth: Authenticator) -> tuple[dict[str, str], dict[str, Any]]:
-    """What readiness says about auth: `("auth": "disabled")` as a note while it is off, an
-    optional check (the keys are loaded) while it is on."""
-    if isinstance(auth, BearerTokens):
-        return {}, {"auth": auth.keys.check}
-    return {"auth": "disabled"}, {}
 
 
 def authenticator_from(settings: HttpAuthSettings, *, service: str) -> Authenticator:

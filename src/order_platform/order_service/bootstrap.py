@@ -19,8 +19,6 @@ from fastapi import FastAPI
 from order_platform.building_blocks.bearer_auth import (
     AUTH_OFF,
     Authenticator,
-    BearerTokens,
-    auth_readiness,
     authenticator_from,
 )
 from order_platform.building_blocks.health import Readiness
@@ -150,8 +148,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     supervisor.start(
         "outbox-relay", lambda: clock.once_synced(relay.run), request_stop=relay.request_stop
     )
-    if isinstance(auth, BearerTokens):
-        supervisor.start("auth-keys", auth.keys.keep_fresh)
+    auth.supervise(supervisor)
 
     async def mongodb_answers() -> object:
         return await client.admin.command("ping")
@@ -161,8 +158,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds - drain)
         await relay.drain(within_seconds=drain)
         await publisher.close()
-        if isinstance(auth, BearerTokens):
-            await auth.keys.close()
+        await auth.aclose()
         await rate_limit.close()
         await client.close()
         log.info("order_service_stopped", published=relay.published, held=relay.pending)
@@ -175,7 +171,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     # Ready while MongoDB answers, once the relay has recorded its first heartbeat (it runs
     # and reaches MongoDB): an order accepted while the relay is down or Kafka away is safe in the
     # outbox, and a relay that cannot recover makes the process exit (supervisor).
-    auth_notes, auth_checks = auth_readiness(auth)
+    auth_notes, auth_checks = auth.readiness()
     readiness = Readiness(
         {"mongodb": mongodb_answers, "outbox-relay": relay_registered},
         optional=auth_checks,

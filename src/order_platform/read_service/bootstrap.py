@@ -17,8 +17,6 @@ from redis.retry import Retry
 from order_platform.building_blocks.bearer_auth import (
     AUTH_OFF,
     Authenticator,
-    BearerTokens,
-    auth_readiness,
     authenticator_from,
 )
 from order_platform.building_blocks.health import Readiness
@@ -94,8 +92,7 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
     # Readiness: 503 while the projection is not consuming (crashed, restarting, not joined),
     # or the reads would look healthy while going stale.
     consuming = consumer.supervise(supervisor, "projection-consumer")
-    if isinstance(auth, BearerTokens):
-        supervisor.start("auth-keys", auth.keys.keep_fresh)
+    auth.supervise(supervisor)
 
     async def mongodb_answers() -> object:
         return await mongo.admin.command("ping")
@@ -104,12 +101,11 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
         await consumer.dead_letters.close()
         await redis.aclose()
-        if isinstance(auth, BearerTokens):
-            await auth.keys.close()
+        await auth.aclose()
         await mongo.close()
         log.info("read_service_stopped")
 
-    auth_notes, auth_checks = auth_readiness(auth)
+    auth_notes, auth_checks = auth.readiness()
     readiness = Readiness(
         {"mongodb": mongodb_answers, "consumer": consuming},
         optional={"redis": cache.ping, **auth_checks},
