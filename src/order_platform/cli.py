@@ -18,7 +18,11 @@ from order_platform.building_blocks.structured_logging import configure_logging
 from order_platform.building_blocks.supervisor import process_exit
 from order_platform.building_blocks.tracing import configure_tracing
 from order_platform.operations.dlq_command import add_dlq_command, run_dlq
-from order_platform.operations.rebuild_command import add_rebuild_command, run_rebuild
+from order_platform.operations.rebuild_command import (
+    RebuildSettings,
+    add_rebuild_command,
+    run_rebuild,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,9 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "dlq":
         return run_dlq(args)
     if args.command == "read-model":
-        from order_platform.read_service.rebuild_target import from_environment
-
-        return run_rebuild(args, from_environment)
+        return _rebuild_read_model(args)
     if args.command == "order-service":
         return _run_order_service(args.host, args.port)
     if args.command == "read-service":
@@ -231,6 +233,17 @@ def _serve(app: object, host: str, port: int, settings: ServiceSettings) -> int:
     if not server.started:
         return STARTUP_FAILURE
     return process_exit.status
+
+
+def _rebuild_read_model(args: argparse.Namespace) -> int:
+    from order_platform.read_service.bootstrap import open_rebuild_target
+    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+    class ReadModelRebuildSettings(RebuildSettings, ReadServiceSettings):
+        """The read service's settings and where the Order Service is, read at once."""
+
+    settings = ReadModelRebuildSettings()
+    return run_rebuild(args, settings, lambda: open_rebuild_target(settings))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ A failure before the switch abandons the new generation (readers never saw it). 
 died without abandoning is taken over by the next one once its heartbeat is a minute old.
 
 This module knows neither service's code: the read side is a `RebuildTarget` (the read
-service's adapter, `read_service/rebuild_target.py`, wired by the CLI), the write side HTTP.
+service's adapter, built by `read_service/bootstrap.py`'s `open_rebuild_target`), the write
+side HTTP.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ BAR_WIDTH = 30
 
 
 class RebuildSettings(ServiceSettings):
+    """What the command reads beyond the read service's settings (the CLI reads both at once)."""
+
     order_service_url: str = "http://localhost:8001"
     # With auth on, the export needs a bearer token with the `orders:admin` scope.
     order_service_token: str = ""
@@ -69,13 +71,13 @@ def add_rebuild_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
 def run_rebuild(
     args: argparse.Namespace,
+    settings: RebuildSettings,
     open_target: Callable[[], ClosableTarget],
     *,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     out, err = out or sys.stdout, err or sys.stderr
-    settings = RebuildSettings()
     options = RebuildOptions(
         order_service_url=settings.order_service_url.rstrip("/"),
         order_service_token=settings.order_service_token,

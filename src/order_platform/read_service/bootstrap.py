@@ -1,7 +1,8 @@
 """Composition root of the Order Read Service: HTTP API and projection consumer, one process.
 
 `bootstrap(settings)` builds the adapters and the consumer from settings; `wire(generations,
-cache)` builds the queries and the projection on whatever ports it is given (fakes in tests).
+cache)` builds the queries and the projection on whatever ports it is given (fakes in tests);
+`open_rebuild_target(settings)` builds the read model's side of `read-model rebuild`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ from order_platform.read_service.entrypoints.api import ReadServiceApi, create_a
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
 from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
+from order_platform.read_service.infrastructure.rebuild_target import (
+    ReadModelRebuildTarget,
+    hosts_of,
+)
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 
 log = structlog.get_logger(__name__)
@@ -113,6 +118,17 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
     )
     log.info("read_service_started", group=settings.consumer_group)
     return Started(service.api, readiness, stop)
+
+
+def open_rebuild_target(settings: ReadServiceSettings) -> ReadModelRebuildTarget:
+    """The read model as `order-platform read-model rebuild` writes it: through the
+    projection's own adapter, on the read service's MongoDB; closing it closes the client."""
+    mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
+    return ReadModelRebuildTarget(
+        MongoReadModelGenerations(mongo[settings.mongodb_database]),
+        where=hosts_of(settings.mongodb_uri),
+        close=mongo.close,
+    )
 
 
 def create_http_app(settings: ReadServiceSettings | None = None) -> FastAPI:

@@ -23,13 +23,18 @@ from order_platform.operations.read_model_rebuild import (
     SourceUnreachable,
     rebuild,
 )
-from order_platform.operations.rebuild_command import TerminalProgress, run_rebuild
+from order_platform.operations.rebuild_command import (
+    RebuildSettings,
+    TerminalProgress,
+    run_rebuild,
+)
 from order_platform.order_service.bootstrap import create_http_app
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+from order_platform.read_service.bootstrap import open_rebuild_target
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
+from order_platform.read_service.infrastructure.rebuild_target import ReadModelRebuildTarget
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
-from order_platform.read_service.rebuild_target import ReadModelRebuildTarget
 from tests.support.asgi import serving
 from tests.support.identity_provider import (
     AUDIENCE,
@@ -70,7 +75,7 @@ async def read_db(mongodb_uri: str, unique_name: str) -> AsyncIterator[Database]
 
 @pytest.fixture
 async def target(mongodb_uri: str, unique_name: str) -> AsyncIterator[ReadModelRebuildTarget]:
-    target = ReadModelRebuildTarget(
+    target = open_rebuild_target(
         ReadServiceSettings(mongodb_uri=mongodb_uri, mongodb_database=f"{unique_name}-read")
     )
     yield target
@@ -274,12 +279,12 @@ def test_the_command_says_in_one_sentence_that_the_order_service_is_unreachable(
     url = f"http://127.0.0.1:{unused_tcp_port}"
     monkeypatch.setenv("ORDER_SERVICE_URL", url)
     out, err = io.StringIO(), io.StringIO()
-    target = ReadModelRebuildTarget(
+    target = open_rebuild_target(
         ReadServiceSettings(mongodb_uri=mongodb_uri, mongodb_database=f"{unique_name}-read")
     )
     args = argparse.Namespace(dry_run=False, keep_old=False)
 
-    status = run_rebuild(args, lambda: target, out=out, err=err)
+    status = run_rebuild(args, RebuildSettings(), lambda: target, out=out, err=err)
 
     assert status == 69
     assert err.getvalue().strip().splitlines() == [
@@ -294,7 +299,7 @@ def test_the_command_says_in_one_sentence_that_the_read_model_is_unreachable(
 ) -> None:
     monkeypatch.setenv("ORDER_SERVICE_URL", "http://127.0.0.1:1")
     out, err = io.StringIO(), io.StringIO()
-    target = ReadModelRebuildTarget(
+    target = open_rebuild_target(
         ReadServiceSettings(
             mongodb_uri=f"mongodb://user:secret@127.0.0.1:{unused_tcp_port}",
             mongodb_timeout_seconds=0.5,
@@ -302,7 +307,7 @@ def test_the_command_says_in_one_sentence_that_the_read_model_is_unreachable(
     )
     args = argparse.Namespace(dry_run=True, keep_old=False)
 
-    status = run_rebuild(args, lambda: target, out=out, err=err)
+    status = run_rebuild(args, RebuildSettings(), lambda: target, out=out, err=err)
 
     assert status == 69
     assert err.getvalue() == (

@@ -1,4 +1,4 @@
-"""The read service's side of `order-platform read-model rebuild`, from its own settings.
+"""The read service's side of `order-platform read-model rebuild` (built by its bootstrap).
 
 The rebuild (`operations/read_model_rebuild.py`) knows no service's code; this adapter gives
 it the read model's generations and writes through the same `MongoReadModel.apply` as the
@@ -7,7 +7,7 @@ projection, so the rebuilt model has exactly the shape and idempotence of a proj
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Protocol
 from uuid import UUID
@@ -15,12 +15,10 @@ from uuid import UUID
 from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
-from order_platform.building_blocks.mongo import new_client
 from order_platform.contracts.order_json import AnOrder
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
-from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 
 
 class ExportedOrder(AnOrder, Protocol):
@@ -33,12 +31,16 @@ class ExportedOrder(AnOrder, Protocol):
 class ReadModelRebuildTarget:
     """Raises `ConnectionError` when the read model's MongoDB cannot be reached."""
 
-    def __init__(self, settings: ReadServiceSettings) -> None:
-        self._client = new_client(
-            settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds
-        )
-        self._generations = MongoReadModelGenerations(self._client[settings.mongodb_database])
-        self._where = _hosts(settings.mongodb_uri)
+    def __init__(
+        self,
+        generations: MongoReadModelGenerations,
+        *,
+        where: str,
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._generations = generations
+        self._where = where  # named in the one sentence that says it cannot be reached
+        self._close = close
 
     @property
     def pointer_ttl_seconds(self) -> float:
@@ -78,7 +80,7 @@ class ReadModelRebuildTarget:
         await self._reachable(self._generations.drop(generation))
 
     async def close(self) -> None:
-        await self._client.close()
+        await self._close()
 
     async def _reachable[T](self, call: Awaitable[T]) -> T:
         try:
@@ -87,14 +89,9 @@ class ReadModelRebuildTarget:
             raise ConnectionError(f"at {self._where}") from error
 
 
-def _hosts(uri: str) -> str:
+def hosts_of(uri: str) -> str:
     """Where the URI points, without credentials or options."""
     try:
         return ",".join(f"{host}:{port}" for host, port in parse_uri(uri)["nodelist"])
     except (InvalidURI, ValueError):
         return "the configured address"
-
-
-def from_environment() -> ReadModelRebuildTarget:
-    """The target as the read service would reach it: its settings from the environment."""
-    return ReadModelRebuildTarget(ReadServiceSettings())
