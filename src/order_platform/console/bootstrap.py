@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import structlog
 from fastapi import FastAPI
@@ -23,62 +24,67 @@ log = structlog.get_logger(__name__)
 
 
 async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
-    urls = ConsoleSettings.urls
-    reads, workers = urls(settings.read_service_url), urls(settings.notification_service_url)
-    token = settings.console_access_token
-    services = HttpServices(
-        read_url=reads[0],
-        notification_url=workers[0],
-        timeout_seconds=settings.console_http_timeout_seconds,
-        access_token=token.get_secret_value() if token is not None else None,
-    )
-    targets = Targets(
-        order=urls(settings.order_service_url),
-        read=reads,
-        notification=workers,
-        topic=settings.order_created_topic,
-        read_group=settings.read_consumer_group,
-        notification_group=settings.notification_consumer_group,
-    )
-    pipeline = PipelineMonitor(services, targets)
-    stream = KafkaOrderStream(
-        settings.kafka_bootstrap_servers,
-        settings.order_created_topic,
-        kept=settings.console_orders_kept,
-    )
-    dead_letters = DeadLetterMonitor(
-        KafkaDeadLetterDesk(
-            settings.kafka_bootstrap_servers,
+    """Build the console and start watching; each adapter's close is registered as it is
+    built, so they close in reverse order, and a start that fails half-way closes them."""
+    async with contextlib.AsyncExitStack() as stack:
+        urls = ConsoleSettings.urls
+        reads, workers = urls(settings.read_service_url), urls(settings.notification_service_url)
+        token = settings.console_access_token
+        services = HttpServices(
+            read_url=reads[0],
+            notification_url=workers[0],
+            timeout_seconds=settings.console_http_timeout_seconds,
+            access_token=token.get_secret_value() if token is not None else None,
+        )
+        stack.push_async_callback(services.aclose)
+        targets = Targets(
+            order=urls(settings.order_service_url),
+            read=reads,
+            notification=workers,
             topic=settings.order_created_topic,
-            enable_idempotence=settings.kafka_enable_idempotence,
-            timeout=10.0,
-        ),
-        projection_group=settings.read_consumer_group,
-        notification_group=settings.notification_consumer_group,
-    )
-    orders = OrderTracker(stream, services, dead_letters)
-    stop = asyncio.Event()
-    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
-    supervisor.start(
-        "console-scrapes",
-        lambda: pipeline.run(settings.console_scrape_interval_seconds, stop),
-        request_stop=stop.set,
-    )
-    supervisor.start(
-        "console-orders",
-        lambda: orders.run(settings.console_refresh_interval_seconds, stop),
-        request_stop=stop.set,
-    )
-    supervisor.start(
-        "console-dead-letters",
-        lambda: dead_letters.run(settings.console_dead_letters_interval_seconds, stop),
-        request_stop=stop.set,
-    )
-    supervisor.start("console-topic", stream.run)
+            read_group=settings.read_consumer_group,
+            notification_group=settings.notification_consumer_group,
+        )
+        pipeline = PipelineMonitor(services, targets)
+        stream = KafkaOrderStream(
+            settings.kafka_bootstrap_servers,
+            settings.order_created_topic,
+            kept=settings.console_orders_kept,
+        )
+        dead_letters = DeadLetterMonitor(
+            KafkaDeadLetterDesk(
+                settings.kafka_bootstrap_servers,
+                topic=settings.order_created_topic,
+                enable_idempotence=settings.kafka_enable_idempotence,
+                timeout=10.0,
+            ),
+            projection_group=settings.read_consumer_group,
+            notification_group=settings.notification_consumer_group,
+        )
+        orders = OrderTracker(stream, services, dead_letters)
+        stop = asyncio.Event()
+        supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+        stack.push_async_callback(supervisor.stop, within_seconds=settings.shutdown_timeout_seconds)
+        supervisor.start(
+            "console-scrapes",
+            lambda: pipeline.run(settings.console_scrape_interval_seconds, stop),
+            request_stop=stop.set,
+        )
+        supervisor.start(
+            "console-orders",
+            lambda: orders.run(settings.console_refresh_interval_seconds, stop),
+            request_stop=stop.set,
+        )
+        supervisor.start(
+            "console-dead-letters",
+            lambda: dead_letters.run(settings.console_dead_letters_interval_seconds, stop),
+            request_stop=stop.set,
+        )
+        supervisor.start("console-topic", stream.run)
+        close_all = stack.pop_all().aclose
 
     async def stop_all() -> None:
-        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
-        await services.aclose()
+        await close_all()
         log.info("console_stopped")
 
     async def topic_read() -> None:

@@ -69,40 +69,49 @@ def new_sender(
 async def bootstrap(
     settings: NotificationServiceSettings,
 ) -> Started[NotificationServiceApi]:
-    """Build the worker and start consuming; return its readiness and the shutdown callable."""
-    redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
-    ledger = RedisNotificationLedger(
-        redis,
-        key_prefix=settings.notification_dedup_key_prefix,
-        claim_for=timedelta(seconds=settings.notification_claim_seconds),
-        keep_sent_for=timedelta(hours=settings.notification_dedup_ttl_hours),
-    )
-    sender, close_sender = new_sender(settings)
-    handle = wire(sender, ledger)
-    consumer = order_created_consumer(
-        settings,
-        group_id=settings.consumer_group,
-        handle=handle,
-        max_batch=settings.consumer_max_batch,
-        max_attempts=settings.notification_max_attempts,
-        backoff_base_seconds=settings.notification_backoff_base_seconds,
-        backoff_max_seconds=settings.notification_backoff_max_seconds,
-    )
-    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
-    consuming = consumer.supervise(supervisor, "notification-consumer")
-    # Sent but not yet recorded (Redis stalled): recorded as soon as Redis answers, whoever
-    # owns the partition by then, so another replica never sends them again.
-    supervisor.start("notification-records", handle.notify.retry_unrecorded_forever)
+    """Build the worker and start consuming; return its readiness and the shutdown callable.
+    Each adapter's close is registered as it is built, so they close in reverse order, and a
+    start that fails half-way closes them."""
+    async with contextlib.AsyncExitStack() as stack:
+        redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+        stack.push_async_callback(redis.aclose)
+        ledger = RedisNotificationLedger(
+            redis,
+            key_prefix=settings.notification_dedup_key_prefix,
+            claim_for=timedelta(seconds=settings.notification_claim_seconds),
+            keep_sent_for=timedelta(hours=settings.notification_dedup_ttl_hours),
+        )
+        sender, close_sender = new_sender(settings)
+        if close_sender is not None:
+            stack.push_async_callback(close_sender)
+        handle = wire(sender, ledger)
+        consumer = order_created_consumer(
+            settings,
+            group_id=settings.consumer_group,
+            handle=handle,
+            max_batch=settings.consumer_max_batch,
+            max_attempts=settings.notification_max_attempts,
+            backoff_base_seconds=settings.notification_backoff_base_seconds,
+            backoff_max_seconds=settings.notification_backoff_max_seconds,
+        )
+        stack.push_async_callback(consumer.dead_letters.close)
+
+        async def record_unrecorded_once_more() -> None:
+            with contextlib.suppress(LedgerUnavailable):
+                await handle.notify.record_unrecorded()  # a last try before the claims expire
+
+        stack.push_async_callback(record_unrecorded_once_more)
+        supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+        # Stop taking batches first; the one in flight is finished and committed by the runner.
+        stack.push_async_callback(supervisor.stop, within_seconds=settings.shutdown_timeout_seconds)
+        consuming = consumer.supervise(supervisor, "notification-consumer")
+        # Sent but not yet recorded (Redis stalled): recorded as soon as Redis answers, whoever
+        # owns the partition by then, so another replica never sends them again.
+        supervisor.start("notification-records", handle.notify.retry_unrecorded_forever)
+        close_all = stack.pop_all().aclose
 
     async def stop() -> None:
-        # Stop taking batches; the one in flight is finished and committed by the runner.
-        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
-        with contextlib.suppress(LedgerUnavailable):
-            await handle.notify.record_unrecorded()  # a last try before the claims expire
-        if close_sender is not None:
-            await close_sender()
-        await consumer.dead_letters.close()
-        await redis.aclose()
+        await close_all()
         log.info("notification_service_stopped")
 
     log.info(

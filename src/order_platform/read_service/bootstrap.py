@@ -7,6 +7,7 @@ cache)` builds the queries and the projection on whatever ports it is given (fak
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import structlog
@@ -67,55 +68,62 @@ def wire(
 
 
 async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
-    mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
-    generations = MongoReadModelGenerations(mongo[settings.mongodb_database])
-    redis = Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-        # One immediate retry on a fresh connection survives a Redis restart; a Redis that is
-        # really away is then skipped by the cache for a while rather than retried per request.
-        retry=Retry(NoBackoff(), 1),
-        health_check_interval=30,
-    )
-    cache = RedisViewCache(
-        redis,
-        order_ttl_seconds=settings.cache_ttl_seconds,
-        list_ttl_seconds=settings.list_cache_ttl_seconds,
-        retry_after_seconds=settings.redis_retry_after_seconds,
-        key_prefix=settings.cache_key_prefix,
-    )
-    auth = authenticator_from(settings, service="order-read-service")
-    service = wire(generations, cache, auth=auth)
-    consumer = order_created_consumer(
-        settings,
-        group_id=settings.consumer_group,
-        handle=ProjectionHandler(service.project),
-        max_batch=settings.consumer_max_batch,
-    )
-    supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
-    # Readiness: 503 while the projection is not consuming (crashed, restarting, not joined),
-    # or the reads would look healthy while going stale.
-    consuming = consumer.supervise(supervisor, "projection-consumer")
-    auth.supervise(supervisor)
+    """Build the service and start consuming; each adapter's close is registered as it is
+    built, so they close in reverse order, and a start that fails half-way closes them."""
+    async with contextlib.AsyncExitStack() as stack:
+        mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
+        stack.push_async_callback(mongo.close)
+        generations = MongoReadModelGenerations(mongo[settings.mongodb_database])
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_seconds,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+            # One immediate retry on a fresh connection survives a Redis restart; a Redis that is
+            # really away is then skipped by the cache for a while rather than retried per
+            # request.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=30,
+        )
+        stack.push_async_callback(redis.aclose)
+        cache = RedisViewCache(
+            redis,
+            order_ttl_seconds=settings.cache_ttl_seconds,
+            list_ttl_seconds=settings.list_cache_ttl_seconds,
+            retry_after_seconds=settings.redis_retry_after_seconds,
+            key_prefix=settings.cache_key_prefix,
+        )
+        auth = authenticator_from(settings, service="order-read-service")
+        stack.push_async_callback(auth.aclose)
+        service = wire(generations, cache, auth=auth)
+        consumer = order_created_consumer(
+            settings,
+            group_id=settings.consumer_group,
+            handle=ProjectionHandler(service.project),
+            max_batch=settings.consumer_max_batch,
+        )
+        stack.push_async_callback(consumer.dead_letters.close)
+        supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
+        stack.push_async_callback(supervisor.stop, within_seconds=settings.shutdown_timeout_seconds)
+        # Readiness: 503 while the projection is not consuming (crashed, restarting, not joined),
+        # or the reads would look healthy while going stale.
+        consuming = consumer.supervise(supervisor, "projection-consumer")
+        auth.supervise(supervisor)
 
-    async def mongodb_answers() -> object:
-        return await mongo.admin.command("ping")
+        async def mongodb_answers() -> object:
+            return await mongo.admin.command("ping")
+
+        auth_notes, auth_checks = auth.readiness()
+        readiness = Readiness(
+            {"mongodb": mongodb_answers, "consumer": consuming},
+            optional={"redis": cache.ping, **auth_checks},
+            notes=auth_notes,
+        )
+        close_all = stack.pop_all().aclose
 
     async def stop() -> None:
-        await supervisor.stop(within_seconds=settings.shutdown_timeout_seconds)
-        await consumer.dead_letters.close()
-        await redis.aclose()
-        await auth.aclose()
-        await mongo.close()
+        await close_all()
         log.info("read_service_stopped")
 
-    auth_notes, auth_checks = auth.readiness()
-    readiness = Readiness(
-        {"mongodb": mongodb_answers, "consumer": consuming},
-        optional={"redis": cache.ping, **auth_checks},
-        notes=auth_notes,
-    )
     log.info("read_service_started", group=settings.consumer_group)
     return Started(service.api, readiness, stop)
 
