@@ -106,6 +106,5 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
     return Started(api, readiness, stop_all)
 
 
-def create_http_app(settings: ConsoleSettings | None = None) -> FastAPI:
-    resolved = settings or ConsoleSettings()
-    return create_app(lambda: bootstrap(resolved), resolved.allowed_host_list)
+def create_http_app(settings: ConsoleSettings) -> FastAPI:
+    return create_app(lambda: bootstrap(settings), settings.allowed_host_list)

@@ -127,7 +127,6 @@ async def bootstrap(
     )
 
 
-def create_http_app(settings: NotificationServiceSettings | None = None) -> FastAPI:
+def create_http_app(settings: NotificationServiceSettings) -> FastAPI:
     """The ASGI app, built lazily: nothing connects until the server runs its lifespan."""
-    resolved = settings or NotificationServiceSettings()
-    return create_app(lambda: bootstrap(resolved))
+    return create_app(lambda: bootstrap(settings))

@@ -193,7 +193,6 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
     return Started(api, readiness, stop)
 
 
-def create_http_app(settings: OrderServiceSettings | None = None) -> FastAPI:
+def create_http_app(settings: OrderServiceSettings) -> FastAPI:
     """The ASGI app, built lazily: nothing connects until the server runs its lifespan."""
-    resolved = settings or OrderServiceSettings()
-    return create_app(lambda: bootstrap(resolved))
+    return create_app(lambda: bootstrap(settings))

@@ -139,6 +139,5 @@ def open_rebuild_target(settings: ReadServiceSettings) -> ReadModelRebuildTarget
     )
 
 
-def create_http_app(settings: ReadServiceSettings | None = None) -> FastAPI:
-    resolved = settings or ReadServiceSettings()
-    return create_app(lambda: bootstrap(resolved))
+def create_http_app(settings: ReadServiceSettings) -> FastAPI:
+    return create_app(lambda: bootstrap(settings))

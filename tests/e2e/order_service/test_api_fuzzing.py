@@ -22,10 +22,11 @@ from schemathesis.specs.openapi.checks import (
 
 from order_platform.devtools.embedded import PlatformService
 from order_platform.order_service.bootstrap import create_http_app
+from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 
 pytestmark = pytest.mark.slow
 
-schema = schemathesis.openapi.from_dict(create_http_app().openapi())
+schema = schemathesis.openapi.from_dict(create_http_app(OrderServiceSettings()).openapi())
 
 CHECKS = [
     not_a_server_error,

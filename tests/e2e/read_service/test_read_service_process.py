@@ -23,6 +23,7 @@ from schemathesis.specs.openapi.checks import (
 
 from order_platform.devtools.embedded import PlatformService
 from order_platform.read_service.bootstrap import create_http_app
+from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 from tests.support.events import order_created, produce
 from tests.support.waiting import wait_until
 
@@ -113,7 +114,7 @@ async def test_guarantee_6_sigterm_stops_the_read_service_within_10_s(
     assert "read_service_stopped" in service.log()
 
 
-schema = schemathesis.openapi.from_dict(create_http_app().openapi())
+schema = schemathesis.openapi.from_dict(create_http_app(ReadServiceSettings()).openapi())
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from bson.decimal128 import Decimal128
 from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.order_service.bootstrap import create_http_app
+from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 
 Database = AsyncDatabase[dict[str, Any]]
 
@@ -81,7 +82,7 @@ async def test_an_empty_store_exports_just_the_end_marker(client: httpx.AsyncCli
 
 
 def test_the_export_is_not_in_the_public_openapi_document() -> None:
-    paths = create_http_app().openapi()["paths"]
+    paths = create_http_app(OrderServiceSettings()).openapi()["paths"]
 
     assert "/orders" in paths
     assert not any(path.startswith("/internal") for path in paths)

@@ -1,4 +1,4 @@
-"""Notification Service settings, read once in bootstrap."""
+"""Notification Service settings: read once, by the command that runs it (cli.py)."""
 
 from collections.abc import Mapping
 from typing import ClassVar, Literal, Self

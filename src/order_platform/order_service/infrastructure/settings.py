@@ -1,4 +1,4 @@
-"""Order Service settings, read once in bootstrap."""
+"""Order Service settings: read once, by the command that runs it (cli.py)."""
 
 from pydantic import Field, field_validator
 

@@ -1,4 +1,4 @@
-"""Order Read Service settings, read once in bootstrap."""
+"""Order Read Service settings: read once, by the command that runs it (cli.py)."""
 
 from order_platform.building_blocks.settings import HttpAuthSettings
 
