@@ -32,9 +32,14 @@ from prometheus_client import Counter
 from order_platform.building_blocks.health import Check
 from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
 from order_platform.building_blocks.jws_algorithms import ASYMMETRIC_ALGORITHMS
-from order_platform.building_blocks.problem import problem_response, problem_responses
+from order_platform.building_blocks.problem import (
+    install_details,
+    problem_response,
+    problem_responses,
+)
 from order_platform.building_blocks.settings import HttpAuthSettings
 from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.contracts.errors import Unavailable
 from order_platform.contracts.user_text import MAX_CUSTOMER_ID_LENGTH, first_control_character
 
 log = structlog.get_logger(__name__)
@@ -67,7 +72,7 @@ class Forbidden(Exception):
         self.scope = scope
 
 
-class AuthUnavailable(Exception):
+class AuthUnavailable(Unavailable):
     """The provider's keys cannot be fetched and none is cached: 503, nothing is refused."""
 
 
@@ -271,16 +276,15 @@ def install_auth_problems(app: FastAPI) -> None:
             },
         )
 
-    async def unavailable(request: Request, error: Exception) -> JSONResponse:
-        return problem_response(
-            503,
-            "Tokens cannot be verified now (the identity provider's keys are unreachable).",
-            headers={"Retry-After": "5"},
-        )
-
     app.add_exception_handler(Unauthenticated, unauthenticated)
     app.add_exception_handler(Forbidden, forbidden)
-    app.add_exception_handler(AuthUnavailable, unavailable)
+    install_details(
+        app,
+        {
+            AuthUnavailable: "Tokens cannot be verified now "
+            "(the identity provider's keys are unreachable)."
+        },
+    )
 
 
 def auth_problem_responses() -> dict[int | str, dict[str, Any]]:

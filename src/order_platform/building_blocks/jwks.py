@@ -29,6 +29,7 @@ from order_platform.building_blocks.jws_algorithms import (
     PublicKey,
     algorithms_for,
 )
+from order_platform.contracts.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +40,7 @@ RETRY_EMPTY_SECONDS = 1.0
 FETCHES = Counter("auth_jwks_fetches_total", "JWKS fetches by result", ["result"])
 
 
-class KeysUnavailable(Exception):
+class KeysUnavailable(Unavailable):
     """The JWKS could not be fetched and no key is cached: no token can be verified now."""
 
 

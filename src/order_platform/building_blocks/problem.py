@@ -1,8 +1,10 @@
 """RFC 9457 problem details: the one error format of every HTTP service.
 
-Framework errors (404, 405, 422, 500) are rendered by `install_problem_handlers`; each
-service's application exceptions by its own table, `install_problem_table`. Every 422,
-whichever its source, is built by `invalid_request`.
+Framework errors (404, 405, 422, 500) are rendered by `install_problem_handlers`. An
+application exception is answered by its category (`contracts.errors`) through `ANSWERS`, the
+one table of status, problem type and Retry-After; each service's table (`install_details`)
+only says what to tell the caller about each of its exceptions. Every 422, whichever its
+source, is built by `invalid_request`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -19,10 +22,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from order_platform.contracts.errors import CategorisedError, Category, problem_type
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-INVALID_REQUEST = "urn:order-platform:problem:invalid-request"
+INVALID_REQUEST = problem_type("invalid-request")
 
 
 class FieldError(BaseModel):
@@ -63,13 +68,64 @@ class Problem:
         )
 
 
-# An exception type, and its problem: fixed, or made from the exception (e.g. its field).
-ProblemTable = Mapping[type[Exception], Problem | Callable[[Any], Problem]]
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """How every error of one category is answered over HTTP."""
+
+    status: int
+    detail: str  # for an error no service table describes
+    type: str = "about:blank"
+    retry_after: int | None = None
 
 
-def invalid_request(*errors: FieldError, detail: str = "The request is not valid.") -> Problem:
+ANSWERS: Mapping[Category, Answer] = MappingProxyType(
+    {
+        Category.INVALID: Answer(422, "The request is not valid.", type=INVALID_REQUEST),
+        Category.NOT_FOUND: Answer(404, "Not found."),
+        Category.CONFLICT: Answer(409, "The request conflicts with the current state."),
+        Category.UNAVAILABLE: Answer(
+            503, "A dependency is unavailable; nothing was done. Retry later.", retry_after=2
+        ),
+        Category.OUTCOME_UNKNOWN: Answer(
+            503,
+            "A dependency answered too late: the request may or may not have taken effect.",
+            type=problem_type("outcome-unknown"),
+            retry_after=2,
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    """What a service tells the caller about one of its errors; the category says the rest."""
+
+    text: str | None = None  # None: the category's
+    errors: Sequence[FieldError] = ()
+    retry_after: int | None = None  # instead of the category's: this error clears sooner
+
+
+# A service's exception types and their details: fixed, or made from the exception.
+DetailTable = Mapping[type[CategorisedError], str | Detail | Callable[[Any], Detail]]
+
+
+def problem_for(error: CategorisedError, detail: str | Detail | None = None) -> Problem:
+    """The answer to `error`: its category's, with the service's detail if it has one."""
+    answer = ANSWERS[error.category]
+    said = Detail(detail) if detail is None or isinstance(detail, str) else detail
+    return Problem(
+        answer.status,
+        said.text or answer.detail,
+        type=answer.type if error.problem is None else problem_type(error.problem),
+        retry_after=answer.retry_after if said.retry_after is None else said.retry_after,
+        errors=said.errors,
+    )
+
+
+def invalid_request(*errors: FieldError, detail: str | None = None) -> Problem:
     """The 422 of every service, whether the framework, the body or the domain refused."""
-    return Problem(422, detail, type=INVALID_REQUEST, errors=errors)
+    answer = ANSWERS[Category.INVALID]
+    return Problem(answer.status, detail or answer.detail, type=answer.type, errors=errors)
 
 
 class InvalidRequest(RequestValidationError):
@@ -128,22 +184,29 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled_error", path=request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
 
+    async def categorised(request: Request, error: Exception) -> JSONResponse:
+        # No service table describes it: its category's answer, without its message (which
+        # may name internals such as a server's address).
+        assert isinstance(error, CategorisedError)
+        return problem_for(error).response()
+
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(CategorisedError, categorised)
     app.add_exception_handler(Exception, unexpected)
 
 
-def install_problem_table(app: FastAPI, table: ProblemTable) -> None:
-    """Answer each exception of `table`, wherever a route or dependency raises it."""
-    for exception_type, problem in table.items():
-        app.add_exception_handler(exception_type, _handler(problem))
+def install_details(app: FastAPI, details: DetailTable) -> None:
+    """Answer each exception of `details`, wherever a route or dependency raises it."""
+    for exception_type, detail in details.items():
+        app.add_exception_handler(exception_type, _handler(detail))
 
 
-def _handler(
-    problem: Problem | Callable[[Any], Problem],
-) -> Callable[[Request, Exception], Any]:
+def _handler(detail: str | Detail | Callable[[Any], Detail]) -> Callable[[Request, Exception], Any]:
     async def answer(request: Request, error: Exception) -> JSONResponse:
-        return (problem if isinstance(problem, Problem) else problem(error)).response()
+        assert isinstance(error, CategorisedError)
+        said = detail(error) if callable(detail) else detail
+        return problem_for(error, said).response()
 
     return answer
 

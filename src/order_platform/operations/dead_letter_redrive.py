@@ -48,6 +48,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import dead_letter_topic, redrive_topic, rfc3339
+from order_platform.contracts.errors import Unavailable
 from order_platform.contracts.user_text import CONTROL_CHARACTERS
 from order_platform.operations.redrive_lease import RedriveLease
 
@@ -66,7 +67,7 @@ def printable(text: str, limit: int | None = None) -> str:
     return escaped + ("…" if limit is not None and len(text) > limit else "")
 
 
-class KafkaUnavailable(Exception):
+class KafkaUnavailable(Unavailable):
     """Kafka did not answer in time, or refused: the message is the one sentence to print."""
 
 

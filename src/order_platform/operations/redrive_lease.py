@@ -29,6 +29,8 @@ from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from order_platform.contracts.errors import Conflict
+
 LEASE_PARTITION = 0
 
 
@@ -85,7 +87,7 @@ def holder(records: Iterable[LeaseRecord]) -> LeaseRecord | None:
     return current
 
 
-class RedriveHeld(Exception):
+class RedriveHeld(Conflict):
     """Another redrive of the group holds the lease: the message says who, and until when."""
 
     def __init__(self, group: str, by: LeaseRecord) -> None:

@@ -1,5 +1,5 @@
 """The console's HTTP client of the services: the bearer token on every call when one is
-configured, none otherwise; answers parsed; a service that refuses is `Unavailable`."""
+configured, none otherwise; answers parsed; a service that refuses is `ServiceUnavailable`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from order_platform.console.application.ports import Unavailable
+from order_platform.console.application.ports import ServiceUnavailable
 from order_platform.console.infrastructure.http_services import HttpServices
 
 METRICS = "# HELP x_total X\n# TYPE x_total counter\nx_total 3.0\n"
@@ -61,7 +61,7 @@ async def test_a_refusing_service_is_unavailable_with_why() -> None:
         read_url="http://r", notification_url="http://w", timeout_seconds=1, transport=transport
     )
 
-    with pytest.raises(Unavailable, match="answered 403"):
+    with pytest.raises(ServiceUnavailable, match="answered 403"):
         await services.projections([uuid4()])
     scrape = await services.scrape("http://r")
     await services.aclose()

@@ -22,7 +22,7 @@ from order_platform.console.application.ports import (
     RedriveOutcome,
     Scrape,
     SeenOrder,
-    Unavailable,
+    ServiceUnavailable,
 )
 from order_platform.console.entrypoints.web import ConsoleApi, create_app
 from tests.support.asgi import serving
@@ -53,7 +53,7 @@ class FakeHops:
     async def projections(self, order_ids: Sequence[UUID]) -> dict[UUID, Projection]:
         self.asked += 1
         if self.read_service_down:
-            raise Unavailable("connection refused")
+            raise ServiceUnavailable("connection refused")
         return {i: self.projected[i] for i in order_ids if i in self.projected}
 
     async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:

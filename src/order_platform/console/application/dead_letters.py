@@ -19,8 +19,8 @@ from order_platform.console.application.ports import (
     DeadLetterSummary,
     RedriveBusy,
     RedriveOutcome,
-    Unavailable,
 )
+from order_platform.contracts.errors import Unavailable
 
 Json = dict[str, Any]
 

@@ -23,7 +23,6 @@ from order_platform.console.application.ports import (
     OrderStream,
     Projection,
     SeenOrder,
-    Unavailable,
 )
 from order_platform.console.domain.journey import (
     Hop,
@@ -32,6 +31,7 @@ from order_platform.console.domain.journey import (
     end_to_end_skew_ms,
     journey,
 )
+from order_platform.contracts.errors import Unavailable
 
 Json = dict[str, Any]
 MAX_ASKED = 100  # ids per internal request (the services' limit)

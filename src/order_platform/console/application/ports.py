@@ -10,13 +10,16 @@ from typing import Protocol
 from uuid import UUID
 
 from order_platform.console.domain.rates import SeriesKey
+from order_platform.contracts.errors import Conflict, Unavailable
 
 
-class Unavailable(Exception):
-    """A service or Kafka did not answer in time, or refused: the message says which."""
+class ServiceUnavailable(Unavailable):
+    """A service did not answer in time, or refused: the message says which.
+
+    The ports below raise any `Unavailable` (Kafka's comes from the operations code)."""
 
 
-class RedriveBusy(Exception):
+class RedriveBusy(Conflict):
     """Another redrive of the group is under way (here, or elsewhere holding its lease):
     nothing was sent; the message says who."""
 

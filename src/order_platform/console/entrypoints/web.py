@@ -16,13 +16,20 @@ from pydantic import BaseModel, Field
 
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.json_body import JsonBody
-from order_platform.building_blocks.problem import Problem
+from order_platform.building_blocks.problem import (
+    Detail,
+    DetailTable,
+    Problem,
+    install_details,
+    invalid_request,
+)
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor
-from order_platform.console.application.ports import OrderStream, RedriveBusy, Unavailable
+from order_platform.console.application.ports import OrderStream, RedriveBusy
 from order_platform.console.entrypoints.own_origin import AllowedHost, OwnOriginOnly
+from order_platform.contracts.errors import Unavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +124,25 @@ async def redrive(
     JSON only (the body parsed like every body the platform reads): a cross-site form cannot
     send it without the browser asking first (CORS preflight, which this server never allows)."""
     if not body.all and not body.offsets:
-        return Problem(422, "Say which dead letters: `all` or `offsets`.").response()
+        return invalid_request(detail="Say which dead letters: `all` or `offsets`.").response()
     if group not in api.dead_letters.groups:
         return Problem(404, f"No consumer group {group!r} here.").response()
     chosen = None if body.all else [_coordinates(text) for text in body.offsets]
-    try:
-        outcome = await api.dead_letters.redrive(group, chosen)
-    except Unavailable as error:
-        return Problem(503, str(error), retry_after=5).response()
-    except RedriveBusy as error:
-        return Problem(409, str(error)).response()
+    outcome = await api.dead_letters.redrive(group, chosen)  # DETAILS answers its errors
     return JSONResponse(
         {
             "sent": outcome.sent,
             "skipped": [{"coordinates": c, "why": why} for c, why in outcome.skipped],
         }
     )
+
+
+# Status and Retry-After come with each category; the message is the one sentence of the
+# operations code, as `order-platform dlq` prints it.
+DETAILS: DetailTable = {
+    Unavailable: lambda error: Detail(str(error)),
+    RedriveBusy: lambda error: Detail(str(error)),
+}
 
 
 def _coordinates(text: str) -> tuple[int, int]:
@@ -154,6 +164,7 @@ def create_app(
         summary="The pipeline at a glance, where an order is, dead letters and their redrive.",
         start=start,
     )
+    install_details(app, DETAILS)
     app.include_router(router)
     # Outermost: a foreign name or origin is refused before anything else reads the request.
     app.add_middleware(OwnOriginOnly, allowed_hosts=allowed)

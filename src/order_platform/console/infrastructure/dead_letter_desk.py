@@ -10,13 +10,8 @@ from order_platform.console.application.ports import (
     DeadLetterSummary,
     RedriveBusy,
     RedriveOutcome,
-    Unavailable,
 )
-from order_platform.operations.dead_letter_redrive import (
-    DeadLetterRedrive,
-    KafkaUnavailable,
-    printable,
-)
+from order_platform.operations.dead_letter_redrive import DeadLetterRedrive, printable
 from order_platform.operations.redrive_lease import RedriveHeld
 
 
@@ -40,10 +35,7 @@ class KafkaDeadLetterDesk:
         )
 
     async def letters(self, group: str) -> list[DeadLetterSummary]:
-        try:
-            letters = await self._redrive(group).dead_letters()
-        except KafkaUnavailable as error:
-            raise Unavailable(str(error)) from error
+        letters = await self._redrive(group).dead_letters()  # KafkaUnavailable: an Unavailable
         return [
             DeadLetterSummary(
                 group=group,
@@ -60,8 +52,6 @@ class KafkaDeadLetterDesk:
     async def redrive(self, group: str, chosen: Sequence[tuple[int, int]] | None) -> RedriveOutcome:
         try:
             report = await self._redrive(group).replay(chosen, again=False, dry_run=False)
-        except KafkaUnavailable as error:
-            raise Unavailable(str(error)) from error
         except RedriveHeld as error:
             raise RedriveBusy(str(error)) from error
         return RedriveOutcome(

@@ -13,7 +13,7 @@ from uuid import UUID
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from order_platform.console.application.ports import Projection, Scrape, Unavailable
+from order_platform.console.application.ports import Projection, Scrape, ServiceUnavailable
 from order_platform.console.domain.rates import SeriesKey, series_key
 from order_platform.contracts.hop_times import (
     EVENT_ID_PARAMETER,
@@ -94,7 +94,7 @@ class HttpServices:
             response.raise_for_status()
             found: dict[str, Any] = response.json()
         except (httpx.HTTPError, ValueError) as error:
-            raise Unavailable(_why(error)) from error
+            raise ServiceUnavailable(_why(error)) from error
         return found
 
     async def aclose(self) -> None:

@@ -35,6 +35,7 @@ from enum import Enum
 from typing import NoReturn
 from uuid import UUID
 
+from order_platform.contracts.errors import Unavailable
 from order_platform.notification_service.application.ports import (
     Claim,
     ClaimState,
@@ -46,8 +47,11 @@ from order_platform.notification_service.application.ports import (
 from order_platform.notification_service.domain import Notification
 
 
-class NotificationInFlight(Exception):
-    """Another attempt is sending this event right now: neither send nor move past it."""
+class NotificationInFlight(Unavailable):
+    """Another attempt is sending this event right now: neither send nor move past it.
+
+    Unavailable, not a conflict: no caller asked twice; another replica holds the event's
+    claim, and it is ours again once that attempt ends or its claim expires (wait for it)."""
 
     def __init__(self, event_id: UUID) -> None:
         super().__init__(f"event {event_id} is being notified by another attempt")

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import Protocol
 from uuid import UUID
 
+from order_platform.contracts.errors import Unavailable
 from order_platform.notification_service.domain import Notification
 
 
@@ -20,7 +21,7 @@ class NotificationRejected(NotificationFailed):
     """The receiver refused this notification (a 4xx): retrying the same request will not help."""
 
 
-class LedgerUnavailable(Exception):
+class LedgerUnavailable(Unavailable):
     """The record of sent notifications cannot be reached; nothing may be sent without it."""
 
 

@@ -7,8 +7,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
+from order_platform.building_blocks.problem import install_details
 from order_platform.building_blocks.service_app import Started, service_app
 from order_platform.notification_service.entrypoints.internal_api import (
+    DETAILS,
     NotificationServiceApi,
     internal_router,
 )
@@ -21,5 +23,6 @@ def create_app(start: Callable[[], Awaitable[Started[NotificationServiceApi]]]) 
         summary="Worker: one notification per order created. Health and metrics only.",
         start=start,
     )
+    install_details(app, DETAILS)
     app.include_router(internal_router)
     return app

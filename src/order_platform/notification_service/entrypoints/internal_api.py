@@ -13,7 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from order_platform.building_blocks.current_api import current_api
-from order_platform.building_blocks.problem import Problem
+from order_platform.building_blocks.problem import DetailTable
 from order_platform.contracts.hop_times import (
     EVENT_ID_PARAMETER,
     MAX_IDS,
@@ -39,8 +39,9 @@ async def notifications(
     event_id: Annotated[list[UUID], Query(alias=EVENT_ID_PARAMETER, max_length=MAX_IDS)],
 ) -> object:
     """The format of `contracts.hop_times`."""
-    try:
-        found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
-    except LedgerUnavailable:
-        return Problem(503, "The notification ledger is unavailable.", retry_after=2).response()
+    found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
     return notifications_json(found)
+
+
+# What to tell the caller; status and Retry-After come with the category (`install_details`).
+DETAILS: DetailTable = {LedgerUnavailable: "The notification ledger is unavailable."}

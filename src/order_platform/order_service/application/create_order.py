@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from order_platform.contracts.errors import Conflict, Invalid
 from order_platform.order_service.application.ports import (
     Clock,
     IdempotencyKeys,
@@ -37,12 +38,16 @@ class CreatedOrder:
     replayed: bool = False
 
 
-class IdempotencyKeyReused(Exception):
+class IdempotencyKeyReused(Invalid):
     """The key was first used with a different request body."""
 
+    problem = "idempotency-key-reused"
 
-class RequestInFlight(Exception):
+
+class RequestInFlight(Conflict):
     """Another request with the same key is still being processed."""
+
+    problem = "request-in-flight"
 
 
 @dataclass(frozen=True, slots=True)

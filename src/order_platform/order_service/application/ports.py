@@ -9,14 +9,15 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from order_platform.contracts.errors import Conflict, OutcomeUnknown, Unavailable
 from order_platform.order_service.domain import Order
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(Unavailable):
     """The write model cannot be reached; nothing was written. Worth a retry later."""
 
 
-class WriteOutcomeUnknown(Exception):
+class WriteOutcomeUnknown(OutcomeUnknown):
     """The write was sent but no answer came in time: it may or may not be stored.
 
     Never report such an order as "not stored", and never give its Idempotency-Key back: a
@@ -24,7 +25,7 @@ class WriteOutcomeUnknown(Exception):
     """
 
 
-class OrderAlreadyExists(Exception):
+class OrderAlreadyExists(Conflict):
     """An order with this id is already stored (two attempts raced for one idempotency key)."""
 
 

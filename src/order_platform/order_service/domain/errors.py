@@ -1,7 +1,9 @@
 """Errors the domain raises; the HTTP layer maps each one to a problem+json answer."""
 
+from order_platform.contracts.errors import Invalid
 
-class DomainError(Exception):
+
+class DomainError(Invalid):
     """Base of every rule the domain refuses to break."""
 
 

@@ -24,11 +24,11 @@ from order_platform.building_blocks.bearer_auth import (
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.json_body import JsonBody
 from order_platform.building_blocks.problem import (
+    Detail,
+    DetailTable,
     FieldError,
     Problem,
-    ProblemTable,
-    install_problem_table,
-    invalid_request,
+    install_details,
     problem_responses,
 )
 from order_platform.building_blocks.rate_limit import (
@@ -169,31 +169,21 @@ async def export_orders(
     )
 
 
-PROBLEMS: ProblemTable = {
-    InvalidOrderField: lambda error: invalid_request(
-        FieldError(field=CreateOrderRequest.api_field(error.field), message=error.message)
+# What to tell the caller; status, problem type and Retry-After come with each category.
+DETAILS: DetailTable = {
+    InvalidOrderField: lambda error: Detail(
+        errors=[FieldError(field=CreateOrderRequest.api_field(error.field), message=error.message)]
     ),
-    IdempotencyKeyReused: Problem(
-        422,
-        "This Idempotency-Key was first used with a different request body.",
-        type="urn:order-platform:problem:idempotency-key-reused",
-    ),
-    RequestInFlight: Problem(
-        409,
+    IdempotencyKeyReused: "This Idempotency-Key was first used with a different request body.",
+    RequestInFlight: Detail(
         "A request with this Idempotency-Key is still being processed; retry shortly.",
-        type="urn:order-platform:problem:request-in-flight",
         retry_after=1,
     ),
-    WriteOutcomeUnknown: Problem(
-        503,
+    WriteOutcomeUnknown: (
         "The order store answered too late: the order may or may not have been stored. "
-        "Retry with the same Idempotency-Key to find out; without one, check before retrying.",
-        type="urn:order-platform:problem:outcome-unknown",
-        retry_after=2,
+        "Retry with the same Idempotency-Key to find out; without one, check before retrying."
     ),
-    StorageUnavailable: Problem(
-        503, "The order store is unavailable; nothing was stored. Retry later.", retry_after=2
-    ),
+    StorageUnavailable: "The order store is unavailable; nothing was stored. Retry later.",
 }
 
 
@@ -203,7 +193,7 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
         summary="Command side of the order platform: accepts orders, publishes OrderCreated.",
         start=start,
     )
-    install_problem_table(app, PROBLEMS)
+    install_details(app, DETAILS)
     install_auth_problems(app)
     install_rate_limit_problem(app)
     app.include_router(router)

@@ -17,6 +17,7 @@ from order_platform.building_blocks.tracing import (
     tracer,
     tracing_enabled,
 )
+from order_platform.contracts.errors import Unavailable
 from order_platform.order_service.outbox.entry import OutboxEntry
 
 log = structlog.get_logger(__name__)
@@ -28,7 +29,7 @@ log = structlog.get_logger(__name__)
 PRODUCE_LINGER_MS = 10
 
 
-class PublishFailed(Exception):
+class PublishFailed(Unavailable):
     """The broker did not acknowledge; the entries stay pending and are tried again."""
 
 

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from order_platform.contracts.errors import Unavailable
 from order_platform.read_service.domain import ListPosition, OrderView
 
 
-class ReadModelUnavailable(Exception):
+class ReadModelUnavailable(Unavailable):
     """The read model's store cannot be reached; nothing was applied."""
 
 

@@ -22,11 +22,11 @@ from order_platform.building_blocks.bearer_auth import (
 )
 from order_platform.building_blocks.current_api import current_api
 from order_platform.building_blocks.problem import (
+    Detail,
+    DetailTable,
     FieldError,
     Problem,
-    ProblemTable,
-    install_problem_table,
-    invalid_request,
+    install_details,
     problem_responses,
 )
 from order_platform.building_blocks.service_app import Started, service_app
@@ -129,11 +129,10 @@ async def get_order(order_id: UUID, owner: Owner, api: Api) -> JSONResponse:
     return JSONResponse(order_json(view))
 
 
-PROBLEMS: ProblemTable = {
-    InvalidCursor: lambda error: invalid_request(FieldError(field="cursor", message=str(error))),
-    ReadModelUnavailable: Problem(
-        503, "The read model is unavailable; retry later.", retry_after=2
-    ),
+# What to tell the caller; status, problem type and Retry-After come with each category.
+DETAILS: DetailTable = {
+    InvalidCursor: lambda error: Detail(errors=[FieldError(field="cursor", message=str(error))]),
+    ReadModelUnavailable: "The read model is unavailable; retry later.",
 }
 
 
@@ -143,7 +142,7 @@ def create_app(start: Callable[[], Awaitable[Started[ReadServiceApi]]]) -> FastA
         summary="Query side of the order platform: orders as projected from OrderCreated.",
         start=start,
     )
-    install_problem_table(app, PROBLEMS)
+    install_details(app, DETAILS)
     install_auth_problems(app)
     app.include_router(router)
     app.include_router(internal_router)

@@ -13,11 +13,12 @@ import binascii
 from datetime import UTC, datetime
 from uuid import UUID
 
+from order_platform.contracts.errors import Invalid
 from order_platform.read_service.domain import ListPosition
 
 
-class InvalidCursor(ValueError):
-    pass
+class InvalidCursor(Invalid):
+    """Not a cursor this API handed out."""
 
 
 def encode_cursor(position: ListPosition) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.contracts.errors import Conflict
 from order_platform.read_service.application.ports import Generations, ReadModelUnavailable
 from order_platform.read_service.infrastructure.read_model import (
     MongoReadModel,
@@ -37,7 +38,7 @@ FIRST_GENERATION = ""
 POINTER_TTL_SECONDS = 1.0
 
 
-class PointerMoved(Exception):
+class PointerMoved(Conflict):
     """The pointer is not in the state this change expects (another rebuild holds it)."""
 
 
