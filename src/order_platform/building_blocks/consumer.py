@@ -2,9 +2,10 @@
 
 Batches from `getmany`, one call of the service's handler per batch, offsets committed only
 after the handler returned (its effects are durable). Poison messages go to the dead-letter
-topic at once. A dependency that is away (`DependencyUnavailable`) is waited for with capped
-backoff, without committing past it; any other failure is retried a bounded number of times,
-then the batch is split so that only the failing event is dead-lettered and the rest proceed.
+topic at once. Whatever is `Unavailable` (`contracts.errors`: a store that is away, an event
+another member is busy with) is waited for with capped backoff, without committing past it,
+whichever adapter raised it; any other failure is retried a bounded number of times, then the
+batch is split so that only the failing event is dead-lettered and the rest proceed.
 
 A rebalance mid-batch is expected (every rolling deploy): the batch is finished, only the
 partitions still assigned are committed, the others are redelivered to their new owner (the
@@ -42,6 +43,7 @@ from order_platform.building_blocks.tracing import (
     tracing_enabled,
 )
 from order_platform.contracts import redrive_topic
+from order_platform.contracts.errors import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -77,10 +79,6 @@ END_TO_END_SECONDS = Histogram(
 
 
 UNJOINED_CLOSE_SECONDS = 2.0
-
-
-class DependencyUnavailable(Exception):
-    """A store the handler needs is away: wait for it, never dead-letter because of it."""
 
 
 class Stopping(Exception):
@@ -435,10 +433,12 @@ class ConsumerRunner[E]:
         while True:
             try:
                 await self._handle(deliveries)
-            except DependencyUnavailable as error:
+            except Unavailable as error:
                 # Not the events' fault: wait as long as it takes, commit nothing meanwhile.
                 failures += 1
-                log.warning("consumer_dependency_unavailable", error=str(error))
+                log.warning(
+                    "consumer_dependency_unavailable", error=str(error), kind=type(error).__name__
+                )
                 EVENTS.labels(self._config.group_id, "retried").inc(len(deliveries))
             except Exception as error:
                 failures += 1

@@ -8,16 +8,17 @@ from uuid import UUID
 
 import pytest
 
-from order_platform.building_blocks.consumer import (
-    ConsumerConfig,
-    Delivery,
-    DependencyUnavailable,
-)
+from order_platform.building_blocks.consumer import ConsumerConfig, Delivery
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic
+from order_platform.contracts.errors import Unavailable
 from tests.support.consumers import consuming, fast_config
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
+
+
+class StoreAway(Unavailable):
+    pass
 
 
 class RecordingHandler:
@@ -33,7 +34,7 @@ class RecordingHandler:
         self.calls += 1
         if self.unavailable_times:
             self.unavailable_times -= 1
-            raise DependencyUnavailable("store is away")
+            raise StoreAway("store is away")
         for delivery in deliveries:
             if delivery.event.order_id in self.always_failing:
                 raise RuntimeError(f"cannot apply {delivery.event.order_id}")

@@ -6,10 +6,16 @@ import pytest
 from aiokafka import ConsumerRecord
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.building_blocks.consumer import Delivery
 from order_platform.contracts import OrderCreatedV1, event_headers
-from order_platform.notification_service.application.notify_customer import NotifyCustomerHandler
-from order_platform.notification_service.application.ports import NotificationFailed
+from order_platform.notification_service.application.notify_customer import (
+    NotificationInFlight,
+    NotifyCustomerHandler,
+)
+from order_platform.notification_service.application.ports import (
+    LedgerUnavailable,
+    NotificationFailed,
+)
 from order_platform.notification_service.entrypoints.worker import NotificationBatchHandler
 from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
 from tests.support.events import order_created
@@ -54,7 +60,7 @@ async def test_an_unavailable_ledger_is_waited_for_not_dead_lettered(
 ) -> None:
     ledger.available = False
 
-    with pytest.raises(DependencyUnavailable):
+    with pytest.raises(LedgerUnavailable):  # an Unavailable: the consumer loop waits
         await handle([delivered(order_created())])
     assert sender.sent == []
 
@@ -65,7 +71,7 @@ async def test_an_event_being_sent_elsewhere_is_waited_for(
     event = order_created()
     await ledger.claim(event.event_id)  # another replica holds it
 
-    with pytest.raises(DependencyUnavailable):
+    with pytest.raises(NotificationInFlight):  # an Unavailable: the consumer loop waits
         await handle([delivered(event)])
 
 

@@ -1,9 +1,8 @@
 """Turns `OrderCreated` deliveries from the shared consumer runner into `NotifyCustomer` calls.
 
-The runner's contract decides what the errors become here: a ledger that is away or a
-notification another replica is sending right now is `DependencyUnavailable` (wait, never
-dead-letter, never commit past it); a sender failure propagates as it is (bounded retries,
-then the dead-letter topic).
+The runner waits on any `Unavailable` (a ledger that is away, a notification another replica
+is sending right now): never dead-letter, never commit past it; a sender failure counts
+towards the bounded retries, then the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -16,19 +15,16 @@ import structlog
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
-from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.building_blocks.consumer import Delivery
 from order_platform.building_blocks.tracing import tracer
 from order_platform.contracts import OrderCreatedV1
+from order_platform.contracts.errors import Unavailable
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
     NotifyCustomerHandler,
     Outcome,
 )
-from order_platform.notification_service.application.ports import (
-    LedgerUnavailable,
-    NotificationFailed,
-    Recorded,
-)
+from order_platform.notification_service.application.ports import NotificationFailed, Recorded
 from order_platform.notification_service.domain import Notification
 
 log = structlog.get_logger(__name__)
@@ -50,9 +46,6 @@ SENT_TWICE = Counter(
 )
 SENT = NOTIFICATIONS.labels("sent")
 DEDUPLICATED = NOTIFICATIONS.labels("deduplicated")
-
-# Errors that are nobody's fault in particular: wait for them, never dead-letter because of them.
-_WAIT_FOR = (LedgerUnavailable, NotificationInFlight)
 
 
 def notification_of(event: OrderCreatedV1) -> Notification:
@@ -98,10 +91,8 @@ class NotificationBatchHandler:
                 raise error  # cancellation: shutdown ran out of time
         # A failing send counts towards the bounded retries (and the dead-letter topic); only
         # when nothing failed on its own is the batch waited for without limit.
-        failed = next((e for e in errors if not isinstance(e, _WAIT_FOR)), None)
-        if failed is not None:
-            raise failed
-        raise DependencyUnavailable(str(errors[0])) from errors[0]
+        failed = next((e for e in errors if not isinstance(e, Unavailable)), None)
+        raise errors[0] if failed is None else failed
 
     async def _one(self, delivery: Delivery[OrderCreatedV1]) -> None:
         event = delivery.event

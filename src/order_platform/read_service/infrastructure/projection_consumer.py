@@ -1,4 +1,4 @@
-"""Feeds consumed `OrderCreated` events to the projection, translating for the consumer loop."""
+"""Feeds consumed `OrderCreated` events to the projection."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from order_platform.building_blocks.consumer import Delivery, DependencyUnavailable
+from order_platform.building_blocks.consumer import Delivery
 from order_platform.contracts import OrderCreatedV1
-from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.domain import OrderView
 
@@ -32,10 +31,8 @@ class ProjectionHandler:
     project: ProjectOrders
 
     async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
-        try:
-            await self.project([view_of(delivery.event) for delivery in deliveries])
-        except ReadModelUnavailable as error:
-            raise DependencyUnavailable(str(error)) from error
+        # A read model that is away (`ReadModelUnavailable`) is waited for by the consumer loop.
+        await self.project([view_of(delivery.event) for delivery in deliveries])
         for delivery in deliveries:
             # "Where is my order?": one line per order, with its correlation and trace ids.
             log.info(
