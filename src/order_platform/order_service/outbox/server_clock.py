@@ -38,10 +38,6 @@ class ServerClock:
         self._wall = wall  # this process's own clock, until the first sample
         self._base: tuple[datetime, float] | None = None  # server time at a monotonic instant
 
-    @property
-    def synced(self) -> bool:
-        return self._base is not None
-
     async def sync(self) -> None:
         """Take a sample of the server's clock (called at start and with every heartbeat)."""
         sent = self._monotonic()

@@ -14,7 +14,6 @@ building before it copies, and after switching before it drops the old generatio
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.contracts.errors import Conflict
 from order_platform.read_service.application.ports import Generations, ReadModelUnavailable
 from order_platform.read_service.infrastructure.read_model import (
@@ -49,11 +48,6 @@ class Pointer:
     active: str
     building: str | None
     heartbeat: datetime | None
-
-
-def new_generation_name(now: datetime) -> str:
-    """Sortable by creation, unique, valid in a collection name."""
-    return f"g{now.astimezone(UTC):%Y%m%d%H%M%S}{secrets.token_hex(3)}"
 
 
 class MongoReadModelGenerations:
