@@ -3,11 +3,7 @@
 from order_platform.contracts.errors import Invalid
 
 
-class DomainError(Invalid):
-    """Base of every rule the domain refuses to break."""
-
-
-class InvalidOrderField(DomainError):
+class InvalidOrderField(Invalid):
     """One field of an order breaks a rule; `field` names it in domain terms."""
 
     def __init__(self, field: str, message: str) -> None:
