@@ -1,7 +1,8 @@
 """The outbox relay's decisions (claim, renew, sweep, give up) on fakes and a fake clock.
 
-Each test drives `tick()` by hand and moves the clock, so the subtle timing cases take
-milliseconds; tests/e2e runs the same guarantees on real servers and processes.
+Each test drives the relay's two loops by hand, a round at a time (`heartbeat`,
+`publish_round`), and moves the clock, so the subtle timing cases take milliseconds; tests/e2e
+runs the same guarantees on real servers and processes.
 """
 
 from __future__ import annotations
@@ -59,13 +60,15 @@ async def written(relay: OutboxRelay, clock: FakeClock, number: int) -> OutboxEn
 
 
 async def run_for(relays: list[OutboxRelay], clock: FakeClock, duration: timedelta) -> None:
-    """Every relay ticks once per heartbeat interval, for `duration` of fake time."""
+    """Every relay beats once per heartbeat interval, then publishes, for `duration` of fake
+    time."""
     end = clock.now() + duration
     while clock.now() < end:
         for relay in relays:
+            await relay.heartbeat()
             for _ in range(5):  # a few batches per round
                 try:
-                    await relay.tick()
+                    await relay.publish_round()
                 except PublishFailed:
                     break
         clock.advance(STEP)
@@ -74,7 +77,7 @@ async def run_for(relays: list[OutboxRelay], clock: FakeClock, duration: timedel
 async def test_guarantee_1_an_insert_whose_outcome_was_unknown_is_published_once_it_lands() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock)
-    await relay.tick()  # registered
+    await relay.heartbeat()  # registered
     late = await written(relay, clock, 1)
 
     relay.outcome_unknown([late])
@@ -91,7 +94,7 @@ async def test_guarantee_1_an_insert_that_lands_after_the_relay_gave_up_on_it_is
 ):
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock, sweep_interval=LEASE)
-    await relay.tick()
+    await relay.heartbeat()
     lost = await written(relay, clock, 1)
 
     relay.outcome_unknown([lost])
@@ -111,7 +114,7 @@ async def test_guarantee_1_an_expected_entry_found_during_an_outage_survives_its
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     dying_broker = FakePublisher()
     relay = new_relay(store, dying_broker, clock, owner="dying")
-    await relay.tick()
+    await relay.heartbeat()
     first, second = await written(relay, clock, 1), await written(relay, clock, 2)
     relay.outcome_unknown([first])  # its reply was lost
     store.insert(second)
@@ -168,7 +171,7 @@ async def test_guarantee_5_a_departed_relays_entries_are_taken_over_only_once_it
 ):
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     departed = new_relay(store, FakePublisher(), clock, owner="departed")
-    await departed.tick()  # one heartbeat, then it dies holding an entry
+    await departed.heartbeat()  # one heartbeat, then it dies holding an entry
     left = await written(departed, clock, 1)
     store.insert(left)
     survivor = new_relay(store, broker, clock, owner="survivor")
@@ -185,7 +188,7 @@ async def test_guarantee_5_an_entry_whose_lease_outlives_its_relays_heartbeat_is
 ):
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     departed = new_relay(store, FakePublisher(), clock, owner="departed")
-    await departed.tick()
+    await departed.heartbeat()
     left = await written(departed, clock, 1)
     # Its clock was ahead of the others' by more than it should be: the lease outlives the
     # moment its heartbeat says every lease has run out, so the sweep after it misses it.
@@ -218,12 +221,12 @@ async def test_guarantee_5_an_entry_held_through_a_long_outage_stays_with_its_re
 async def test_published_entries_lose_their_lease_and_are_never_published_again() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock, owner="gone", sweep_interval=LEASE)
-    await relay.tick()
+    await relay.heartbeat()
     entries = [await written(relay, clock, n) for n in range(3)]
     for entry in entries:
         store.insert(entry)
     relay.committed(entries)
-    await relay.tick()
+    await relay.publish_round()
     assert store.published == {e.event_id for e in entries}  # right after the acknowledgement
 
     await run_for([relay], clock, LEASE * 3)  # its own safety-net sweeps, leases long expired
@@ -237,7 +240,7 @@ async def test_published_entries_lose_their_lease_and_are_never_published_again(
 async def test_an_insert_of_unknown_outcome_holds_back_no_other_entry() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock)
-    await relay.tick()
+    await relay.heartbeat()
     unsure = await written(relay, clock, 1)
     relay.outcome_unknown([unsure])
     after = [await written(relay, clock, n) for n in range(2, 5)]
@@ -245,7 +248,7 @@ async def test_an_insert_of_unknown_outcome_holds_back_no_other_entry() -> None:
         store.insert(entry)
     relay.committed(after)
 
-    await relay.tick()
+    await relay.publish_round()
 
     assert sorted(broker.event_ids()) == sorted(e.event_id for e in after)
     assert store.unpublished() == []
@@ -254,7 +257,7 @@ async def test_an_insert_of_unknown_outcome_holds_back_no_other_entry() -> None:
 async def test_a_failed_publish_keeps_the_lease_and_a_failed_lease_removal_is_retried() -> None:
     clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
     relay = new_relay(store, broker, clock)
-    await relay.tick()
+    await relay.heartbeat()
     entry = await written(relay, clock, 1)
     store.insert(entry)
     broker.available = False

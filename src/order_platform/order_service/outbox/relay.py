@@ -31,7 +31,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter, Gauge
 
-from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.runtime.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
 from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping
@@ -121,7 +121,6 @@ class OutboxRelay:
         self._registered = asyncio.Event()
         self._wake = asyncio.Event()  # the publishing loop sleeps on it until the next sweep
         self._stopping = asyncio.Event()
-        self._next_beat: datetime | None = None
         self.published = 0
         self.failures = 0
 
@@ -181,22 +180,18 @@ class OutboxRelay:
     def request_stop(self) -> None:
         self._stopping.set()
 
-    async def tick(self) -> None:
-        """One round of both loops (for tests): a heartbeat when due, then publishing work."""
-        if self._next_beat is None or self._clock.now() >= self._next_beat:
-            await self.heartbeat()
-        await self._work()
-
     async def heartbeat(self) -> None:
-        """Beat, notice departed relays, look for expected entries; every beat interval."""
+        """One round of the heartbeat loop: beat, notice departed relays, look for expected
+        entries; every beat interval."""
         now = self._clock.now()
-        self._next_beat = now + self._heartbeats.beat_interval
         await self._beat(now)
         await self._look_for_expected(now)
         if self._book.has_work(now):
             self._wake.set()
 
-    async def _work(self) -> None:
+    async def publish_round(self) -> None:
+        """One round of the publishing loop: a sweep when due, then a batch of held entries
+        published, or the leases of acknowledged ones removed."""
         now = self._clock.now()
         if self._book.sweep_due(now):
             await self._sweep(now)
@@ -238,7 +233,7 @@ class OutboxRelay:
         failures = 0
         while True:
             try:
-                await self._work()
+                await self.publish_round()
                 failures = 0
             except Exception as error:
                 failures += 1
