@@ -6,8 +6,8 @@ from __future__ import annotations
 import signal
 import threading
 
-from order_platform.devtools.dev.console import say
 from order_platform.devtools.dev.failures import DevError
+from order_platform.devtools.dev.messages import say
 from order_platform.devtools.dev.options import DevOptions
 from order_platform.devtools.dev.supervisor import DevSupervisor
 

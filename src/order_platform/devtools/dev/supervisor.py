@@ -18,7 +18,6 @@ from pathlib import Path
 
 from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN
 from order_platform.devtools.dev.banner import banner
-from order_platform.devtools.dev.console import say
 from order_platform.devtools.dev.dev_identity import (
     DEMO_CUSTOMER,
     DEV_AUDIENCE,
@@ -29,6 +28,7 @@ from order_platform.devtools.dev.dev_identity import (
 )
 from order_platform.devtools.dev.failures import DevError, describe_failures, log_tail
 from order_platform.devtools.dev.log_follower import LogFollower
+from order_platform.devtools.dev.messages import say
 from order_platform.devtools.dev.options import DevOptions
 from order_platform.devtools.dev.port_plan import PortPlan
 from order_platform.devtools.embedded import EmbeddedServer, EmbeddedServers, PlatformService

@@ -1,4 +1,4 @@
-"""Where `dev` says what it does: standard error, at once (the services' lines go to stdout)."""
+"""What `dev` says about itself: to standard error, at once (the services' lines go to stdout)."""
 
 from __future__ import annotations
 
