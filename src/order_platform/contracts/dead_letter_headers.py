@@ -1,4 +1,4 @@
-"""The headers of a dead letter (DESIGN.md, "Events": the error, the original topic, partition
+"""The headers of a dead letter (docs/design.md, "Events": the error, the original topic, partition
 and offset) and of a redriven message: written by the consumers' dead-letter publisher
 (`building_blocks.dead_letters`) and by `dlq replay`, read by `dlq` and the console.
 

@@ -1,4 +1,4 @@
-"""What an amount of money may be (DESIGN.md, `totalAmount`): one rule for the domain, the
+"""What an amount of money may be (docs/design.md, `totalAmount`): one rule for the domain, the
 event and the HTTP schemas. Pure: no framework, importable by any layer.
 """
 

@@ -1,6 +1,6 @@
 """`OrderCreated` v1: the event the Order Service publishes and every consumer reads.
 
-The wire format is fixed by DESIGN.md ("Events"): camelCase JSON, money as a decimal string,
+The wire format is fixed by docs/design.md ("Events"): camelCase JSON, money as a decimal string,
 timestamps as RFC 3339 UTC. Consumers ignore unknown fields and reject anything else.
 """
 

@@ -1,6 +1,6 @@
 """An order as every HTTP API shows it: `{"id", "customerName", "totalAmount", "createdAt"}`.
 
-The same choices as the event (DESIGN.md, "HTTP API" and "Events"): camelCase, money as a
+The same choices as the event (docs/design.md, "HTTP API" and "Events"): camelCase, money as a
 decimal string with two places (never a JSON number, so nobody goes through float),
 timestamps RFC 3339 UTC with a `Z`. Made once here, for every service that answers orders.
 """

@@ -1,4 +1,4 @@
-"""What user text may hold (DESIGN.md guarantee 10): one rule for the domain, the event, the
+"""What user text may hold (docs/design.md, guarantee 10): one rule for the domain, the event, the
 HTTP schemas, the logs and the operators' tools. Pure: no framework, importable by any layer.
 """
 

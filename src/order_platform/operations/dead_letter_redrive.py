@@ -19,7 +19,7 @@ At most once per dead letter, tracked in Kafka, no other store:
   topic (its `dlq-redriven-from: PARTITION:OFFSET` header), so `--all` and `--offset` skip it.
 `--again` redrives the chosen dead letters even so. Sends are acknowledged (`acks=all`) before
 the mark is committed: a replay that dies between the two may send those again next time,
-which the consumers' idempotence on `eventId` absorbs (DESIGN.md guarantee 2).
+which the consumers' idempotence on `eventId` absorbs (docs/design.md, guarantee 2).
 
 One replay of a group at a time, whoever runs it (`dlq replay`, the console, on any host): a
 replay that sends holds the group's lease (`redrive_lease`, also in Kafka) from before it

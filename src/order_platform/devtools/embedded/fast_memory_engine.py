@@ -5,7 +5,7 @@ document's `_id` by BSON value, and on every `_id` lookup that misses falls back
 the collection. Both exist for `_id` values whose equality is looser than their storage key
 (numbers: 1 == 1.0; documents; collation-aware reads). For a `str`, `uuid.UUID` or ObjectId
 the storage key *is* the equality, so the key lookup the engine already does decides alone.
-That turns inserts and missed lookups from O(collection) into O(1) (see DESIGN.md, Servers).
+That turns inserts and missed lookups from O(collection) into O(1) (see docs/design.md, Servers).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The worker's small HTTP app: health and metrics (DESIGN.md: its own small port), and the
+"""The worker's small HTTP app: health and metrics (docs/design.md: its own small port), and the
 internal notification times for the operator console."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The embedded MongoDB-wire server scans and sorts the whole collection for every
 `find().sort()`, whatever the indexes, and an update costs it a copy of the whole document
-(DESIGN.md, "Servers"). So the list is written append-only: each projected batch inserts one
+(docs/design.md, "Servers"). So the list is written append-only: each projected batch inserts one
 **chunk** per second it touches (the orders of that second in that batch), and a small index
 says which chunks exist: days → minutes of a day → seconds of a minute → chunks of a second,
 each an `$addToSet` upsert. A page reads a handful of documents by `_id`, on any MongoDB,
