@@ -18,11 +18,11 @@ from pathlib import Path
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 
-from order_platform.building_blocks.http_server import server_config
-from order_platform.building_blocks.settings import ServiceSettings
-from order_platform.building_blocks.structured_logging import configure_logging
-from order_platform.building_blocks.supervisor import process_exit
-from order_platform.building_blocks.tracing import configure_tracing
+from order_platform.building_blocks.http.server import server_config
+from order_platform.building_blocks.runtime.settings import ServiceSettings
+from order_platform.building_blocks.runtime.structured_logging import configure_logging
+from order_platform.building_blocks.runtime.task_supervisor import process_exit
+from order_platform.building_blocks.runtime.tracing import configure_tracing
 from order_platform.operations.dlq_command import add_dlq_command, run_dlq
 from order_platform.operations.rebuild_command import (
     RebuildSettings,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from order_platform.building_blocks.supervisor import FAILURE_EXIT_STATUS
+from order_platform.building_blocks.runtime.task_supervisor import FAILURE_EXIT_STATUS
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_guarantee_8_a_consumer_that_never_recovers_makes_the_service_exit_non_z
 ) -> None:
     # The projection consumer dies at every start (a bug, say); nothing else is wrong.
     crashing_consumer = """
-        from order_platform.building_blocks.consumer import ConsumerRunner
+        from order_platform.building_blocks.kafka.consumer import ConsumerRunner
 
         async def run(self):
             raise RuntimeError("the consumer cannot start")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaConnectionError
 
-from order_platform.building_blocks.consumer import Batches, ConsumerConfig, GroupMember
+from order_platform.building_blocks.kafka.consumer import Batches, ConsumerConfig, GroupMember
 
 if TYPE_CHECKING:
     from tests.simulation.world import Process, World

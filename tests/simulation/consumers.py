@@ -18,8 +18,8 @@ from uuid import UUID
 
 from aiokafka import ConsumerRecord
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.notification_service.application.ports import (
     Claim,

@@ -23,7 +23,7 @@ from decimal import Decimal
 from random import Random
 from uuid import UUID
 
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.order_service.application.create_order import (
     CreateOrder,
     CreateOrderHandler,

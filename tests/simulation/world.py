@@ -33,7 +33,7 @@ from mongoeco import AsyncMongoClient
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.devtools.embedded.fast_memory_engine import FastIdMemoryEngine
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed

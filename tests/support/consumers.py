@@ -9,13 +9,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
-from order_platform.building_blocks.consumer import (
+from order_platform.building_blocks.kafka.consumer import (
     BatchHandler,
     ConsumerConfig,
     ConsumerRunner,
     Delivery,
 )
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from order_platform.building_blocks.bearer_auth import Caller, Unauthenticated
-from order_platform.building_blocks.health import Check
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.auth.bearer_auth import Caller, Unauthenticated
+from order_platform.building_blocks.runtime.health import Check
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 
 ALICE_WRITES = "alice-writes"
 ALICE_READS = "alice-reads"

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.runtime.health import Readiness
 from tests.support.asgi import serving
 
 

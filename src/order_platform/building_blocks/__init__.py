@@ -1,1 +1,2 @@
-"""Cross-cutting infrastructure every service uses: settings, logging, HTTP errors, health."""
+"""Cross-cutting infrastructure every service uses, one sub-package per concern: `http`, `auth`,
+`kafka`, `mongo`, and `runtime` (settings, logging, tracing, health, supervised tasks)."""

@@ -8,9 +8,9 @@ import contextlib
 import structlog
 from fastapi import FastAPI
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.runtime.health import Readiness
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor, Targets

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Final
 from uuid import UUID
 
-from order_platform.building_blocks.decimal_json import parse_decimal, parse_json
+from order_platform.building_blocks.http.decimal_json import parse_decimal, parse_json
 from order_platform.contracts.order_json import AnOrder, order_json
 
 EXPORT_PATH: Final = "/internal/orders/export"

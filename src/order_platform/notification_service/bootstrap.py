@@ -13,10 +13,10 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.order_events import order_created_consumer
-from order_platform.building_blocks.service_app import Started
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.kafka.order_created_consumer import order_created_consumer
+from order_platform.building_blocks.runtime.health import Readiness
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
 )

@@ -19,7 +19,7 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.operations.dead_letter_redrive import (
     DeadLetter,

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from typing import Protocol, TextIO
 
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.operations.read_model_rebuild import (
     RebuildFailed,
     RebuildOptions,

@@ -17,16 +17,16 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     AUTH_OFF,
     Authenticator,
     authenticator_from,
 )
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.mongo import new_client, prepare_when_reachable
-from order_platform.building_blocks.rate_limit import NO_RATE_LIMIT, RateLimit, RedisRateLimit
-from order_platform.building_blocks.service_app import Started
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.auth.rate_limit import NO_RATE_LIMIT, RateLimit, RedisRateLimit
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.mongo.client import new_client, prepare_when_reachable
+from order_platform.building_blocks.runtime.health import Readiness
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.order_service.application.create_order import CreateOrderHandler
 from order_platform.order_service.application.ports import (
     Clock,

@@ -16,16 +16,16 @@ from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     AUTH_OFF,
     Authenticator,
     authenticator_from,
 )
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.mongo import new_client
-from order_platform.building_blocks.order_events import order_created_consumer
-from order_platform.building_blocks.service_app import Started
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.kafka.order_created_consumer import order_created_consumer
+from order_platform.building_blocks.mongo.client import new_client
+from order_platform.building_blocks.runtime.health import Readiness
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.read_service.application.ports import ReadModelGenerations, ViewCache
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import (

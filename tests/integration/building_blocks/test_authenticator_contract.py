@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     Authenticator,
     BearerTokens,
     Caller,
     Unauthenticated,
 )
-from order_platform.building_blocks.jwks import JwksKeys
+from order_platform.building_blocks.auth.jwks import JwksKeys
 from tests.support.identity_provider import (
     AUDIENCE,
     ISSUER,

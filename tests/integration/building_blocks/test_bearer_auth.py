@@ -12,14 +12,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from prometheus_client import REGISTRY
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     AuthUnavailable,
     BearerTokens,
     Caller,
     Forbidden,
     Unauthenticated,
 )
-from order_platform.building_blocks.jwks import RETRY_EMPTY_SECONDS, JwksKeys, _parse
+from order_platform.building_blocks.auth.jwks import RETRY_EMPTY_SECONDS, JwksKeys, _parse
 from order_platform.order_service.bootstrap import OrderServicePorts
 from order_platform.order_service.bootstrap import wire as order_service_api
 from order_platform.order_service.entrypoints.api import create_app as create_order_app

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from order_platform.building_blocks.consumer import ConsumerConfig, Delivery
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, Delivery
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic
 from order_platform.contracts.errors import Unavailable
 from tests.support.consumers import consuming, fast_config

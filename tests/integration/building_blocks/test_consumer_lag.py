@@ -13,8 +13,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from prometheus_client import REGISTRY
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner, Delivery
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1, event_headers
 from order_platform.devtools.embedded.kafka import create_topic
 from tests.support.consumers import fast_config

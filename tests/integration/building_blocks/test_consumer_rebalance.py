@@ -9,8 +9,8 @@ from uuid import UUID
 import pytest
 from aiokafka import TopicPartition
 
-from order_platform.building_blocks.consumer import ConsumerConfig, ConsumerRunner, Delivery
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner, Delivery
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 from order_platform.devtools.embedded.kafka import create_topic
 from tests.support.consumers import Recorder, consuming, fast_config

@@ -9,8 +9,8 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.consumer import ConsumerConfig
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
 from order_platform.contracts import dead_letter_topic, event_headers
 from tests.support.consumers import Recorder, consuming, fast_config
 from tests.support.events import order_created, produce

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from order_platform.building_blocks.http_server import server_config
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.http.server import server_config
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 from tests.support.waiting import eventually
 
 MiB = 1024 * 1024

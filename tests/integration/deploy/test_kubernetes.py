@@ -41,7 +41,7 @@ from fastapi import FastAPI
 from kubernetes_validate.utils import SchemaNotFoundError
 from pydantic_settings import BaseSettings
 
-from order_platform.building_blocks.health import Readiness
+from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.notification_service.bootstrap import (
     create_http_app as create_notification_app,
 )

@@ -11,7 +11,7 @@ import httpx
 from aiokafka import ConsumerRecord
 from prometheus_client import REGISTRY
 
-from order_platform.building_blocks.consumer import ConsumerConfig, Delivery
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, Delivery
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic
 from order_platform.devtools.embedded import RedisServer
 from order_platform.notification_service.infrastructure.settings import (

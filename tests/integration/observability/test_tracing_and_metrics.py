@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from order_platform.building_blocks.tracing import configure_tracing
+from order_platform.building_blocks.runtime.tracing import configure_tracing
 from order_platform.notification_service.bootstrap import (
     create_http_app as notification_app,
 )

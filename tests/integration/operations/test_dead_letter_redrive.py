@@ -16,8 +16,8 @@ from uuid import UUID
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from order_platform.building_blocks.consumer import ConsumerConfig, Delivery
-from order_platform.building_blocks.dead_letters import reference_headers
+from order_platform.building_blocks.kafka.consumer import ConsumerConfig, Delivery
+from order_platform.building_blocks.kafka.dead_letters import reference_headers
 from order_platform.cli import main
 from order_platform.contracts import OrderCreatedV1, dead_letter_topic, redrive_topic
 from order_platform.operations.dead_letter_redrive import redrive_group

@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.cli import main
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker

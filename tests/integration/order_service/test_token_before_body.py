@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.order_service.bootstrap import OrderServicePorts, wire
 from order_platform.order_service.entrypoints.api import OrderServiceApi, create_app
 from tests.support.uvicorn_server import uvicorn_serving

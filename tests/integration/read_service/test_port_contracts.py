@@ -14,7 +14,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
-from order_platform.building_blocks.mongo import new_client
+from order_platform.building_blocks.mongo.client import new_client
 from order_platform.devtools.embedded import RedisServer
 from order_platform.read_service.application.ports import (
     Generations,

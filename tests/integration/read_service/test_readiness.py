@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from order_platform.building_blocks.consumer import ConsumerRunner
+from order_platform.building_blocks.kafka.consumer import ConsumerRunner
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 from tests.integration.read_service.conftest import serve
 from tests.support.waiting import eventually

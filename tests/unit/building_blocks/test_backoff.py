@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.runtime.backoff import Backoff
 
 
 def test_the_ceiling_doubles_from_the_base_after_each_failure() -> None:

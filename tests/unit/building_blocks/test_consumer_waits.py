@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from order_platform.building_blocks.consumer import (
+from order_platform.building_blocks.kafka.consumer import (
     Batches,
     ConsumerConfig,
     ConsumerRunner,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from order_platform.building_blocks.decimal_json import (
+from order_platform.building_blocks.http.decimal_json import (
     NotJson,
     NumberOutOfRange,
     parse_decimal,

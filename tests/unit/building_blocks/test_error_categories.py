@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 
-from order_platform.building_blocks.bearer_auth import AuthUnavailable
-from order_platform.building_blocks.jwks import KeysUnavailable
-from order_platform.building_blocks.problem import (
+from order_platform.building_blocks.auth.bearer_auth import AuthUnavailable
+from order_platform.building_blocks.auth.jwks import KeysUnavailable
+from order_platform.building_blocks.http.problem import (
     ANSWERS,
     INVALID_REQUEST,
     Detail,

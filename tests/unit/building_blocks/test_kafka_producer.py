@@ -8,7 +8,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.kafka_producer import LazyProducer
+from order_platform.building_blocks.kafka.producer import LazyProducer
 
 
 class FakeProducer:

@@ -12,7 +12,7 @@ import structlog
 from hypothesis import given
 from hypothesis import strategies as st
 
-from order_platform.building_blocks.structured_logging import (
+from order_platform.building_blocks.runtime.structured_logging import (
     EscapingFormatter,
     configure_logging,
     escape_control_characters,

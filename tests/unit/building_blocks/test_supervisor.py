@@ -7,7 +7,11 @@ import time
 
 import pytest
 
-from order_platform.building_blocks.supervisor import ProcessExit, TaskDown, TaskSupervisor
+from order_platform.building_blocks.runtime.task_supervisor import (
+    ProcessExit,
+    TaskDown,
+    TaskSupervisor,
+)
 from tests.support.waiting import eventually
 
 

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 
-from order_platform.building_blocks.health import Readiness
-from order_platform.building_blocks.service_app import Started
+from order_platform.building_blocks.http.service_app import Started
+from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor, Targets

@@ -7,7 +7,7 @@ from aiokafka import ConsumerRecord
 from hypothesis import given
 from hypothesis import strategies as st
 
-from order_platform.building_blocks.dead_letters import dead_letter_headers, reference_headers
+from order_platform.building_blocks.kafka.dead_letters import dead_letter_headers, reference_headers
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import event_headers, redrive_topic
 from order_platform.operations.dead_letter_redrive import DeadLetter, redrive_headers

@@ -8,8 +8,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from order_platform.building_blocks.bearer_auth import BearerTokens, Caller
-from order_platform.building_blocks.jwks import JwksKeys
+from order_platform.building_blocks.auth.bearer_auth import BearerTokens, Caller
+from order_platform.building_blocks.auth.jwks import JwksKeys
 from order_platform.devtools.dev.dev_identity import (
     DEV_AUDIENCE,
     DEV_ISSUER,

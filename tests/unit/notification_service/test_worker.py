@@ -6,7 +6,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from structlog.testing import capture_logs
 
-from order_platform.building_blocks.consumer import Delivery
+from order_platform.building_blocks.kafka.consumer import Delivery
 from order_platform.contracts import OrderCreatedV1, event_headers
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from order_platform.building_blocks.rate_limit import RateLimitExceeded
+from order_platform.building_blocks.auth.rate_limit import RateLimitExceeded
 from order_platform.order_service.bootstrap import OrderServicePorts, wire
 from order_platform.order_service.entrypoints.api import create_app
 from tests.unit.auth_fakes import ALICE_READS, ALICE_WRITES, BOB_WRITES, FakeTokens, bearer

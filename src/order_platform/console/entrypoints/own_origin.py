@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from order_platform.building_blocks.problem import Problem
+from order_platform.building_blocks.http.problem import Problem
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # The names a browser sends: a registered name or an IP literal (IPv6 in brackets), a port.

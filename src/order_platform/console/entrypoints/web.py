@@ -14,16 +14,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from order_platform.building_blocks.current_api import current_api
-from order_platform.building_blocks.json_body import JsonBody
-from order_platform.building_blocks.problem import (
+from order_platform.building_blocks.http.current_api import current_api
+from order_platform.building_blocks.http.json_body import JsonBody
+from order_platform.building_blocks.http.problem import (
     Detail,
     DetailTable,
     Problem,
     install_details,
     invalid_request,
 )
-from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 
 
 class ConsoleSettings(ServiceSettings):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN
+from order_platform.building_blocks.auth.bearer_auth import SCOPE_ADMIN
 from order_platform.devtools.dev.banner import banner
 from order_platform.devtools.dev.dev_identity import (
     DEMO_CUSTOMER,

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI
 
-from order_platform.building_blocks.problem import install_details
-from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.building_blocks.http.problem import install_details
+from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.notification_service.entrypoints.internal_api import (
     DETAILS,
     NotificationServiceApi,

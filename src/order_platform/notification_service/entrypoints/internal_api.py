@@ -12,8 +12,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from order_platform.building_blocks.current_api import current_api
-from order_platform.building_blocks.problem import DetailTable
+from order_platform.building_blocks.http.current_api import current_api
+from order_platform.building_blocks.http.problem import DetailTable
 from order_platform.contracts.hop_times import (
     EVENT_ID_PARAMETER,
     MAX_IDS,

@@ -15,8 +15,8 @@ import structlog
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 
-from order_platform.building_blocks.consumer import Delivery
-from order_platform.building_blocks.tracing import tracer
+from order_platform.building_blocks.kafka.consumer import Delivery
+from order_platform.building_blocks.runtime.tracing import tracer
 from order_platform.contracts import OrderCreatedV1
 from order_platform.contracts.errors import Unavailable
 from order_platform.notification_service.application.notify_customer import (

@@ -5,7 +5,7 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import model_validator
 
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 
 
 class NotificationServiceSettings(ServiceSettings):

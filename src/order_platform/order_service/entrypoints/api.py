@@ -11,7 +11,7 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     AUTH_OFF,
     SCOPE_ADMIN,
     SCOPE_WRITE,
@@ -21,9 +21,14 @@ from order_platform.building_blocks.bearer_auth import (
     authorization_header,
     install_auth_problems,
 )
-from order_platform.building_blocks.current_api import current_api
-from order_platform.building_blocks.json_body import JsonBody
-from order_platform.building_blocks.problem import (
+from order_platform.building_blocks.auth.rate_limit import (
+    NO_RATE_LIMIT,
+    RateLimit,
+    install_rate_limit_problem,
+)
+from order_platform.building_blocks.http.current_api import current_api
+from order_platform.building_blocks.http.json_body import JsonBody
+from order_platform.building_blocks.http.problem import (
     Detail,
     DetailTable,
     FieldError,
@@ -31,12 +36,7 @@ from order_platform.building_blocks.problem import (
     install_details,
     problem_responses,
 )
-from order_platform.building_blocks.rate_limit import (
-    NO_RATE_LIMIT,
-    RateLimit,
-    install_rate_limit_problem,
-)
-from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
 from order_platform.contracts.order_export import (
     ESTIMATED_TOTAL_HEADER,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, WithJsonSchema
 
-from order_platform.building_blocks.decimal_json import NumberOutOfRange, parse_decimal
+from order_platform.building_blocks.http.decimal_json import NumberOutOfRange, parse_decimal
 from order_platform.contracts.money import AMOUNT_STRING_PATTERN, DECIMAL_PLACES, MAX_AMOUNT
 from order_platform.contracts.user_text import MAX_CUSTOMER_NAME_LENGTH, TRIMMED_TEXT_PATTERN
 from order_platform.order_service.application.create_order import CreateOrder

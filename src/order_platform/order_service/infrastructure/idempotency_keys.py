@@ -9,7 +9,7 @@ from uuid import UUID
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.order_service.application.ports import KeyClaim, StorageUnavailable
 
 Document = dict[str, Any]

@@ -2,7 +2,7 @@
 
 from pydantic import Field, field_validator
 
-from order_platform.building_blocks.settings import HttpAuthSettings
+from order_platform.building_blocks.runtime.settings import HttpAuthSettings
 
 
 class OrderServiceSettings(HttpAuthSettings):

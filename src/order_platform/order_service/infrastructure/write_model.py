@@ -19,7 +19,7 @@ from pymongo.errors import (
     WaitQueueTimeoutError,
 )
 
-from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
     StorageUnavailable,

@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry.trace import SpanKind
 
-from order_platform.building_blocks.kafka_producer import LazyProducer
-from order_platform.building_blocks.tracing import (
+from order_platform.building_blocks.kafka.producer import LazyProducer
+from order_platform.building_blocks.runtime.tracing import (
     context_from_traceparent,
     current_traceparent,
     tracer,

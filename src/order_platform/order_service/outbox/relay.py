@@ -31,7 +31,7 @@ from typing import Protocol
 import structlog
 from prometheus_client import Counter, Gauge
 
-from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.runtime.backoff import Backoff
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
 from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping

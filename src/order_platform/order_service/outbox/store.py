@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from order_platform.building_blocks.clock import SystemClock
-from order_platform.building_blocks.correlation import current_correlation_id
-from order_platform.building_blocks.tracing import current_traceparent
+from order_platform.building_blocks.runtime.clock import SystemClock
+from order_platform.building_blocks.runtime.correlation import current_correlation_id
+from order_platform.building_blocks.runtime.tracing import current_traceparent
 from order_platform.order_service.application.ports import Clock
 from order_platform.order_service.domain import Order
 from order_platform.order_service.outbox.entry import (

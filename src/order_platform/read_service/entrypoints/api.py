@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import JSONResponse
 
-from order_platform.building_blocks.bearer_auth import (
+from order_platform.building_blocks.auth.bearer_auth import (
     AUTH_OFF,
     SCOPE_ADMIN,
     SCOPE_READ,
@@ -20,8 +20,8 @@ from order_platform.building_blocks.bearer_auth import (
     authorization_header,
     install_auth_problems,
 )
-from order_platform.building_blocks.current_api import current_api
-from order_platform.building_blocks.problem import (
+from order_platform.building_blocks.http.current_api import current_api
+from order_platform.building_blocks.http.problem import (
     Detail,
     DetailTable,
     FieldError,
@@ -29,7 +29,7 @@ from order_platform.building_blocks.problem import (
     install_details,
     problem_responses,
 )
-from order_platform.building_blocks.service_app import Started, service_app
+from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.application.queries import (

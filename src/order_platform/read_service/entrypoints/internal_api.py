@@ -13,8 +13,12 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 
-from order_platform.building_blocks.bearer_auth import SCOPE_ADMIN, Caller, authorization_header
-from order_platform.building_blocks.current_api import current_api
+from order_platform.building_blocks.auth.bearer_auth import (
+    SCOPE_ADMIN,
+    Caller,
+    authorization_header,
+)
+from order_platform.building_blocks.http.current_api import current_api
 from order_platform.contracts.hop_times import (
     MAX_IDS,
     ORDER_ID_PARAMETER,

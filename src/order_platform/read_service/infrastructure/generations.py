@@ -21,7 +21,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.contracts.errors import Conflict
 from order_platform.read_service.application.ports import Generations, ReadModelUnavailable
 from order_platform.read_service.infrastructure.read_model import (

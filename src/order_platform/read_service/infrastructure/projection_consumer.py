@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from order_platform.building_blocks.consumer import Delivery
+from order_platform.building_blocks.kafka.consumer import Delivery
 from order_platform.contracts import OrderCreatedV1
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.domain import OrderView

@@ -30,7 +30,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from order_platform.building_blocks.mongo import translate_unavailable
+from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.read_service.application.ports import Page, ReadModelUnavailable, Staged
 from order_platform.read_service.domain import ListPosition, OrderView
 from order_platform.read_service.infrastructure.timeline import (

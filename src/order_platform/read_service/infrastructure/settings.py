@@ -1,6 +1,6 @@
 """Order Read Service settings: read once, by the command that runs it (cli.py)."""
 
-from order_platform.building_blocks.settings import HttpAuthSettings
+from order_platform.building_blocks.runtime.settings import HttpAuthSettings
 
 
 class ReadServiceSettings(HttpAuthSettings):

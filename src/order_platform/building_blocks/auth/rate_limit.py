@@ -23,7 +23,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
-from order_platform.building_blocks.problem import problem_response
+from order_platform.building_blocks.http.problem import problem_response
 
 log = structlog.get_logger(__name__)
 

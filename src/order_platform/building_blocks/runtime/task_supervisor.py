@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.runtime.backoff import Backoff
 
 log = structlog.get_logger(__name__)
 

@@ -29,16 +29,16 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
 
-from order_platform.building_blocks.health import Check
-from order_platform.building_blocks.jwks import JwksKeys, KeysUnavailable
-from order_platform.building_blocks.jws_algorithms import ASYMMETRIC_ALGORITHMS
-from order_platform.building_blocks.problem import (
+from order_platform.building_blocks.auth.jwks import JwksKeys, KeysUnavailable
+from order_platform.building_blocks.auth.jws_algorithms import ASYMMETRIC_ALGORITHMS
+from order_platform.building_blocks.http.problem import (
     install_details,
     problem_response,
     problem_responses,
 )
-from order_platform.building_blocks.settings import HttpAuthSettings
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.runtime.health import Check
+from order_platform.building_blocks.runtime.settings import HttpAuthSettings
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.contracts.errors import Unavailable
 from order_platform.contracts.user_text import MAX_CUSTOMER_ID_LENGTH, first_control_character
 

@@ -33,10 +33,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
 from prometheus_client import Counter, Gauge, Histogram
 
-from order_platform.building_blocks.backoff import Backoff
-from order_platform.building_blocks.correlation import correlation_id_from
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
-from order_platform.building_blocks.tracing import (
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.runtime.backoff import Backoff
+from order_platform.building_blocks.runtime.correlation import correlation_id_from
+from order_platform.building_blocks.runtime.tracing import (
     context_from_headers,
     trace_id_of,
     tracer,

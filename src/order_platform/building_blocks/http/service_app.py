@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from order_platform.building_blocks.body_limit import BodySizeLimit
-from order_platform.building_blocks.correlation import CorrelationIdMiddleware
-from order_platform.building_blocks.health import Readiness, health_router
-from order_platform.building_blocks.http_metrics import HttpMetricsMiddleware
-from order_platform.building_blocks.metrics import metrics_router
-from order_platform.building_blocks.problem import install_problem_handlers
-from order_platform.building_blocks.tracing import instrument_app, tracing_enabled
+from order_platform.building_blocks.http.body_limit import BodySizeLimit
+from order_platform.building_blocks.http.problem import install_problem_handlers
+from order_platform.building_blocks.http.request_metrics import HttpMetricsMiddleware
+from order_platform.building_blocks.runtime.correlation import CorrelationIdMiddleware
+from order_platform.building_blocks.runtime.health import Readiness, health_router
+from order_platform.building_blocks.runtime.metrics import metrics_router
+from order_platform.building_blocks.runtime.tracing import instrument_app, tracing_enabled
 
 
 @dataclass(frozen=True, slots=True)

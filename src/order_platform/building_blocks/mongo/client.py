@@ -14,7 +14,7 @@ from pymongo.errors import (
     WaitQueueTimeoutError,
 )
 
-from order_platform.building_blocks.backoff import Backoff
+from order_platform.building_blocks.runtime.backoff import Backoff
 
 
 def new_client(uri: str, *, timeout_seconds: float) -> AsyncMongoClient[dict[str, Any]]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uvicorn
 
-from order_platform.building_blocks.request_head import BoundedHeadProtocol
-from order_platform.building_blocks.settings import ServiceSettings
+from order_platform.building_blocks.http.request_head import BoundedHeadProtocol
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 
 
 def server_config(

@@ -12,8 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 
-from order_platform.building_blocks.decimal_json import NotJson, NumberOutOfRange, parse_json
-from order_platform.building_blocks.problem import InvalidRequest
+from order_platform.building_blocks.http.decimal_json import NotJson, NumberOutOfRange, parse_json
+from order_platform.building_blocks.http.problem import InvalidRequest
 
 
 def is_json(content_type: str) -> bool:

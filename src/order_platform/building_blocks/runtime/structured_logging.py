@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import structlog
 
-from order_platform.building_blocks.tracing import trace_id_of
+from order_platform.building_blocks.runtime.tracing import trace_id_of
 from order_platform.contracts.user_text import CONTROL_CHARACTERS
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

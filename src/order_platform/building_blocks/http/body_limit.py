@@ -13,7 +13,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from order_platform.building_blocks.problem import PROBLEM_JSON
+from order_platform.building_blocks.http.problem import PROBLEM_JSON
 
 MAX_BODY_BYTES = 64 * 1024
 

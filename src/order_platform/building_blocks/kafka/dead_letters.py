@@ -25,8 +25,8 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordTooLargeError
 from prometheus_client import Counter
 
-from order_platform.building_blocks.backoff import Backoff
-from order_platform.building_blocks.kafka_producer import LazyProducer
+from order_platform.building_blocks.kafka.producer import LazyProducer
+from order_platform.building_blocks.runtime.backoff import Backoff
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import dead_letter_topic, redrive_topic
 

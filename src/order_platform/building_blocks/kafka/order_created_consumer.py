@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Unpack
 
-from order_platform.building_blocks.consumer import (
+from order_platform.building_blocks.kafka.consumer import (
     BatchHandler,
     ConsumerConfig,
     ConsumerRunner,
     RetryOptions,
 )
-from order_platform.building_blocks.dead_letters import DeadLetterPublisher
-from order_platform.building_blocks.health import Check
-from order_platform.building_blocks.settings import ServiceSettings
-from order_platform.building_blocks.supervisor import TaskSupervisor
+from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.runtime.health import Check
+from order_platform.building_blocks.runtime.settings import ServiceSettings
+from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 
 

@@ -24,7 +24,7 @@ import jwt
 import structlog
 from prometheus_client import Counter
 
-from order_platform.building_blocks.jws_algorithms import (
+from order_platform.building_blocks.auth.jws_algorithms import (
     PUBLIC_KEY_TYPES,
     PublicKey,
     algorithms_for,

@@ -1,0 +1,1 @@
+"""Who may call: bearer tokens checked against the provider's JWKS, scopes, per-caller limits."""

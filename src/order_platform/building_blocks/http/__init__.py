@@ -1,0 +1,1 @@
+"""How every HTTP process is served: the app skeleton, problem+json, request bodies, limits."""

@@ -1,0 +1,1 @@
+"""How we talk to MongoDB: the client and what "unavailable" means."""

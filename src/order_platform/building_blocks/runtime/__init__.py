@@ -1,0 +1,1 @@
+"""What every process runs on: settings, logging, tracing, metrics, health, supervised tasks."""
