@@ -9,8 +9,7 @@ batch is split so that only the failing event is dead-lettered and the rest proc
 
 A rebalance mid-batch is expected (every rolling deploy): the batch is finished, only the
 partitions still assigned are committed, the others are redelivered to their new owner (the
-effects are idempotent). `report_lag` is a second loop that exports the group's lag for every
-partition of the topic from the group's committed offsets, whoever owns the partition.
+effects are idempotent). Beside the loop, the runner owns its lag reporter (`consumer_lag`).
 
 Every group also reads its own redrive topic (`<topic>.<group>.redrive`), where
 `order-platform dlq replay` sends that group's dead letters back: the same decoding, handling
@@ -31,8 +30,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
+from order_platform.building_blocks.kafka.consumer_lag import LagReporter
 from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
 from order_platform.building_blocks.runtime.backoff import Backoff
 from order_platform.building_blocks.runtime.correlation import correlation_id_from
@@ -51,18 +51,6 @@ EVENTS = Counter(
     "consumer_events_total",
     "Events a consumer group finished with, by outcome: applied, dead_lettered, retried",
     ["group", "outcome"],
-)
-LAG = Gauge(
-    "consumer_lag",
-    "Messages behind, for every partition of the topic: its end offset minus the group's "
-    "committed offset, whoever owns the partition (aggregate the members' series with max)",
-    ["group", "topic", "partition"],
-)
-OWNED = Gauge(
-    "consumer_partition_owned",
-    "1 for each partition of the topic this member of the group is assigned, 0 for the others "
-    "(refreshed with the lag): which replica owns which partition",
-    ["group", "topic", "partition"],
 )
 BATCH_SECONDS = Histogram(
     "consumer_batch_duration_seconds",
@@ -211,9 +199,15 @@ class ConsumerRunner[E]:
         self._end_to_end = END_TO_END_SECONDS.labels(config.group_id)
         self._stop = asyncio.Event()
         self._consumer: GroupMember | None = None
-        # Per partition, the furthest end offset seen in fetches: the embedded broker's
-        # ListOffsets can answer short of the real end (see `report_lag`).
-        self._ends_seen: dict[TopicPartition, int] = {}
+        self._lag = LagReporter(
+            bootstrap_servers=config.bootstrap_servers,
+            topic=config.topic,
+            group_id=config.group_id,
+            interval_seconds=config.lag_interval_seconds,
+            timeout_seconds=config.lag_timeout_seconds,
+            owned=self._owned,
+            stop_requested_within=self._stop_requested_within,
+        )
 
     def request_stop(self) -> None:
         """Stop taking batches (the batch in flight is finished and committed) and stop
@@ -223,6 +217,13 @@ class ConsumerRunner[E]:
     @property
     def consumer(self) -> GroupMember | None:
         return self._consumer
+
+    def _owned(self) -> set[TopicPartition]:
+        return self._consumer.assignment() if self._consumer is not None else set()
+
+    async def report_lag(self) -> None:
+        """Export the group's lag (`consumer_lag.LagReporter`) until `request_stop`."""
+        await self._lag.run()
 
     def is_consuming(self) -> bool:
         """Connected to the group and in its loop (for readiness)."""
@@ -252,7 +253,7 @@ class ConsumerRunner[E]:
                 if not batches:
                     continue
                 batches = await self._topped_up(consumer, batches)
-                self._note_ends(consumer, batches)
+                self._lag.note_fetched(batches, consumer.assignment(), consumer.highwater)
                 try:
                     await self._process([r for records in batches.values() for r in records])
                 except Stopping:
@@ -351,83 +352,6 @@ class ConsumerRunner[E]:
             for delivery in deliveries
         ]
 
-    def _note_ends(self, consumer: GroupMember, batches: Batches) -> None:
-        assigned = consumer.assignment()
-        for tp, records in batches.items():
-            end = records[-1].offset + 1
-            # `highwater` of a partition that a rebalance just took away is an error.
-            if tp in assigned and (highwater := consumer.highwater(tp)) is not None:
-                end = max(end, highwater)
-            self._ends_seen[tp] = max(end, self._ends_seen.get(tp, 0))
-
-    def _set_lag(self, tp: TopicPartition, end: int, committed: int) -> None:
-        end = max(end, self._ends_seen.get(tp, 0))
-        LAG.labels(self._config.group_id, tp.topic, str(tp.partition)).set(max(end - committed, 0))
-
-    async def report_lag(self) -> None:
-        """Export `consumer_lag` for every partition of the topic until `request_stop`.
-
-        From the group's committed offsets (OffsetFetch, which needs no ownership) and each
-        partition's end offset, through a client of its own that never joins the group: the
-        lag is reported also while this member owns nothing, or is down. A broker that does not
-        answer is retried at the next interval; only a bug ends this loop.
-        """
-        client: AIOKafkaConsumer | None = None
-        try:
-            while True:
-                try:
-                    if client is None:
-                        client = await self._lag_client()
-                    await asyncio.wait_for(
-                        self._refresh_lag(client), self._config.lag_timeout_seconds
-                    )
-                except (KafkaError, OSError, TimeoutError) as error:
-                    log.warning("consumer_lag_unavailable", error=repr(error))
-                    if client is not None:
-                        await client.stop()
-                        client = None
-                if await self._stop_requested_within(self._config.lag_interval_seconds):
-                    return
-        finally:
-            if client is not None:
-                await client.stop()
-
-    async def _lag_client(self) -> AIOKafkaConsumer:
-        timeout_ms = int(self._config.lag_timeout_seconds * 1000)
-        client = AIOKafkaConsumer(
-            bootstrap_servers=self._config.bootstrap_servers,
-            group_id=self._config.group_id,  # for OffsetFetch only: it subscribes to nothing
-            enable_auto_commit=False,
-            request_timeout_ms=timeout_ms,
-            client_id=f"{self._config.group_id}-lag",
-        )
-        try:
-            await asyncio.wait_for(client.start(), self._config.lag_timeout_seconds)
-        except BaseException:
-            await client.stop()
-            raise
-        return client
-
-    async def _refresh_lag(self, client: AIOKafkaConsumer) -> None:
-        topic = self._config.topic
-        partitions = client.partitions_for_topic(topic)
-        if not partitions:
-            # A client that subscribes to nothing tracks no topic: ask for its metadata.
-            await client._client.force_metadata_update()
-            partitions = client.partitions_for_topic(topic)
-        if not partitions:
-            return  # the topic does not exist yet
-        tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-        ends = await client.end_offsets(tps)
-        committed = dict(zip(tps, [await client.committed(tp) for tp in tps], strict=True))
-        never = [tp for tp, offset in committed.items() if offset is None]
-        starts = await client.beginning_offsets(never) if never else {}
-        owned = self._consumer.assignment() if self._consumer is not None else set()
-        for tp in tps:
-            offset = committed[tp]
-            self._set_lag(tp, ends[tp], starts[tp] if offset is None else offset)
-            OWNED.labels(self._config.group_id, tp.topic, str(tp.partition)).set(tp in owned)
-
     async def _handle_with_retries(self, deliveries: Sequence[Delivery[E]]) -> None:
         failures = 0
         while True:
@@ -490,8 +414,7 @@ class ConsumerRunner[E]:
             # or the coordinator moving: the same redelivery covers all of them.
             log.warning("consumer_commit_failed", error=repr(error))
             return
-        for tp, offset in offsets.items():
-            self._set_lag(tp, self._ends_seen.get(tp, offset), offset)
+        self._lag.note_committed(offsets)
 
     async def _sleep(self, seconds: float) -> None:
         """Back off, but wake at once for shutdown: an unfinished batch is then left uncommitted."""
