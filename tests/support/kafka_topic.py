@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from order_platform.building_blocks.kafka.partitions import partitions_of
+
 
 async def read_topic(
     bootstrap_servers: str, topic: str, *, timeout: float = 10.0
@@ -17,11 +19,8 @@ async def read_topic(
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        partitions = await partitions_of(consumer, topic)
+        assigned = [TopicPartition(topic, partition) for partition in partitions]
         if not assigned:
             return []
         consumer.assign(assigned)

@@ -46,6 +46,7 @@ from enum import StrEnum
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from order_platform.building_blocks.kafka.partitions import partitions_of
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.contracts import dead_letter_topic, redrive_topic, rfc3339
 from order_platform.contracts.errors import Unavailable
@@ -385,7 +386,7 @@ class DeadLetterRedrive:
         consumer = self._consumer()
         try:
             await consumer.start()
-            partitions = await _partitions(consumer, topic)
+            partitions = await partitions_of(consumer, topic)
             if not partitions:
                 return []
             tps = [TopicPartition(topic, partition) for partition in partitions]
@@ -415,7 +416,7 @@ class DeadLetterRedrive:
         try:
             await consumer.start()
             tp = TopicPartition(topic, partition)
-            if partition not in await _partitions(consumer, topic):
+            if partition not in await partitions_of(consumer, topic):
                 return None
             consumer.assign([tp])
             start = (await consumer.beginning_offsets([tp]))[tp]
@@ -479,13 +480,3 @@ class DeadLetterRedrive:
             (letter, f"{self.redrive_topic}:{placed.partition}:{placed.offset}")
             for (letter, _, _), placed in zip(outgoing, metadata, strict=True)
         ]
-
-
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
-    """The topic's partitions, without creating it: an unsubscribed client asks for every
-    topic's metadata, which creates none."""
-    partitions = consumer.partitions_for_topic(topic)
-    if not partitions:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic)
-    return sorted(partitions or ())

@@ -17,6 +17,8 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Gauge
 
+from order_platform.building_blocks.kafka.partitions import partitions_of
+
 log = structlog.get_logger(__name__)
 
 LAG = Gauge(
@@ -120,14 +122,10 @@ class LagReporter:
 
     async def _refresh(self, client: AIOKafkaConsumer) -> None:
         topic = self._topic
-        partitions = client.partitions_for_topic(topic)
-        if not partitions:
-            # A client that subscribes to nothing tracks no topic: ask for its metadata.
-            await client._client.force_metadata_update()
-            partitions = client.partitions_for_topic(topic)
+        partitions = await partitions_of(client, topic)
         if not partitions:
             return  # the topic does not exist yet
-        tps = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+        tps = [TopicPartition(topic, partition) for partition in partitions]
         ends = await client.end_offsets(tps)
         committed = dict(zip(tps, [await client.committed(tp) for tp in tps], strict=True))
         never = [tp for tp, offset in committed.items() if offset is None]

@@ -18,6 +18,7 @@ from uuid import UUID
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from order_platform.building_blocks.kafka.partitions import partitions_of
 from order_platform.console.application.ports import SeenOrder
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
 
@@ -125,11 +126,8 @@ class KafkaOrderStream:
     async def _assign(
         self, consumer: AIOKafkaConsumer, assigned: set[TopicPartition]
     ) -> set[TopicPartition]:
-        partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(self._topic)
-        wanted = {TopicPartition(self._topic, p) for p in partitions or ()}
+        partitions = await partitions_of(consumer, self._topic)
+        wanted = {TopicPartition(self._topic, p) for p in partitions}
         if not wanted or wanted == assigned:
             return assigned
         positions = {tp: await consumer.position(tp) for tp in assigned}
