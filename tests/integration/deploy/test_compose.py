@@ -14,6 +14,8 @@ What would only show up at `docker compose up` is checked instead, fast and offl
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import difflib
 import fnmatch
 import http.server
@@ -310,15 +312,18 @@ def test_command_parses_to_that_service_on_all_interfaces(
     _, runner = APPS[service_name]
     calls: list[tuple[str, str, int]] = []
 
-    def recorder(name: str) -> Callable[[str, int], int]:
-        def run(host: str, port: int) -> int:
-            calls.append((name, host, port))
+    def recorder(name: str) -> Callable[[argparse.Namespace], int]:
+        def run(args: argparse.Namespace) -> int:
+            calls.append((name, args.host, args.port))
             return 0
 
         return run
 
-    for _, name in APPS.values():
-        monkeypatch.setattr(cli, name, recorder(name))
+    # The commands' table holds the runners: replace them there, by the runner's name.
+    for command_name, command in cli.COMMANDS.items():
+        if command.run.__name__ in {name for _, name in APPS.values()}:
+            recording = dataclasses.replace(command, run=recorder(command.run.__name__))
+            monkeypatch.setitem(cli.COMMANDS, command_name, recording)
     command = compose["services"][service_name]["command"]
 
     assert cli.main(command) == 0
