@@ -3,7 +3,8 @@
 `Authenticator.authenticate(header)` turns an `Authorization` header into a `Caller` (the
 token's `sub` and scopes) or raises: `Unauthenticated` (401, `WWW-Authenticate: Bearer`),
 `AuthUnavailable` (503: no key to verify with). `Caller.require(scope)` raises `Forbidden`
-(403). `install_auth_problems` renders the three as problem+json. With auth off
+(403); routes ask for both through one dependency, `require_scope(...)`.
+`install_auth_problems` renders the three as problem+json. With auth off
 (`AUTH_OFF`), every caller is anonymous and may do everything, as before auth existed.
 An authenticator also owns its life in the service: its background work (`supervise`), what
 readiness says about it (`readiness`) and its close (`aclose`), so composition roots need not
@@ -18,7 +19,7 @@ is written here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -31,6 +32,7 @@ from prometheus_client import Counter
 
 from order_platform.building_blocks.auth.jwks import JwksKeys, KeysUnavailable
 from order_platform.building_blocks.auth.jws_algorithms import ASYMMETRIC_ALGORITHMS
+from order_platform.building_blocks.http.current_api import current_api
 from order_platform.building_blocks.http.problem import (
     install_details,
     problem_response,
@@ -248,6 +250,32 @@ async def authorization_header(request: Request, _: BearerCredentials) -> str | 
     """The raw `Authorization` header; the dependency on `bearer_scheme` documents it.
     (`async`: FastAPI runs a plain `def` dependency in a worker thread, for every request.)"""
     return request.headers.get("authorization")
+
+
+class ServedWithAuth(Protocol):
+    """What `require_scope` needs of a service's API object (`current_api`)."""
+
+    @property
+    def auth(self) -> Authenticator: ...
+
+
+def require_scope(*any_of: str) -> Callable[..., Awaitable[Caller]]:
+    """A route dependency: the authenticated caller, holding at least one scope of `any_of`.
+
+        caller: Annotated[Caller, Depends(require_scope(SCOPE_WRITE))]
+
+    A route that declares it before its body refuses a caller before reading the body
+    (guarantee 11): nothing reads ahead."""
+
+    async def caller_with_scope(
+        api: Annotated[ServedWithAuth, Depends(current_api)],
+        authorization: Annotated[str | None, Depends(authorization_header)],
+    ) -> Caller:
+        caller = await api.auth.authenticate(authorization)
+        caller.require(*any_of)
+        return caller
+
+    return caller_with_scope
 
 
 def install_auth_problems(app: FastAPI) -> None:

@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
-from uuid import UUID
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from order_platform.building_blocks.auth.bearer_auth import (
     AUTH_OFF,
-    SCOPE_ADMIN,
     SCOPE_WRITE,
     Authenticator,
     Caller,
     auth_problem_responses,
-    authorization_header,
     install_auth_problems,
+    require_scope,
 )
 from order_platform.building_blocks.auth.rate_limit import (
     NO_RATE_LIMIT,
@@ -32,19 +30,11 @@ from order_platform.building_blocks.http.problem import (
     Detail,
     DetailTable,
     FieldError,
-    Problem,
     install_details,
     problem_responses,
 )
 from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
-from order_platform.contracts.order_export import (
-    ESTIMATED_TOTAL_HEADER,
-    EXPORT_PATH,
-    MEDIA_TYPE,
-    end_line,
-    order_line,
-)
 from order_platform.order_service.application.create_order import (
     CreateOrderHandler,
     IdempotencyKeyReused,
@@ -56,6 +46,7 @@ from order_platform.order_service.application.ports import (
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import InvalidOrderField
+from order_platform.order_service.entrypoints.internal_api import internal_router
 from order_platform.order_service.entrypoints.schemas import (
     CREATED,
     CreateOrderRequest,
@@ -78,25 +69,18 @@ class OrderServiceApi:
 
 router = APIRouter(tags=["orders"])
 Api = Annotated[OrderServiceApi, Depends(current_api)]
-Authorization = Annotated[str | None, Depends(authorization_header)]
 order_body = JsonBody(CreateOrderRequest, what="the order")
 
 
-async def order_writer(request: Request, api: Api, authorization: Authorization) -> Caller:
+async def order_writer(
+    request: Request, api: Api, caller: Annotated[Caller, Depends(require_scope(SCOPE_WRITE))]
+) -> Caller:
     """Who creates the order: a token with `orders:write`, within the caller's rate limit
     (counted per `sub`, or per client address while auth is off). Before the body is read:
     `create_order` declares it before its body, and nothing reads ahead (`BodySizeLimit`
     counts as the route reads), so a refused caller never waits for a body (guarantee 11)."""
-    caller = await api.auth.authenticate(authorization)
-    caller.require(SCOPE_WRITE)
     client = request.client.host if request.client else "unknown"
     await api.rate_limit.hit(f"sub:{caller.subject}" if caller.subject else f"addr:{client}")
-    return caller
-
-
-async def operator(api: Api, authorization: Authorization) -> Caller:
-    caller = await api.auth.authenticate(authorization)
-    caller.require(SCOPE_ADMIN)
     return caller
 
 
@@ -134,39 +118,6 @@ async def create_order(
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(order_json(order), status_code=201, headers=headers)
-
-
-# For operators (the read model's rebuild), not for clients: left out of the OpenAPI document.
-internal_router = APIRouter(tags=["internal"], include_in_schema=False)
-EXPORT_BATCH = 1000
-
-
-@internal_router.get(EXPORT_PATH, response_model=None)
-async def export_orders(
-    _: Annotated[Caller, Depends(operator)],
-    api: Api,
-    after: Annotated[UUID | None, Query(description="Only ids that sort above this.")] = None,
-) -> StreamingResponse | JSONResponse:
-    """Every stored order, in the format of `contracts.order_export`."""
-    if api.stored_orders is None:
-        return Problem(404, "This service offers no export of its orders.").response()
-    estimate = await api.stored_orders.estimated_count()
-    batches = aiter(api.stored_orders.export(after=after, batch_size=EXPORT_BATCH))
-    # The first batch before the answer starts: a store that is away is a 503, not a cut stream.
-    first = await anext(batches, None)
-
-    async def lines() -> AsyncIterator[bytes]:
-        count = 0
-        batch = first
-        while batch is not None:
-            count += len(batch)
-            yield "".join(order_line(stored.order, stored.event_id) for stored in batch).encode()
-            batch = await anext(batches, None)
-        yield end_line(count).encode()
-
-    return StreamingResponse(
-        lines(), media_type=MEDIA_TYPE, headers={ESTIMATED_TOTAL_HEADER: str(estimate)}
-    )
 
 
 # What to tell the caller; status, problem type and Retry-After come with each category.

@@ -17,8 +17,8 @@ from order_platform.building_blocks.auth.bearer_auth import (
     Authenticator,
     Caller,
     auth_problem_responses,
-    authorization_header,
     install_auth_problems,
+    require_scope,
 )
 from order_platform.building_blocks.http.current_api import current_api
 from order_platform.building_blocks.http.problem import (
@@ -60,14 +60,13 @@ class ReadServiceApi:
 
 router = APIRouter(tags=["orders"])
 Api = Annotated[ReadServiceApi, Depends(current_api)]
-Authorization = Annotated[str | None, Depends(authorization_header)]
 
 
-async def reader(api: Api, authorization: Authorization) -> str | None:
+async def reader(
+    caller: Annotated[Caller, Depends(require_scope(SCOPE_READ, SCOPE_ADMIN))],
+) -> str | None:
     """Whose orders the caller may see: None for every order (`orders:admin`, or auth off),
     else the caller's own (`orders:read`)."""
-    caller: Caller = await api.auth.authenticate(authorization)
-    caller.require(SCOPE_READ, SCOPE_ADMIN)
     return None if caller.has(SCOPE_ADMIN) else caller.subject
 
 

@@ -8,7 +8,7 @@ the topic. With auth on it needs `orders:admin`, like every order's data.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query
 from order_platform.building_blocks.auth.bearer_auth import (
     SCOPE_ADMIN,
     Caller,
-    authorization_header,
+    require_scope,
 )
 from order_platform.building_blocks.http.current_api import current_api
 from order_platform.contracts.hop_times import (
@@ -31,23 +31,21 @@ from order_platform.read_service.application.queries import ProjectionTimes
 internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 
 
-async def _projection_times(
-    api: Annotated[Any, Depends(current_api)],
-    authorization: Annotated[str | None, Depends(authorization_header)],
-) -> ProjectionTimes:
-    caller: Caller = await api.auth.authenticate(authorization)
-    caller.require(SCOPE_ADMIN)
-    times: ProjectionTimes = api.projection_times
-    return times
+class ProjectionTimesApi(Protocol):
+    """What this route needs of the service's API object (`api.ReadServiceApi`)."""
+
+    @property
+    def projection_times(self) -> ProjectionTimes: ...
 
 
 @internal_router.get(PROJECTIONS_PATH, response_model=None)
 async def projections(
-    times: Annotated[ProjectionTimes, Depends(_projection_times)],
+    _: Annotated[Caller, Depends(require_scope(SCOPE_ADMIN))],
+    api: Annotated[ProjectionTimesApi, Depends(current_api)],
     order_id: Annotated[list[UUID], Query(alias=ORDER_ID_PARAMETER, max_length=MAX_IDS)],
 ) -> dict[str, Any]:
     """The format of `contracts.hop_times`."""
-    found = await times(list(dict.fromkeys(order_id)))
+    found = await api.projection_times(list(dict.fromkeys(order_id)))
     return projections_json(
         {
             order: ProjectionTime(
