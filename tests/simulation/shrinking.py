@@ -30,9 +30,12 @@ SCENARIOS = st.builds(
 )
 
 
-def shortest_failure(*, examples: int, runs: int) -> tuple[Scenario, RunReport] | None:
+def shortest_failure(
+    *, examples: int, runs: int, derandomize: bool = False
+) -> tuple[Scenario, RunReport] | None:
     """The shortest failing run hypothesis finds in `examples` scenarios, shrunk within
-    `runs` runs in all; None when every run it tried held."""
+    `runs` runs in all; None when every run it tried held. `derandomize`: the same
+    scenarios every time (for a test), instead of new ones each call."""
     shortest: tuple[Scenario, RunReport] | None = None
     # Hypothesis asks again about scenarios it has seen: the same answer each time.
     answers: dict[str, bool] = {}
@@ -57,6 +60,7 @@ def shortest_failure(*, examples: int, runs: int) -> tuple[Scenario, RunReport] 
             breaks_an_invariant,
             settings=settings(
                 max_examples=examples,
+                derandomize=derandomize,
                 deadline=None,
                 database=None,
                 phases=[Phase.generate, Phase.shrink],
