@@ -1,6 +1,6 @@
 """The headers of a dead letter (docs/design.md, "Events": the error, the original topic, partition
 and offset) and of a redriven message: written by the consumers' dead-letter publisher
-(`building_blocks.dead_letters`) and by `dlq replay`, read by `dlq` and the console.
+(`building_blocks.kafka.dead_letters`) and by `dlq replay`, read by `dlq` and the console.
 
 Every value is UTF-8 text; numbers are decimal, the previous errors a JSON list of strings.
 A reader takes a header's last value and treats one it cannot read as absent.

@@ -1,5 +1,5 @@
 """The platform's error vocabulary: each exception a caller or the consumer loop must act on
-says which kind of failure it is, so that one table (`building_blocks.problem`) answers it
+says which kind of failure it is, so that one table (`building_blocks.http.problem`) answers it
 over HTTP and the consumer loop waits on any `Unavailable` without knowing who raised it.
 
 Pure, like `money` and `user_text`: domain and application code import it (import-linter

@@ -8,7 +8,7 @@ exactly as it does the topic's. A redriven message keeps its key (same order, sa
 of the redrive topic) and the original event headers (`traceparent`, `correlation-id`), and
 carries its history: `dlq-original-*` (where it first came from), `dlq-redrive-count` and
 `dlq-previous-errors`. If it fails again, its new dead letter keeps that history (see
-`building_blocks.dead_letters`); nothing sends it back but another operator's replay.
+`building_blocks.kafka.dead_letters`); nothing sends it back but another operator's replay.
 
 At most once per dead letter, tracked in Kafka, no other store:
 - the *redrive mark*: the committed offset of the group `<group>.redrive` on each partition

@@ -150,7 +150,7 @@ class _OldEnvironmentNames(PydanticBaseSettingsSource):
 
 
 class HttpAuthSettings(ServiceSettings):
-    """Bearer-token authentication of an HTTP service (DESIGN.md, "Security").
+    """Bearer-token authentication of an HTTP service (docs/design.md, "Security").
 
     Without `AUTH_JWKS_URL` auth is off. With it, `AUTH_ISSUER` and `AUTH_AUDIENCE` are
     required: a token is accepted only from that issuer and for that audience. A deployment
