@@ -399,7 +399,7 @@ def test_probes_and_scrape_target_exist_on_the_service(
 ) -> None:
     deployment = _one(dev, "Deployment", service_name)
     container = _container(deployment)
-    app = APPS[service_name]()
+    app = APPS[service_name](SETTINGS[service_name]())
     port = _listening_port(container)
 
     probes = {kind: container[kind]["httpGet"] for kind in ("startupProbe", "livenessProbe")}
