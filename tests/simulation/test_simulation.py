@@ -15,8 +15,10 @@ from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.order_pipeline import simulate
 from tests.simulation.shrinking import shortest_failure
 
-# About 25 s on this machine (the suite's budget for the simulation is 60 s in all).
-CI_SEEDS = range(150)
+# About 25 s on this machine (the suite's budget for the simulation is 60 s in all), and the
+# seeds that once failed: 33632 (orders stamped by a replica's own clock before its first
+# sample of the server's, see `server_clock`).
+CI_SEEDS = [*range(150), 33632]
 
 
 @pytest.fixture(autouse=True)

@@ -17,12 +17,18 @@ from typing import Any
 
 import structlog
 
+from order_platform.order_service.application.ports import StorageUnavailable
+
 log = structlog.get_logger(__name__)
 
 Hello = Callable[[], Awaitable[dict[str, Any]]]
 
 # A sample whose round trip took longer than this is too uncertain to replace a good one.
 MAX_SAMPLE_ROUND_TRIP = 1.0
+
+
+class ClockNotSynced(StorageUnavailable):
+    """No sample of the database server's clock yet; nothing was stored."""
 
 
 class ServerClock:
@@ -35,7 +41,7 @@ class ServerClock:
     ) -> None:
         self._hello = hello
         self._monotonic = monotonic
-        self._wall = wall  # this process's own clock, until the first sample
+        self._wall = wall  # this process's own clock: only to log how far off it was
         self._base: tuple[datetime, float] | None = None  # server time at a monotonic instant
 
     async def sync(self) -> None:
@@ -54,9 +60,12 @@ class ServerClock:
         self._base = (server_time, (sent + received) / 2)
 
     def now(self) -> datetime:
-        """The server's time now; this process's own clock until the first sample."""
+        """The server's time now. Before the first sample there is none to give: a lease or a
+        `createdAt` stamped by this process's own clock could be off by as much as the clocks
+        disagree (the simulator found orders whose leases ran 35 s instead of 10, published
+        long after the stated bound), so whatever asks answers "unavailable" instead."""
         if self._base is None:
-            return self._wall()
+            raise ClockNotSynced("the database server's clock has not been sampled yet")
         server_time, at = self._base
         return server_time + timedelta(seconds=self._monotonic() - at)
 
