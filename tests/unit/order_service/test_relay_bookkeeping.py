@@ -138,6 +138,18 @@ def test_an_expected_entry_claimed_by_a_sweep_is_no_longer_looked_for() -> None:
     assert bookkeeping.held == 1
 
 
+def test_an_expected_entry_found_after_a_sweep_claimed_it_is_not_published_twice() -> None:
+    # The heartbeat's renewal was under way while the publishing loop's sweep claimed the
+    # entry (its lease ran out meanwhile) and took it into a batch: the renewal succeeds too
+    # (the entry is ours either way), and must not hold it a second time.
+    bookkeeping = book()
+    bookkeeping.expect([entry(1)], NOW)
+    bookkeeping.swept(NOW, [entry(1)], 10, never_expired)
+    assert bookkeeping.next_batch(10) == [entry(1)]
+    assert not bookkeeping.found(entry(1, lease_until=NOW + 2 * LEASE))
+    assert bookkeeping.held == 0
+
+
 def test_a_departed_relay_is_swept_for_once_its_leases_ran_out_then_forgotten() -> None:
     bookkeeping = book()
     complete_sweep(bookkeeping, NOW)

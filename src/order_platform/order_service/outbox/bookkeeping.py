@@ -109,8 +109,11 @@ class RelayBookkeeping:
         return [entry for entry, _ in self._expected.values()]
 
     def found(self, renewed: OutboxEntry) -> bool:
-        """An expected entry is stored and still ours: publish it (see `hold`)."""
-        self._expected.pop(renewed.event_id, None)
+        """An expected entry is stored and still ours: publish it (see `hold`). Unless a sweep
+        of ours claimed it while the renewal was under way: then it is held already, or in a
+        batch being published, and holding it again would publish it twice."""
+        if self._expected.pop(renewed.event_id, None) is None:
+            return False
         return self.hold([renewed])
 
     def not_found(self, entry: OutboxEntry, now: datetime) -> None:
