@@ -7,15 +7,15 @@ expects in its filter (compare-and-set), so it is atomic on any MongoDB, replica
 and two rebuilds can never both switch. No pointer document means the first generation, "",
 whose collections are the `orders` and `timeline` the read model always had.
 
-Each process caches the pointer for `pointer_ttl_seconds`: a reader sees a switch at most that
-late, which is why the rebuild waits that long (and a margin) after marking a generation as
-building before it copies, and after switching before it drops the old generation.
+Each process caches the pointer for `pointer_ttl_seconds` (`PointerCache`): a reader sees a
+switch at most that late, which is why the rebuild waits that long (and a margin) after marking
+a generation as building before it copies, and after switching before it drops the old one.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.contracts.errors import Conflict
 from order_platform.read_service.application.ports import Generations, ReadModelUnavailable
+from order_platform.read_service.infrastructure.pointer_cache import Pointer, PointerCache
 from order_platform.read_service.infrastructure.read_model import (
     MongoReadModel,
     collection_names,
@@ -41,39 +42,31 @@ class PointerMoved(Conflict):
     """The pointer is not in the state this change expects (another rebuild holds it)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Pointer:
-    """The pointer as stored, for operators."""
-
-    active: str
-    building: str | None
-    heartbeat: datetime | None
-
-
 class MongoReadModelGenerations:
     """`ReadModelGenerations` for the read service, and the pointer's changes for the rebuild."""
 
     def __init__(
-        self, database: AsyncDatabase[Document], *, pointer_ttl_seconds: float = POINTER_TTL_SECONDS
+        self,
+        database: AsyncDatabase[Document],
+        *,
+        pointer_ttl_seconds: float = POINTER_TTL_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`monotonic` times the pointer's cache; `now` is the wall clock of heartbeats,
+        their staleness and `switchedAt`."""
         self._database = database
         self._pointer = database[POINTER_COLLECTION]
-        self._ttl = pointer_ttl_seconds
-        self._cached: tuple[float, Generations] | None = None
+        self._cache = PointerCache(self.read, pointer_ttl_seconds, monotonic=monotonic)
+        self._now = now
         self._models: dict[str, MongoReadModel] = {}
 
     @property
     def pointer_ttl_seconds(self) -> float:
-        return self._ttl
+        return self._cache.ttl_seconds
 
     async def current(self) -> Generations:
-        now = time.monotonic()
-        if self._cached is not None and now < self._cached[0]:
-            return self._cached[1]
-        pointer = await self.read()
-        generations = Generations(pointer.active, pointer.building)
-        self._cached = (now + self._ttl, generations)
-        return generations
+        return await self._cache.current()
 
     def model(self, generation: str) -> MongoReadModel:
         if generation not in self._models:
@@ -96,7 +89,7 @@ class MongoReadModelGenerations:
         Refused (`PointerMoved`) while another rebuild is building and alive; one whose heartbeat
         is older than `stale_after` died, and is taken over: its generation is returned for
         the caller to drop."""
-        now = datetime.now(UTC)
+        now = self._now()
         with translate_unavailable(ReadModelUnavailable):
             await self._pointer.update_one(
                 {"_id": POINTER_ID},
@@ -127,7 +120,7 @@ class MongoReadModelGenerations:
         with translate_unavailable(ReadModelUnavailable):
             result = await self._pointer.update_one(
                 {"_id": POINTER_ID, "building": generation},
-                {"$set": {"heartbeat": datetime.now(UTC)}},
+                {"$set": {"heartbeat": self._now()}},
             )
         if result.matched_count != 1:
             raise PointerMoved(f"generation {generation!r} is no longer the one being built")
@@ -143,13 +136,13 @@ class MongoReadModelGenerations:
                         "active": generation,
                         "building": None,
                         "previous": before.active,
-                        "switchedAt": datetime.now(UTC),
+                        "switchedAt": self._now(),
                     }
                 },
             )
         if result.matched_count != 1:
             raise PointerMoved(f"generation {generation!r} is no longer the one being built")
-        self._cached = None
+        self._cache.forget()
         return before.active
 
     async def abandon(self, generation: str) -> None:
