@@ -27,7 +27,11 @@ from order_platform.read_service.application.ports import (
 )
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.cache import RedisViewCache
-from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
+from order_platform.read_service.infrastructure.generations import (
+    MongoReadModelGenerations,
+    PointerMoved,
+)
+from order_platform.read_service.infrastructure.pointer_cache import Pointer
 from order_platform.read_service.infrastructure.read_model import MongoReadModel
 from tests.support.fault_proxy import FaultProxy
 from tests.unit.read_service.fakes import (
@@ -292,16 +296,39 @@ async def test_a_model_that_is_away_says_so(away_read_model: ReadModel) -> None:
 # -- ReadModelGenerations -------------------------------------------------------------------
 
 
+AnyGenerations = FakeReadModelGenerations | MongoReadModelGenerations
+STALE = timedelta(minutes=1)
+
+
+class WallClock:
+    """The wall clock of heartbeats, moved by the test (milliseconds, as BSON keeps)."""
+
+    def __init__(self) -> None:
+        self.at = T0
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, by: timedelta) -> None:
+        self.at += by
+
+
+@pytest.fixture
+def wall_clock() -> WallClock:
+    return WallClock()
+
+
 @pytest.fixture(params=["fake", "mongodb"])
 async def generations(
-    request: pytest.FixtureRequest, unique_name: str
-) -> AsyncIterator[ReadModelGenerations]:
+    request: pytest.FixtureRequest, unique_name: str, wall_clock: WallClock
+) -> AsyncIterator[AnyGenerations]:
     if request.param == "fake":
-        yield FakeReadModelGenerations()
+        yield FakeReadModelGenerations(now=wall_clock)
         return
     mongodb_uri: str = request.getfixturevalue("mongodb_uri")
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_uri, tz_aware=True)
-    yield MongoReadModelGenerations(client[unique_name])
+    # No pointer TTL: `current()` answers what the last change wrote, as the fake's does.
+    yield MongoReadModelGenerations(client[unique_name], pointer_ttl_seconds=0, now=wall_clock)
     await client.close()
 
 
@@ -318,6 +345,133 @@ async def test_each_generation_is_a_model_of_its_own(generations: ReadModelGener
     assert await generations.model("g1").get(applied.id) == applied
     assert await generations.model("").get(applied.id) is None
     assert (await generations.model("").page(10, None)).orders == []
+
+
+async def test_a_generation_being_built_is_written_with_the_live_one(
+    generations: AnyGenerations,
+) -> None:
+    assert await generations.begin("g1", stale_after=STALE) is None
+
+    assert await generations.current() == Generations("", "g1")
+    assert (await generations.current()).written == ("", "g1")
+    assert await generations.read() == Pointer("", "g1", T0)
+
+
+async def test_a_second_rebuild_is_refused_while_the_first_is_alive(
+    generations: AnyGenerations, wall_clock: WallClock
+) -> None:
+    await generations.begin("g1", stale_after=STALE)
+    wall_clock.advance(STALE - timedelta(seconds=1))
+    await generations.beat("g1")
+    wall_clock.advance(STALE)  # two minutes after it began, exactly one after its last beat
+
+    with pytest.raises(PointerMoved, match="another rebuild"):
+        await generations.begin("g2", stale_after=STALE)
+    with pytest.raises(PointerMoved):
+        await generations.switch("g2")
+    assert await generations.current() == Generations("", "g1")
+
+
+async def test_a_rebuild_whose_heartbeat_is_stale_is_taken_over(
+    generations: AnyGenerations, wall_clock: WallClock
+) -> None:
+    await generations.begin("g1", stale_after=STALE)
+    wall_clock.advance(STALE + timedelta(milliseconds=1))
+
+    assert await generations.begin("g2", stale_after=STALE) == "g1"  # for the caller to drop
+
+    assert await generations.current() == Generations("", "g2")
+    assert await generations.read() == Pointer("", "g2", wall_clock.at)
+
+
+async def test_a_rebuild_taken_over_can_neither_beat_nor_switch(
+    generations: AnyGenerations, wall_clock: WallClock
+) -> None:
+    await generations.begin("g1", stale_after=STALE)
+    wall_clock.advance(STALE + timedelta(milliseconds=1))
+    await generations.begin("g2", stale_after=STALE)
+
+    with pytest.raises(PointerMoved):
+        await generations.beat("g1")
+    with pytest.raises(PointerMoved):
+        await generations.switch("g1")
+    await generations.beat("g2")
+    assert await generations.switch("g2") == ""
+
+
+async def test_a_switch_makes_the_built_generation_live_and_returns_the_previous(
+    generations: AnyGenerations,
+) -> None:
+    await generations.model("").apply([old := view()])
+    await generations.begin("g1", stale_after=STALE)
+    await generations.model("g1").apply([new := view()])
+    assert await generations.model("").get(new.id) is None  # readers still see only the old
+
+    assert await generations.switch("g1") == ""
+
+    assert await generations.current() == Generations("g1")
+    assert await generations.model("g1").get(new.id) == new
+    assert await generations.model("g1").get(old.id) is None
+    await generations.begin("g2", stale_after=STALE)  # the next rebuild is not refused
+    assert await generations.switch("g2") == "g1"
+
+
+async def test_only_the_generation_being_built_can_be_switched(
+    generations: AnyGenerations,
+) -> None:
+    with pytest.raises(PointerMoved):
+        await generations.switch("g1")  # nothing is being built
+    await generations.begin("g1", stale_after=STALE)
+
+    with pytest.raises(PointerMoved):
+        await generations.switch("g2")
+
+    assert await generations.current() == Generations("", "g1")
+
+
+async def test_an_abandoned_generation_is_no_longer_built_and_is_empty(
+    generations: AnyGenerations,
+) -> None:
+    await generations.model("").apply([kept := view()])
+    await generations.begin("g1", stale_after=STALE)
+    await generations.model("g1").apply([built := view()])
+
+    await generations.abandon("g1")
+
+    assert await generations.current() == Generations("")
+    assert (await generations.read()).building is None
+    assert await generations.model("g1").get(built.id) is None
+    assert (await generations.model("g1").page(10, None)).orders == []
+    assert await generations.count("g1") == 0
+    assert await generations.model("").get(kept.id) == kept
+    await generations.begin("g2", stale_after=STALE)  # the next rebuild is not refused
+
+
+async def test_the_live_generation_is_never_dropped(generations: AnyGenerations) -> None:
+    await generations.model("").apply([kept := view()])
+
+    with pytest.raises(PointerMoved, match="live"):
+        await generations.drop("")
+    with pytest.raises(PointerMoved, match="live"):
+        await generations.abandon("")
+
+    assert await generations.model("").get(kept.id) == kept
+
+
+async def test_dropping_a_generation_removes_its_orders(generations: AnyGenerations) -> None:
+    await generations.model("").apply([old := view(), view()])
+    await generations.begin("g1", stale_after=STALE)
+    await generations.model("g1").apply([view()])
+    assert await generations.count("") == 2
+    assert await generations.count("g1") == 1
+    await generations.switch("g1")
+
+    await generations.drop("")
+
+    assert await generations.count("") == 0
+    assert await generations.model("").get(old.id) is None
+    assert (await generations.model("").page(10, None)).orders == []
+    assert await generations.count("g1") == 1
 
 
 # -- ViewCache ------------------------------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from order_platform.read_service.application.ports import (
@@ -16,6 +16,8 @@ from order_platform.read_service.application.ports import (
     Staged,
 )
 from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.infrastructure.generations import PointerMoved
+from order_platform.read_service.infrastructure.pointer_cache import Pointer
 
 
 class FakeReadModel:
@@ -75,12 +77,27 @@ class FakeReadModel:
 
 
 class FakeReadModelGenerations:
-    """Generations of fake read models; `pointer` is what `current()` answers, at once (the
-    MongoDB adapter may answer it up to its pointer TTL late)."""
+    """Generations of fake read models, and the pointer's changes for the rebuild, with the
+    compare-and-set rules of MongoReadModelGenerations. `pointer` is what `current()` answers,
+    at once: a caller that wants the MongoDB adapter's pointer TTL wraps `read` in a
+    `PointerCache`."""
 
-    def __init__(self, first: ReadModel | None = None) -> None:
+    def __init__(
+        self,
+        first: ReadModel | None = None,
+        *,
+        pointer_ttl_seconds: float = 0.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.models: dict[str, ReadModel] = {"": first or FakeReadModel()}
         self.pointer = Generations("")
+        self.heartbeat: datetime | None = None
+        self._ttl = pointer_ttl_seconds
+        self._now = now
+
+    @property
+    def pointer_ttl_seconds(self) -> float:
+        return self._ttl
 
     async def current(self) -> Generations:
         return self.pointer
@@ -89,6 +106,54 @@ class FakeReadModelGenerations:
         if generation not in self.models:
             self.models[generation] = FakeReadModel()
         return self.models[generation]
+
+    # -- for the rebuild ------------------------------------------------------------------------
+
+    async def read(self) -> Pointer:
+        return Pointer(self.pointer.active, self.pointer.building, self.heartbeat)
+
+    async def begin(self, generation: str, *, stale_after: timedelta) -> str | None:
+        now = self._now()
+        before = self.pointer
+        if before.building is not None and not (
+            self.heartbeat is not None and self.heartbeat < now - stale_after
+        ):
+            raise PointerMoved(
+                f"another rebuild is building generation {before.building!r} "
+                f"(last heartbeat {self.heartbeat}); wait for it to finish"
+            )
+        self.pointer = Generations(before.active, generation)
+        self.heartbeat = now
+        return before.building
+
+    async def beat(self, generation: str) -> None:
+        if self.pointer.building != generation:
+            raise PointerMoved(f"generation {generation!r} is no longer the one being built")
+        self.heartbeat = self._now()
+
+    async def switch(self, generation: str) -> str:
+        before = self.pointer
+        if before.building != generation:
+            raise PointerMoved(f"generation {generation!r} is no longer the one being built")
+        self.pointer = Generations(generation)
+        return before.active
+
+    async def abandon(self, generation: str) -> None:
+        if self.pointer.building == generation:
+            self.pointer = Generations(self.pointer.active)
+        await self.drop(generation)
+
+    async def drop(self, generation: str) -> None:
+        if self.pointer.active == generation:
+            raise PointerMoved(f"generation {generation!r} is live; it is not dropped")
+        self.models.pop(generation, None)
+
+    async def count(self, generation: str) -> int:
+        model = self.models.get(generation)
+        if model is None:
+            return 0
+        assert isinstance(model, FakeReadModel), "count() needs the fake's own read models"
+        return len(model.orders)
 
 
 @dataclass

@@ -16,9 +16,9 @@ from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
 from order_platform.contracts.order_json import AnOrder
-from order_platform.read_service.application.ports import ReadModelUnavailable
+from order_platform.read_service.application.ports import ReadModel, ReadModelUnavailable
 from order_platform.read_service.domain import OrderView
-from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
+from order_platform.read_service.infrastructure.pointer_cache import Pointer
 
 
 class ExportedOrder(AnOrder, Protocol):
@@ -28,12 +28,34 @@ class ExportedOrder(AnOrder, Protocol):
     def event_id(self) -> UUID: ...
 
 
+class RebuildableGenerations(Protocol):
+    """What the rebuild needs of the read model's generations: `MongoReadModelGenerations`,
+    or the tests' fake of it."""
+
+    @property
+    def pointer_ttl_seconds(self) -> float: ...
+
+    def model(self, generation: str) -> ReadModel: ...
+
+    async def read(self) -> Pointer: ...
+
+    async def begin(self, generation: str, *, stale_after: timedelta) -> str | None: ...
+
+    async def beat(self, generation: str) -> None: ...
+
+    async def switch(self, generation: str) -> str: ...
+
+    async def abandon(self, generation: str) -> None: ...
+
+    async def drop(self, generation: str) -> None: ...
+
+
 class ReadModelRebuildTarget:
     """Raises `ConnectionError` when the read model's MongoDB cannot be reached."""
 
     def __init__(
         self,
-        generations: MongoReadModelGenerations,
+        generations: RebuildableGenerations,
         *,
         where: str,
         close: Callable[[], Awaitable[None]],
