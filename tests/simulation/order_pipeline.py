@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from random import Random
+from typing import Any
 from uuid import UUID
 
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
@@ -37,23 +40,51 @@ from order_platform.order_service.application.ports import (
 )
 from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
-from order_platform.order_service.outbox.entry import FENCED_FIELD
+from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
 from order_platform.order_service.outbox.relay import OutboxRelay
 from order_platform.order_service.outbox.relay_registry import RelayRegistry
 from order_platform.order_service.outbox.server_clock import ServerClock
 from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.consumers import NOTIFY_GROUP, READ_GROUP, ConsumingSide, Member
 from tests.simulation.virtual_time import VirtualTimeLoop
-from tests.simulation.world import FaultRates, Process, SimPublisher, World
+from tests.simulation.world import (
+    Claimed,
+    FaultRates,
+    Process,
+    Publish,
+    SimCollection,
+    SimPublisher,
+    World,
+)
 
-LEASE = timedelta(seconds=10)  # OUTBOX_LEASE_SECONDS
-SWEEP_INTERVAL = timedelta(seconds=60)  # OUTBOX_SWEEP_INTERVAL_SECONDS
 MAX_BACKOFF = timedelta(seconds=5)
-# The README's bound: no entry stays unpublished longer than this once the broker is
-# reachable and a relay lives (a sweep interval and a lease, plus one backoff).
-BOUND = LEASE + SWEEP_INTERVAL + MAX_BACKOFF
-BOUND_S = BOUND.total_seconds()
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """OUTBOX_LEASE_SECONDS and OUTBOX_SWEEP_INTERVAL_SECONDS for a run, chosen by its seed:
+    the defaults mostly, short ones too, so that leases run out and sweeps race with the
+    other paths far more often than the defaults alone would let them."""
+
+    lease: timedelta = timedelta(seconds=10)
+    sweep_interval: timedelta = timedelta(seconds=60)
+
+    @classmethod
+    def drawn(cls, rng: Random) -> RelaySettings:
+        lease, sweep = rng.choice(((10, 60), (10, 60), (2, 5), (3, 10), (5, 20)))
+        return cls(timedelta(seconds=lease), timedelta(seconds=sweep))
+
+    @property
+    def bound_s(self) -> float:
+        """The README's bound: no entry stays unpublished longer than this once the broker
+        is reachable and a relay lives (a sweep interval and a lease, plus one backoff)."""
+        return (self.lease + self.sweep_interval + MAX_BACKOFF).total_seconds()
+
+
 CHAOS = 40.0  # seconds of faults before everything heals
+# How long after the heal the consuming side has to project and notify every published
+# event (its members rejoin their groups, back off, their ledger claims run out).
+CONSUMERS_BOUND_S = 75.0
 SHUTDOWN_DRAIN = 2.0
 
 
@@ -105,10 +136,66 @@ class RunReport:
     violation: str | None = None
 
 
+class WatchedOutbox(MongoOutbox):
+    """`MongoOutbox`, telling the world which entries its sweeps claimed: a lease changes
+    hands only so, which tells the duplicates the README states from the others."""
+
+    def __init__(self, world: World, orders: SimCollection, **kwargs: Any) -> None:
+        super().__init__(orders, **kwargs)  # type: ignore[arg-type]
+        self._world = world
+
+    async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
+        claimed = await super().claim_expired(now, limit)
+        at = self._world.loop.time()
+        self._world.claims.extend((at, entry.event_id, self.owner) for entry in claimed)
+        return claimed
+
+
+def unstated_duplicates(published: Sequence[Publish], claims: Sequence[Claimed]) -> list[str]:
+    """The publishes of an event again that no cause the README states explains. Stated: the
+    previous publisher did not hear the broker's acknowledgement (lost, or it crashed), or the
+    lease changed hands (its holder died, lost MongoDB or paused past it, and a sweep claimed
+    the entry): then the next publish is by another relay, or by one that claimed it back."""
+    history: dict[str, list[Publish]] = {}
+    for publish in published:
+        history.setdefault(publish.event_id, []).append(publish)
+    claimed: dict[str, list[Claimed]] = {}
+    for claim in claims:
+        claimed.setdefault(claim[1], []).append(claim)
+    problems = []
+    for event_id, publishes in history.items():
+        for before, again in itertools.pairwise(publishes):
+            if not before.acknowledged:
+                continue
+            event_claims = claimed.get(event_id, [])
+            if again.publisher != before.publisher:
+                explained = bool(event_claims)
+            else:
+                explained = any(
+                    before.at <= at <= again.at and by == again.publisher
+                    for at, _, by in event_claims
+                )
+            if not explained:
+                problems.append(
+                    f"event {event_id} was published again by {again.publisher} at"
+                    f" {again.at:.3f}s (after {before.publisher} at {before.at:.3f}s) for no"
+                    " stated cause"
+                )
+    return problems
+
+
 class Replica:
     """One Order Service process: the real core, wired as `bootstrap` wires it."""
 
-    def __init__(self, world: World, name: str, *, skew: float, max_in_memory: int) -> None:
+    def __init__(
+        self,
+        world: World,
+        name: str,
+        *,
+        skew: float,
+        max_in_memory: int,
+        settings: RelaySettings,
+    ) -> None:
         self.world = world
         self.process = Process(name)
         process = self.process
@@ -119,14 +206,16 @@ class Replica:
         )
         orders = world.collection(process, "orders")
         self.relay = OutboxRelay(
-            MongoOutbox(orders, owner=name, lease=LEASE, clock=self.clock),
-            RelayRegistry(world.collection(process, "outbox_relays"), owner=name, lease=LEASE),
+            WatchedOutbox(world, orders, owner=name, lease=settings.lease, clock=self.clock),
+            RelayRegistry(
+                world.collection(process, "outbox_relays"), owner=name, lease=settings.lease
+            ),
             SimPublisher(world, process),
             self.clock,
             batch_size=50,
             max_backoff=MAX_BACKOFF,
             max_in_memory=max_in_memory,
-            sweep_interval=SWEEP_INTERVAL,
+            sweep_interval=settings.sweep_interval,
         )
         relay = self.relay
         self.create_order = CreateOrderHandler(
@@ -195,6 +284,8 @@ class Simulation:
         self._stopping: set[asyncio.Future[None]] = set()
         self.members: dict[str, list[Member | None]] = {READ_GROUP: [], NOTIFY_GROUP: []}
         self.max_batch = self.rng.choice((1, 3, 500))
+        self.settings = RelaySettings.drawn(self.rng)
+        self.unpublished: list[str] = []
 
     def _new_member(self, group: str, slot: int) -> Member:
         self._names += 1
@@ -212,7 +303,11 @@ class Simulation:
         self._names += 1
         skew = self.rng.uniform(-30.0, 30.0)
         replica = Replica(
-            self.world, f"r{slot}.{self._names}", skew=skew, max_in_memory=self.max_in_memory
+            self.world,
+            f"r{slot}.{self._names}",
+            skew=skew,
+            max_in_memory=self.max_in_memory,
+            settings=self.settings,
         )
         self.replicas[slot] = replica
         replica.spawn(replica.start())
@@ -222,7 +317,6 @@ class Simulation:
         return [r for r in self.replicas if r is not None and r.process.alive]
 
     async def run(self) -> None:
-        loop = self.world.loop
         count = self._chosen(self.rng.randint(1, 4), "replicas")
         self.replicas = [None] * count
         for slot in range(count):
@@ -254,21 +348,39 @@ class Simulation:
             if replica is None or not replica.process.alive:
                 self._new_replica(slot)
             else:
-                replica.process.paused_until = 0.0
+                replica.process.resume()
         for group, members in self.members.items():
             for slot, member in enumerate(members):
                 if member is None or not member.process.alive:
                     self._new_member(group, slot)
                 else:
-                    member.process.paused_until = 0.0
+                    member.process.resume()
         await asyncio.gather(*customers)
-        # A write sent before the heal may land after it: each gets the whole bound after.
-        while (until := max(self.world.healed_at, self.world.last_late_write_at)) + BOUND_S > (
-            now := loop.time()
-        ):
-            await asyncio.sleep(until + BOUND_S - now)
+        customers_done_at = self.world.loop.time()  # their last orders were stored by then
+        await self._heal_plus(self.settings.bound_s, since=customers_done_at)
+        self.world.trace("world", "checks that every stored order is published")
+        self.unpublished = self._unpublished()
+        await self._heal_plus(CONSUMERS_BOUND_S)
         self.world.trace("world", "checks the invariants")
         self.world.trace.closed = True
+
+    async def _heal_plus(self, seconds: float, *, since: float = 0.0) -> None:
+        """Until `seconds` after the heal (or `since`); a write sent before the heal may land
+        after it (`late`), and then the time counts from that write."""
+        loop = self.world.loop
+        while (
+            start := max(self.world.healed_at, self.world.last_late_write_at, since)
+        ) + seconds > (now := loop.time()):
+            await asyncio.sleep(start + seconds - now)
+
+    def _unpublished(self) -> list[str]:
+        published = {publish.event_id for publish in self.world.published}
+        return [
+            f"order {doc['_id']} is stored but its event was not published"
+            f" {self.settings.bound_s:.0f}s after the heal"
+            for doc in self.world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
+            if doc["outbox"]["eventId"] not in published
+        ]
 
     async def _chaos(self) -> None:
         """Crashes, SIGTERMs, pauses and outages at times the seed chooses."""
@@ -299,7 +411,7 @@ class Simulation:
                 assert replica is not None
                 pause = self.rng.uniform(1.0, 25.0)
                 self.world.trace(replica.process.name, f"pauses for {pause:.1f}s")
-                replica.process.paused_until = loop.time() + pause
+                replica.process.pause(loop.time() + pause)
             elif what == "mongo":
                 outage = self.rng.uniform(0.5, 12.0)
                 self.world.trace("world", f"MongoDB unreachable for {outage:.1f}s")
@@ -340,7 +452,7 @@ class Simulation:
             else:
                 pause = self.rng.uniform(1.0, 25.0)
                 self.world.trace(member.process.name, f"pauses for {pause:.1f}s")
-                member.process.paused_until = loop.time() + pause
+                member.process.pause(loop.time() + pause)
                 continue
             self.members[group][slot] = None
             loop.call_later(self.rng.uniform(0.5, 20.0), self._member_back, group, slot)
@@ -408,7 +520,7 @@ class Simulation:
             doc["_id"]: doc for doc in world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
         }
         event_of = {order_id: doc["outbox"]["eventId"] for order_id, doc in stored.items()}
-        published = Counter(event_id for _, event_id, _, _ in world.published)
+        published = Counter(publish.event_id for publish in world.published)
         report = RunReport(
             seed=self.seed,
             replicas=len(self.replicas),
@@ -420,10 +532,7 @@ class Simulation:
             steps=world.calls,
             trace=world.trace.lines,
         )
-        problems: list[str] = []
-        for order_id, event_id in event_of.items():
-            if event_id not in published:
-                problems.append(f"order {order_id} is stored but its event was never published")
+        problems = list(self.unpublished)
         known = set(event_of.values())
         for event_id in published:
             if event_id not in known:
@@ -447,6 +556,7 @@ class Simulation:
         for event_id in received:
             if str(event_id) not in published:
                 problems.append(f"event {event_id} was notified but never published")
+        problems.extend(unstated_duplicates(world.published, world.claims))
         problems.extend(f"dead letter {letter}" for letter in world.dead_letters)
         report.notified_twice = sum(1 for count in received.values() if count > 1)
         by_customer = Counter(doc["customerName"] for doc in stored.values())

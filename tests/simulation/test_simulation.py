@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
+from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.order_pipeline import simulate
@@ -55,7 +56,30 @@ def test_the_simulator_finds_a_relay_that_never_sweeps(monkeypatch: pytest.Monke
     monkeypatch.setattr(MongoOutbox, "claim_expired", finds_nothing)
     violations = [report.violation for seed in range(60) if (report := simulate(seed)).violation]
     assert violations
-    assert all("never published" in violation for violation in violations)
+    assert all("is stored but its event was not published" in v for v in violations)
+
+
+def test_the_simulator_finds_an_event_published_again_for_no_stated_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A relay that holds what the broker acknowledged once more publishes it again itself,
+    with its lease never lost: no cause the README states, and the invariant says so."""
+    acknowledged_once = RelayBookkeeping.published
+    held_again: set[str] = set()
+
+    def published(
+        self: RelayBookkeeping, batch: list[OutboxEntry], acknowledged: list[OutboxEntry]
+    ) -> int:
+        missing = acknowledged_once(self, batch, acknowledged)
+        again = [entry for entry in acknowledged if entry.event_id not in held_again]
+        held_again.update(entry.event_id for entry in again)
+        self.hold(again)
+        return missing
+
+    monkeypatch.setattr(RelayBookkeeping, "published", published)
+    violations = [report.violation for seed in range(10) if (report := simulate(seed)).violation]
+    assert violations
+    assert all("for no stated cause" in violation for violation in violations)
 
 
 def test_a_failing_run_shrinks_to_a_short_scenario_that_replays(

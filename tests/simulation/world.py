@@ -19,6 +19,7 @@ the write, a request that fails, an outage). Everything random comes from the se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -63,13 +64,30 @@ class FaultRates:
     late: float = 0.0
     broker_failed: float = 0.0
     broker_lost_ack: float = 0.0
+    # Slow but within the timeout: it widens the windows in which two loops of one process
+    # (a relay's heartbeat and its publishing) interleave.
+    slow: float = 0.03
 
     @classmethod
     def drawn(cls, rng: Random) -> FaultRates:
         def rate() -> float:
             return rng.choice((0.0, 0.0, 0.02, 0.08, 0.2))
 
-        return cls(rate(), rate(), rate(), rate(), rate())
+        return cls(rate(), rate(), rate(), rate(), rate(), rng.choice((0.03, 0.03, 0.3)))
+
+
+Claimed = tuple[float, str, str]  # when, the event id, the relay that claimed it
+
+
+@dataclass
+class Publish:
+    """One event the broker took in, and whether its publisher heard that it did."""
+
+    at: float
+    event_id: str
+    order_id: str
+    publisher: str
+    acknowledged: bool = False
 
 
 @dataclass
@@ -80,6 +98,16 @@ class Process:
     alive: bool = True
     paused_until: float = 0.0
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    resumed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def pause(self, until: float) -> None:
+        """It stalls at its next call until then (GC, SIGSTOP), or until `resume`."""
+        self.paused_until = until
+        self.resumed.clear()
+
+    def resume(self) -> None:
+        self.paused_until = 0.0
+        self.resumed.set()
 
     def crash(self, supervisor: TaskSupervisor) -> None:
         """Its memory is gone: every task it runs ends where it is, the supervisor's too (a
@@ -119,8 +147,11 @@ class World:
         self.read_model_down_until = 0.0  # the read model's own MongoDB
         self.redis_down_until = 0.0
         self.dead_letters: list[str] = []
-        # What the broker acknowledged or took in: (time, event id, order id, publisher).
-        self.published: list[tuple[float, str, str, str]] = []
+        # What the broker took in, in order.
+        self.published: list[Publish] = []
+        # Entries a relay's sweep claimed (its `claim_expired` returned them): (time, event id,
+        # claimer). A lease changes hands only this way.
+        self.claims: list[Claimed] = []
         self.topic = Topic(self)
         self.healed_at = 0.0
         self.last_late_write_at = 0.0
@@ -156,7 +187,10 @@ class World:
         if not process.alive:
             raise asyncio.CancelledError(f"{process.name} has crashed")
         while self.loop.time() < process.paused_until:
-            await asyncio.sleep(process.paused_until - self.loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    process.resumed.wait(), process.paused_until - self.loop.time()
+                )
         if not process.alive:
             raise asyncio.CancelledError(f"{process.name} has crashed")
 
@@ -175,7 +209,7 @@ class World:
 
     def _latency(self) -> float:
         # Mostly milliseconds; now and then a slow one that is still within the timeout.
-        if self.rng.random() < 0.03:
+        if self.rng.random() < self.rates.slow:
             return self.rng.uniform(0.5, MONGO_TIMEOUT * 0.9)
         return self.rng.uniform(0.0005, 0.02)
 
@@ -245,8 +279,12 @@ class World:
         if len(entries) > 1 and self.rng.random() < self.rates.broker_failed:
             taken = self.rng.randrange(len(entries))
             self.faults["broker_partial"] += 1
+        taken_in = [
+            Publish(self.loop.time(), entry.event_id, entry.order_id, process.name)
+            for entry in entries[:taken]
+        ]
+        self.published.extend(taken_in)
         for entry in entries[:taken]:
-            self.published.append((self.loop.time(), entry.event_id, entry.order_id, process.name))
             self.topic.append(entry.key, entry.value, entry.headers)
         self.trace(process.name, f"published {[e.order_id[-4:] for e in entries[:taken]]}")
         await asyncio.sleep(latency / 2)
@@ -255,6 +293,8 @@ class World:
             raise PublishFailed("simulated: acknowledgement lost")
         if not process.alive:
             raise asyncio.CancelledError(f"{process.name} has crashed")
+        for publish in taken_in:
+            publish.acknowledged = True
         return list(entries[:taken])
 
 
