@@ -29,9 +29,15 @@ from order_platform.notification_service.application.ports import (
 )
 from order_platform.notification_service.bootstrap import wire as wire_notifications
 from order_platform.notification_service.domain import Notification
-from order_platform.read_service.application.ports import ReadModelUnavailable, Staged
+from order_platform.read_service.application.ports import (
+    Generations,
+    ReadModelUnavailable,
+    Staged,
+)
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.domain import OrderView
+from order_platform.read_service.infrastructure.generations import POINTER_TTL_SECONDS
+from order_platform.read_service.infrastructure.pointer_cache import PointerCache
 from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
 from tests.simulation.consumer_groups import TOPIC, SimGroupMember
 from tests.simulation.world import Process, World
@@ -53,7 +59,7 @@ async def _faulty[T](
 ) -> T:
     """A call to a dependency of the consuming side, at an await point the seed may spoil."""
     await world.enter(process)
-    await asyncio.sleep(world.rng.uniform(0.0005, 0.01))
+    await asyncio.sleep(world.latency())
     if world.loop.time() < down_until():
         world.faults[f"{what}_outage"] += 1
         raise unavailable(f"simulated: {what} unreachable")
@@ -67,6 +73,20 @@ async def _faulty[T](
     return result
 
 
+def read_model_call[T](
+    world: World, process: Process, apply: Callable[[], Awaitable[T]]
+) -> Awaitable[T]:
+    """A call to the read model's MongoDB, which has faults of its own."""
+    return _faulty(
+        world,
+        process,
+        "read_model",
+        lambda: world.read_model_down_until,
+        ReadModelUnavailable,
+        apply,
+    )
+
+
 class SimReadModel:
     """The shared read model as one member's process reaches it."""
 
@@ -74,14 +94,7 @@ class SimReadModel:
         self._world, self._process, self._model = world, process, model
 
     def _call[T](self, apply: Callable[[], Awaitable[T]]) -> Awaitable[T]:
-        return _faulty(
-            self._world,
-            self._process,
-            "read_model",
-            lambda: self._world.read_model_down_until,
-            ReadModelUnavailable,
-            apply,
-        )
+        return read_model_call(self._world, self._process, apply)
 
     async def stage(self, views: list[OrderView]) -> Staged:
         return await self._call(lambda: self._model.stage(views))
@@ -94,18 +107,19 @@ class SimReadModel:
 
 
 class SimGenerations:
+    """The shared generations as one member's process reaches them: the pointer read through
+    the read model's faults and cached for its TTL, as `MongoReadModelGenerations` does."""
+
     def __init__(self, world: World, process: Process, shared: FakeReadModelGenerations) -> None:
         self._world, self._process, self._shared = world, process, shared
-
-    async def current(self) -> Any:
-        return await _faulty(
-            self._world,
-            self._process,
-            "read_model",
-            lambda: self._world.read_model_down_until,
-            ReadModelUnavailable,
-            self._shared.current,
+        self._pointer = PointerCache(
+            lambda: read_model_call(world, process, shared.read),
+            shared.pointer_ttl_seconds,
+            monotonic=world.loop.time,
         )
+
+    async def current(self) -> Generations:
+        return await self._pointer.current()
 
     def model(self, generation: str) -> SimReadModel:
         model = self._shared.model(generation)
@@ -198,13 +212,16 @@ class ConsumingSide:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.generations = FakeReadModelGenerations()
+        self.generations = FakeReadModelGenerations(
+            pointer_ttl_seconds=POINTER_TTL_SECONDS, now=world.now
+        )
         self.cache = FakeViewCache()
         self.ledger = ExpiringLedger(world)
         self.customers = Customers(world)
 
     def read_model(self) -> FakeReadModel:
-        model = self.generations.model("")
+        """The live generation."""
+        model = self.generations.model(self.generations.pointer.active)
         assert isinstance(model, FakeReadModel)
         return model
 

@@ -46,6 +46,7 @@ from order_platform.order_service.outbox.relay_registry import RelayRegistry
 from order_platform.order_service.outbox.server_clock import ServerClock
 from order_platform.order_service.outbox.store import MongoOutbox
 from tests.simulation.consumers import NOTIFY_GROUP, READ_GROUP, ConsumingSide, Member
+from tests.simulation.rebuild import Operator
 from tests.simulation.virtual_time import VirtualTimeLoop
 from tests.simulation.world import (
     Claimed,
@@ -55,7 +56,9 @@ from tests.simulation.world import (
     SimCollection,
     SimPublisher,
     World,
+    at_once,
 )
+from tests.unit.read_service.fakes import FakeReadModel
 
 MAX_BACKOFF = timedelta(seconds=5)
 
@@ -82,13 +85,16 @@ class RelaySettings:
 
 
 CHAOS = 40.0  # seconds of faults before everything heals
+QUIET_AFTER = CHAOS + 15.0  # customers and operators start until then, some after the heal
 # How long after the heal the consuming side has to project and notify every published
 # event (its members rejoin their groups, back off, their ledger claims run out).
 CONSUMERS_BOUND_S = 75.0
 SHUTDOWN_DRAIN = 2.0
 
 
-CHAOS_KINDS = frozenset({"crash", "stop", "pause", "mongo", "broker", "read_model", "redis"})
+CHAOS_KINDS = frozenset(
+    {"crash", "stop", "pause", "mongo", "broker", "read_model", "redis", "rebuild"}
+)
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,24 @@ def unstated_duplicates(published: Sequence[Publish], claims: Sequence[Claimed])
     return problems
 
 
+def listing_problems(read_model: FakeReadModel) -> list[str]:
+    """The live generation's pages, walked as a client walks them: each order once."""
+    listed: Counter[UUID] = Counter()
+    after = None
+    for _ in range(len(read_model.orders) + 1):
+        page = at_once(read_model.page(7, after))
+        listed.update(view.id for view in page.orders)
+        if (after := page.next_after) is None:
+            break
+    problems = [f"order {order_id} is listed {n} times" for order_id, n in listed.items() if n > 1]
+    problems.extend(
+        f"order {order_id} is in the read model but not listed"
+        for order_id in read_model.orders
+        if order_id not in listed
+    )
+    return problems
+
+
 class Replica:
     """One Order Service process: the real core, wired as `bootstrap` wires it."""
 
@@ -204,7 +228,7 @@ class Replica:
             monotonic=world.loop.time,
             wall=lambda: world.now() + timedelta(seconds=skew),
         )
-        orders = world.collection(process, "orders")
+        orders = self.orders = world.collection(process, "orders")
         self.relay = OutboxRelay(
             WatchedOutbox(world, orders, owner=name, lease=settings.lease, clock=self.clock),
             RelayRegistry(
@@ -282,6 +306,7 @@ class Simulation:
         self.outcomes: list[Outcome] = []
         self.side = ConsumingSide(self.world)
         self._stopping: set[asyncio.Future[None]] = set()
+        self._operators: set[asyncio.Future[None]] = set()
         self.members: dict[str, list[Member | None]] = {READ_GROUP: [], NOTIFY_GROUP: []}
         self.max_batch = self.rng.choice((1, 3, 500))
         self.settings = RelaySettings.drawn(self.rng)
@@ -329,13 +354,15 @@ class Simulation:
             for slot in range(len(self.members[group])):
                 self._new_member(group, slot)
         customers = [
-            asyncio.ensure_future(self._customer(number, start=self.rng.uniform(0, CHAOS)))
+            asyncio.ensure_future(self._customer(number, start=self.rng.uniform(0, QUIET_AFTER)))
             for number in range(self._chosen(self.rng.randint(1, 8), "customers"))
         ]
         chaos = [
             asyncio.ensure_future(self._chaos()),
             asyncio.ensure_future(self._consumer_chaos()),
         ]
+        if self.rng.random() < 0.5 and (self.scenario is None or "rebuild" in self.scenario.chaos):
+            self._operators.add(asyncio.ensure_future(self._operator()))
         await asyncio.sleep(CHAOS)
         for each in chaos:
             each.cancel()
@@ -360,9 +387,42 @@ class Simulation:
         await self._heal_plus(self.settings.bound_s, since=customers_done_at)
         self.world.trace("world", "checks that every stored order is published")
         self.unpublished = self._unpublished()
-        await self._heal_plus(CONSUMERS_BOUND_S)
+        await self._heal_plus(CONSUMERS_BOUND_S, since=customers_done_at)
         self.world.trace("world", "checks the invariants")
         self.world.trace.closed = True
+
+    async def _operator(self) -> None:
+        """An operator rebuilds the read model, once or twice, at times the seed chooses; their
+        process may crash mid-rebuild (the next one takes the dead rebuild over)."""
+        loop = self.world.loop
+        for _ in range(self.rng.randint(1, 2)):
+            await asyncio.sleep(self.rng.uniform(0.0, QUIET_AFTER))
+            self._names += 1
+            operator = Operator(
+                self.world, self.side.generations, self._serving, f"operator.{self._names}"
+            )
+            task = asyncio.ensure_future(operator.rebuild_until_done(attempts=8))
+            operator.process.tasks.add(task)
+            if self.rng.random() < 0.3 and loop.time() < CHAOS:
+                loop.call_later(self.rng.uniform(0.5, 12.0), self._crash_operator, operator)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _crash_operator(self, operator: Operator) -> None:
+        """A crash during the chaos only: once everything heals, nothing crashes any more."""
+        if operator.process.alive and not self.world.healed_at:
+            self.world.trace(operator.process.name, "crashes")
+            operator.process.alive = False
+            for task in list(operator.process.tasks):
+                task.cancel()
+
+    def _serving(self) -> tuple[Process, SimCollection] | None:
+        """A live replica to answer the operator's export, the seed's choice."""
+        live = self._live()
+        if not live:
+            return None
+        replica = self.rng.choice(live)
+        return replica.process, replica.orders
 
     async def _heal_plus(self, seconds: float, *, since: float = 0.0) -> None:
         """Until `seconds` after the heal (or `since`); a write sent before the heal may land
@@ -473,11 +533,18 @@ class Simulation:
         self.world.loop.call_later(delay, restart)
 
     async def _customer(self, number: int, *, start: float) -> None:
-        """A careful client: retries with its key after an unknown outcome; without a key,
-        only after "nothing was stored"."""
+        """A customer places one to three orders, one after the other."""
         await asyncio.sleep(start)
-        key = f"key-{number}" if self.rng.random() < 0.7 else None
-        outcome = Outcome(f"customer-{number}", key)
+        for order in range(self.rng.randint(1, 3)):
+            if order:
+                await asyncio.sleep(self.rng.uniform(0.2, 8.0))
+            await self._place(f"customer-{number}-{order}")
+
+    async def _place(self, name: str) -> None:
+        """One order, as a careful client places it: retried with its key after an unknown
+        outcome; without a key, only after "nothing was stored"."""
+        key = f"key-{name}" if self.rng.random() < 0.7 else None
+        outcome = Outcome(name, key)
         self.outcomes.append(outcome)
         for _ in range(8):
             live = self._live()
@@ -572,8 +639,9 @@ class Simulation:
                 )
         # Per stored order: published; per published event: stored; per customer: one order,
         # and the one it was told of.
+        problems.extend(listing_problems(read_model))
         report.invariants_checked = (
-            len(event_of) + 5 * len(published) + len(read_model.orders) + 2 * len(self.outcomes)
+            len(event_of) + 5 * len(published) + 2 * len(read_model.orders) + 2 * len(self.outcomes)
         )
         report.violation = "; ".join(problems) or None
         return report
@@ -589,9 +657,13 @@ def simulate(seed: int, scenario: Scenario | None = None) -> RunReport:
         loop.run_until_complete(simulation.run())
         report = simulation.check()
     finally:
-        for task in asyncio.all_tasks(loop):
-            task.cancel()
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(asyncio.sleep(0))
+        # Some cleanups await (a cancelled rebuild abandons its generation): cancel until done.
+        for _ in range(10):
+            if not (pending := [task for task in asyncio.all_tasks(loop) if not task.done()]):
+                break
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
         loop.close()
     return report

@@ -13,13 +13,14 @@ import structlog
 from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.store import MongoOutbox
+from order_platform.read_service.application.ports import Generations
 from tests.simulation.order_pipeline import simulate
 from tests.simulation.shrinking import shortest_failure
 
-# About 25 s on this machine (the suite's budget for the simulation is 60 s in all), and the
-# seeds that once failed: 33632 (orders stamped by a replica's own clock before its first
-# sample of the server's, see `server_clock`).
-CI_SEEDS = [*range(150), 33632]
+# About 25 s on this machine (the suite's budget for the simulation is 60 s in all). Seeds
+# that once failed are not kept: a change to the simulator gives every seed another run (the
+# clock bug seed 33632 found is `test_server_clock.py`'s now).
+CI_SEEDS = range(150)
 
 
 @pytest.fixture(autouse=True)
@@ -80,6 +81,19 @@ def test_the_simulator_finds_an_event_published_again_for_no_stated_cause(
     violations = [report.violation for seed in range(10) if (report := simulate(seed)).violation]
     assert violations
     assert all("for no stated cause" in violation for violation in violations)
+
+
+def test_the_simulator_finds_a_rebuild_that_loses_orders_projected_while_it_copies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With projections writing only the live generation during a rebuild, an order stored
+    after the export's cursor passed and projected before the switch is missing after it."""
+    monkeypatch.setattr(Generations, "written", property(lambda self: (self.active,)))
+    violation = next(
+        (report.violation for seed in range(60) if (report := simulate(seed)).violation), None
+    )
+    assert violation is not None
+    assert "was published but is not readable" in violation
 
 
 def test_a_failing_run_shrinks_to_a_short_scenario_that_replays(

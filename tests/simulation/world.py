@@ -207,7 +207,7 @@ class World:
                 return kind
         return None
 
-    def _latency(self) -> float:
+    def latency(self) -> float:
         # Mostly milliseconds; now and then a slow one that is still within the timeout.
         if self.rng.random() < self.rates.slow:
             return self.rng.uniform(0.5, MONGO_TIMEOUT * 0.9)
@@ -218,7 +218,7 @@ class World:
     ) -> T:
         await self.enter(process)
         self.calls += 1
-        latency = self._latency()
+        latency = self.latency()
         there = self.rng.uniform(0.0, latency)  # the rest is the way back
         fault = self._fault(
             ("not_sent", self.rates.not_sent),
@@ -298,7 +298,7 @@ class World:
         return list(entries[:taken])
 
 
-def _at_once[T](operation: Coroutine[Any, Any, T]) -> T:
+def at_once[T](operation: Coroutine[Any, Any, T]) -> T:
     """Run one of the engine's coroutines to its end without a loop: the in-memory engine
     never waits on anything, so an operation is atomic, as on a server (and needs no thread)."""
     try:
@@ -317,25 +317,25 @@ class InstantCollection:
         self._collection = collection
 
     def insert_one(self, document: Document) -> Any:
-        return _at_once(self._collection.insert_one(document))
+        return at_once(self._collection.insert_one(document))
 
     def replace_one(self, query: Document, document: Document) -> Any:
-        return _at_once(self._collection.replace_one(query, document))
+        return at_once(self._collection.replace_one(query, document))
 
     def update_one(self, query: Document, update: Document, *, upsert: bool = False) -> Any:
-        return _at_once(self._collection.update_one(query, update, upsert=upsert))
+        return at_once(self._collection.update_one(query, update, upsert=upsert))
 
     def delete_one(self, query: Document) -> Any:
-        return _at_once(self._collection.delete_one(query))
+        return at_once(self._collection.delete_one(query))
 
     def find_one(self, query: Document, projection: Document | None = None) -> Any:
-        return _at_once(self._collection.find_one(query, projection))
+        return at_once(self._collection.find_one(query, projection))
 
     def find(
         self, query: Document, projection: Document | None = None, *, limit: int = 0
     ) -> list[Document]:
         cursor = self._collection.find(query, projection)
-        return _at_once((cursor.limit(limit) if limit else cursor).to_list())
+        return at_once((cursor.limit(limit) if limit else cursor).to_list())
 
 
 class SimCollection:
@@ -397,23 +397,68 @@ class SimCollection:
         return await self._call("find_one", read)
 
     def find(
-        self, query: Document, projection: Document | None = None, *, limit: int = 0
-    ) -> AsyncIterator[Document]:
-        async def documents() -> AsyncIterator[Document]:
-            found = await self._call(
-                "find",
-                lambda: [
-                    _through_bson(d)
-                    for d in self._raw.find(_through_bson(query), projection, limit=limit)
-                ],
-            )
-            for document in found:
-                yield document
+        self,
+        query: Document,
+        projection: Document | None = None,
+        *,
+        limit: int = 0,
+        batch_size: int = 0,
+    ) -> SimCursor:
+        return SimCursor(self, query, projection, limit)
 
-        return documents()
+    async def estimated_document_count(self) -> int:
+        return await self._call("count", lambda: len(self._raw.find({}, {"_id": 1})))
 
     async def create_index(self, *args: Any, **kwargs: Any) -> str:
         return await self._call("create_index", lambda: "index")
+
+
+class SimCursor:
+    """A `find`: iterated, one call answers it all; sorted by `_id`, `to_list(n)` walks the
+    `_id` index n at a time, each step a call of its own (documents stored meanwhile above
+    the position are seen, as on a server)."""
+
+    def __init__(
+        self, collection: SimCollection, query: Document, projection: Document | None, limit: int
+    ) -> None:
+        self._collection = collection
+        self._query = query
+        self._projection = projection
+        self._limit = limit
+        self._after: Any = None
+
+    def sort(self, key: str, direction: int) -> SimCursor:
+        assert (key, direction) == ("_id", 1), "the simulated cursor walks `_id` upwards only"
+        return self
+
+    async def __aiter__(self) -> AsyncIterator[Document]:
+        for document in await self._fetch(self._query, self._limit):
+            yield document
+
+    async def to_list(self, length: int) -> list[Document]:
+        query = (
+            self._query
+            if self._after is None
+            else {"$and": [self._query, {"_id": {"$gt": self._after}}]}
+        )
+        found = sorted(await self._fetch(query, 0), key=lambda document: document["_id"])
+        batch = found[:length]
+        if batch:
+            self._after = batch[-1]["_id"]
+        return batch
+
+    async def close(self) -> None:
+        return None
+
+    def _fetch(self, query: Document, limit: int) -> Any:
+        raw = self._collection._raw
+        projection = self._projection
+        return self._collection._call(
+            "find",
+            lambda: [
+                _through_bson(d) for d in raw.find(_through_bson(query), projection, limit=limit)
+            ],
+        )
 
 
 class SimPublisher:
