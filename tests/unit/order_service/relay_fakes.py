@@ -25,6 +25,7 @@ class FakeOutboxStore:
         self.entries: dict[str, OutboxEntry] = {}
         self.published: set[str] = set()  # event ids
         self.alive_until: dict[str, datetime] = {}
+        self.failing_lease_removals = 0  # this many `mark_published` calls fail first
 
     def insert(self, entry: OutboxEntry) -> bool:
         """An order's write landing, with its outbox entry; refused if the order is stored."""
@@ -71,6 +72,9 @@ class FakeOutbox:
         return claimed
 
     async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+        if self._store.failing_lease_removals:
+            self._store.failing_lease_removals -= 1
+            raise ConnectionError("fake outbox store: lease removal failed")
         self._store.published.update(
             e.event_id for e in entries if e.event_id in self._store.entries
         )

@@ -7,16 +7,20 @@ runs the same guarantees on real servers and processes.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
+
+from prometheus_client import REGISTRY
 
 from order_platform.order_service.domain import Order
 from order_platform.order_service.outbox.bookkeeping import EXPECT_FOR_LEASES
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 from order_platform.order_service.outbox.relay import OutboxRelay
+from tests.support.waiting import eventually
 from tests.unit.order_service.fakes import FakeClock
 from tests.unit.order_service.relay_fakes import (
     FakeHeartbeats,
@@ -269,3 +273,35 @@ async def test_a_failed_publish_keeps_the_lease_and_a_failed_lease_removal_is_re
     await run_for([relay], clock, BEAT * 2)
     assert broker.event_ids() == [entry.event_id]
     assert store.unpublished() == []
+
+
+async def test_a_failed_lease_removal_is_counted_apart_and_publishes_nothing_again() -> None:
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    relay = new_relay(store, broker, clock)
+    await relay.heartbeat()
+    entry = await written(relay, clock, 1)
+    store.insert(entry)
+    store.failing_lease_removals = 1
+    removals_before = _sample("outbox_lease_removal_failures_total")
+    publishes_before = _sample("outbox_publish_failures_total")
+
+    relay.committed([entry])
+    running = asyncio.create_task(relay.run())
+    try:
+
+        async def removed() -> bool:
+            return store.unpublished() == []
+
+        await eventually(removed, timeout=5, what="the lease removed on the retry")
+    finally:
+        relay.request_stop()
+        await running
+
+    assert broker.event_ids() == [entry.event_id]  # published once: the retry only removes
+    assert _sample("outbox_lease_removal_failures_total") == removals_before + 1
+    assert _sample("outbox_publish_failures_total") == publishes_before
+    assert relay.failures == 0
+
+
+def _sample(name: str) -> float:
+    return REGISTRY.get_sample_value(name) or 0.0

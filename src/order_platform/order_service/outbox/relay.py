@@ -44,6 +44,10 @@ PUBLISHED = Counter("outbox_published_total", "Outbox events the broker acknowle
 PUBLISH_FAILURES = Counter(
     "outbox_publish_failures_total", "Publish attempts that failed (retried with backoff)"
 )
+LEASE_REMOVAL_FAILURES = Counter(
+    "outbox_lease_removal_failures_total",
+    "Removals of published entries' leases that failed (MongoDB; retried, nothing republished)",
+)
 HELD = Gauge(
     "outbox_pending_entries", "Outbox entries this relay holds, not yet acknowledged by Kafka"
 )
@@ -237,8 +241,11 @@ class OutboxRelay:
                 failures = 0
             except Exception as error:
                 failures += 1
-                self.failures += 1
-                PUBLISH_FAILURES.inc()
+                if isinstance(error, _LeaseRemovalFailed):
+                    LEASE_REMOVAL_FAILURES.inc()  # published all the same: not a publish failure
+                else:
+                    self.failures += 1
+                    PUBLISH_FAILURES.inc()
                 delay = self._backoff.delay(failures)
                 log.warning("outbox_relay_retrying", error=str(error), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
@@ -296,7 +303,10 @@ class OutboxRelay:
     async def _mark_published(self) -> None:
         """Remove the leases of what the broker acknowledged; kept to retry if MongoDB fails."""
         marking = self._book.to_mark()
-        await self._outbox.mark_published(marking)
+        try:
+            await self._outbox.mark_published(marking)
+        except Exception as error:
+            raise _LeaseRemovalFailed(str(error)) from error
         self._book.marked(marking)
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
@@ -310,3 +320,7 @@ class OutboxRelay:
                 kept.append(renewed)
             # else: taken over by another relay's sweep (theirs to publish now), or published
         return kept
+
+
+class _LeaseRemovalFailed(Exception):
+    """Removing acknowledged entries' leases failed: retried like a publish, counted apart."""
