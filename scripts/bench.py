@@ -17,6 +17,9 @@ with the CPU the services and the servers spent, and the services' memory after 
 With `--baseline`, the baseline design (`../shared/baseline/run.sh`) runs first on servers
 of its own, then the platform, under the same load, `--repeat` times, and the table shows
 both with their ratio for every run (these machines are noisy: compare within a run).
+Both systems run on the same MongoDB layout, each layout of `--layouts` in every run (default
+both): `one`, the write side, read side and read model on one server; `split`, the read model
+on a server of its own. One table per layout; the JSON names each figure's layout.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from uuid import uuid4
 
 import aiohttp
 import psutil
-from bench_systems import TOPIC, Baseline, Platform, System
+from bench_systems import LAYOUTS, TOPIC, Baseline, Platform, System
 
 FRESHNESS_POLL_SECONDS = 0.002
 FRESHNESS_GIVE_UP_SECONDS = 30.0
@@ -462,38 +465,51 @@ def side_by_side(runs: list[dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def plot(runs: list[dict[str, dict[str, Any]]], path: Path) -> None:
-    """POST latency and freshness over the full-load phase of the first run, both systems."""
+def plot(results: dict[str, list[dict[str, dict[str, Any]]]], path: Path, concurrency: int) -> None:
+    """POST latency and freshness over the full-load phase of the first run, both systems,
+    one column per layout."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (latency, freshness) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    for name, colour in (("baseline", "tab:orange"), ("platform", "tab:blue")):
-        if name not in runs[0]:
-            continue
-        timeline = runs[0][name]["timeline"]
-        if timeline["post"]:
-            xs, ys = zip(*timeline["post"], strict=True)
-            latency.scatter(xs, ys, s=2, alpha=0.35, color=colour, label=name)
-        if timeline["freshness"]:
-            xs, ys = zip(*sorted(timeline["freshness"]), strict=True)
-            freshness.plot(xs, ys, marker=".", color=colour, label=name)
-        if timeline.get("gave_up"):
-            xs, ys = zip(*sorted(timeline["gave_up"]), strict=True)
-            freshness.scatter(
-                xs, ys, marker="x", color=colour, label=f"{name}: not readable within 30 s"
-            )
-    latency.set_ylabel("POST /orders latency (ms)")
-    latency.set_yscale("log")
-    freshness.set_ylabel("freshness: 201 → readable (ms)")
-    freshness.set_yscale("log")
-    freshness.set_xlabel("seconds into the full-load phase")
-    for axes in (latency, freshness):
-        axes.grid(True, which="both", alpha=0.3)
-        axes.legend(loc="upper left", markerscale=4)
-    figure.suptitle("16 closed-loop clients, same embedded servers, one run")
+    figure, grid = plt.subplots(
+        2,
+        len(results),
+        figsize=(2 + 7 * len(results), 6),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
+    for column, (layout, runs) in enumerate(results.items()):
+        latency, freshness = grid[0][column], grid[1][column]
+        for name, colour in (("baseline", "tab:orange"), ("platform", "tab:blue")):
+            if name not in runs[0]:
+                continue
+            timeline = runs[0][name]["timeline"]
+            if timeline["post"]:
+                xs, ys = zip(*timeline["post"], strict=True)
+                latency.scatter(xs, ys, s=2, alpha=0.35, color=colour, label=name)
+            if timeline["freshness"]:
+                xs, ys = zip(*sorted(timeline["freshness"]), strict=True)
+                freshness.plot(xs, ys, marker=".", color=colour, label=name)
+            if timeline.get("gave_up"):
+                xs, ys = zip(*sorted(timeline["gave_up"]), strict=True)
+                freshness.scatter(
+                    xs, ys, marker="x", color=colour, label=f"{name}: not readable within 30 s"
+                )
+        latency.set_title(LAYOUTS[layout])
+        latency.set_yscale("log")
+        freshness.set_yscale("log")
+        freshness.set_xlabel("seconds into the full-load phase")
+        for axes in (latency, freshness):
+            axes.grid(True, which="both", alpha=0.3)
+            axes.legend(loc="upper left", markerscale=4)
+    grid[0][0].set_ylabel("POST /orders latency (ms)")
+    grid[1][0].set_ylabel("freshness: 201 → readable (ms)")
+    figure.suptitle(
+        f"{concurrency} closed-loop clients, both systems on the same layout, first run"
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -503,6 +519,16 @@ def machine() -> str:
         f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
         f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
     )
+
+
+def layouts(value: str) -> list[str]:
+    """`--layouts one,split`: the names in the order given, each once."""
+    chosen = list(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    if not chosen or any(name not in LAYOUTS for name in chosen):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: a comma-separated list of {', '.join(LAYOUTS)}"
+        )
+    return chosen
 
 
 def run_system(make: Callable[[], System], args: argparse.Namespace) -> dict[str, Any]:
@@ -523,7 +549,15 @@ def main() -> int:
     parser.add_argument(
         "--baseline", type=Path, help="the baseline's run.sh: measure it beside the platform"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each system")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each system and layout")
+    parser.add_argument(
+        "--layouts",
+        type=layouts,
+        default=",".join(LAYOUTS),
+        help="MongoDB layouts, each run for both systems: "
+        + "; ".join(f"{name}: {text}" for name, text in LAYOUTS.items())
+        + " (default: all)",
+    )
     parser.add_argument(
         "--list-orders",
         type=int,
@@ -542,44 +576,67 @@ def main() -> int:
 
     log_dir = Path(tempfile.mkdtemp(prefix="order-platform-bench-"))
     sink = SpanSink() if args.tracing else None
-    runs: list[dict[str, dict[str, Any]]] = []
+    otlp = sink.url if sink else None
+    # Layout by layout within each run, so that the machine's drift touches all of them alike.
+    results: dict[str, list[dict[str, dict[str, Any]]]] = {layout: [] for layout in args.layouts}
+    entries: list[dict[str, Any]] = []
     for number in range(args.repeat):
-        run_dir = log_dir / f"run{number}"
-        run: dict[str, dict[str, Any]] = {}
-        if args.baseline is not None:
-            run["baseline"] = run_system(partial(Baseline, args.baseline.resolve(), run_dir), args)
-        otlp = sink.url if sink else None
-        run["platform"] = run_system(partial(Platform, run_dir, otlp_endpoint=otlp), args)
-        runs.append(run)
-        print(f"run {number + 1} of {args.repeat} done", file=sys.stderr)
+        for layout in args.layouts:
+            run_dir = log_dir / f"run{number}" / layout
+            run: dict[str, dict[str, Any]] = {}
+            started = time.monotonic()
+            if args.baseline is not None:
+                run["baseline"] = run_system(
+                    partial(Baseline, args.baseline.resolve(), run_dir, layout=layout), args
+                )
+            run["platform"] = run_system(
+                partial(Platform, run_dir, layout=layout, otlp_endpoint=otlp), args
+            )
+            results[layout].append(run)
+            entries.append(
+                {
+                    "run": number + 1,
+                    "layout": layout,
+                    **{
+                        name: {k: v for k, v in figures.items() if k != "timeline"}
+                        for name, figures in run.items()
+                    },
+                }
+            )
+            print(
+                f"run {number + 1} of {args.repeat}, layout {layout}: done in"
+                f" {time.monotonic() - started:.0f} s",
+                file=sys.stderr,
+            )
 
     report = {
         "machine": machine(),
         "concurrency": args.concurrency,
         "duration_s": args.duration,
         "tracing": "exported over OTLP/HTTP to a local sink" if sink else "off",
-        "runs": [
-            {name: {k: v for k, v in figures.items() if k != "timeline"}}
-            for run in runs
-            for name, figures in run.items()
-        ],
+        "layouts": {layout: LAYOUTS[layout] for layout in args.layouts},
+        "runs": entries,
     }
     print(json.dumps(report, indent=2))
     if args.baseline is not None:
         print(
             f"\n{report['machine']}, {args.concurrency} clients, {args.duration:.0f} s phases,"
-            f" {args.repeat} run(s), values per run:\n"
+            f" {args.repeat} run(s) of each layout, both systems on the same layout,"
+            " values per run:"
         )
-        print(side_by_side(runs))
-    for number, run in enumerate(runs, 1):
-        if scale := run["platform"].get("list_at_scale"):
+        for layout, runs in results.items():
+            print(f"\n### {LAYOUTS[layout]} (`{layout}`)\n")
+            print(side_by_side(runs))
+    for entry in entries:
+        if scale := entry["platform"].get("list_at_scale"):
             print(
-                f"\nrun {number}, platform, first page of GET /orders at scale: {json.dumps(scale)}"
+                f"\nrun {entry['run']}, layout {entry['layout']}, platform, first page of"
+                f" GET /orders at scale: {json.dumps(scale)}"
             )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
-        plot(runs, args.plot)
+        plot(results, args.plot, args.concurrency)
     print(f"logs: {log_dir}", file=sys.stderr)
     return 0
 

@@ -1,9 +1,10 @@
 """The systems the benchmark drives: the platform, and the baseline design beside it.
 
 Each runs its three services against its own fresh set of embedded servers, so that neither
-inherits the other's data, caches or JIT-warm servers. Both expose the same face to the load:
-the write and read URLs, the processes whose CPU and memory count, and how many notifications
-have been sent so far (counted from the worker's output, where both print them).
+inherits the other's data, caches or JIT-warm servers, and both on the same server layout
+(`LAYOUTS`), or the comparison measures the layout, not the design. Both expose the same face
+to the load: the write and read URLs, the processes whose CPU and memory count, and how many
+notifications have been sent so far (counted from the worker's output, where both print them).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +26,14 @@ from order_platform.devtools.embedded.process import ManagedProcess
 TOPIC = "order-created"
 TOPIC_PARTITIONS = 4  # the embedded broker's default for an auto-created topic
 NOTIFICATION_MARK = b"Notification sent to"
+
+# How a system's MongoDB is laid out: its write side, read side and read model on one server,
+# or the read model (the platform's read service, the baseline's `READ_MONGODB_URI`) on a
+# server of its own.
+LAYOUTS = {
+    "one": "one MongoDB server per system",
+    "split": "a write server and a read server per system",
+}
 
 
 class System(Protocol):
@@ -59,9 +69,18 @@ class NotificationCounter:
         return self._count
 
 
-def _servers(log_dir: Path) -> EmbeddedServers:
-    servers = EmbeddedServers(log_dir=log_dir).start()
+def _servers(log_dir: Path, layout: str) -> EmbeddedServers:
+    """Fresh servers for one system; the read model's MongoDB is started only in the split
+    layout (one never started has no process, so its CPU and memory count nowhere)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}, expected one of {', '.join(LAYOUTS)}")
+    servers = EmbeddedServers(log_dir=log_dir)
+    wanted = [s for s in servers.all if layout == "split" or s is not servers.read_mongodb]
     try:
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="embedded") as pool:
+            futures = [pool.submit(server.start) for server in wanted]
+        for future in futures:
+            future.result()
         asyncio.run(
             create_topic(servers.kafka_bootstrap_servers, TOPIC, TOPIC_PARTITIONS, exist_ok=True)
         )
@@ -73,6 +92,10 @@ def _servers(log_dir: Path) -> EmbeddedServers:
 
 def _server_processes(servers: EmbeddedServers) -> dict[str, psutil.Process]:
     return {s.name: psutil.Process(s.pid) for s in servers.all if s.pid}
+
+
+def _read_mongodb_uri(servers: EmbeddedServers, layout: str) -> str:
+    return servers.read_mongodb_uri if layout == "split" else servers.mongodb_uri
 
 
 def _common_env(servers: EmbeddedServers) -> dict[str, str]:
@@ -89,13 +112,13 @@ class Platform:
 
     name = "platform"
 
-    def __init__(self, log_dir: Path, *, otlp_endpoint: str | None = None) -> None:
-        self.servers = _servers(log_dir / "platform")
+    def __init__(self, log_dir: Path, *, layout: str, otlp_endpoint: str | None = None) -> None:
+        self.servers = _servers(log_dir / "platform", layout)
         env = _common_env(self.servers) | {"LOG_LEVEL": "WARNING"}
         if otlp_endpoint:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
         own = {
-            "read-service": {"MONGODB_URI": self.servers.read_mongodb_uri},
+            "read-service": {"MONGODB_URI": _read_mongodb_uri(self.servers, layout)},
             # The notification line is the worker's effect, so it stays on, as in production.
             "notification-service": {"LOG_LEVEL": "INFO"},
         }
@@ -129,15 +152,17 @@ class Baseline:
 
     name = "baseline"
 
-    def __init__(self, run_script: Path, log_dir: Path) -> None:
-        self.servers = _servers(log_dir / "baseline")
+    def __init__(self, run_script: Path, log_dir: Path, *, layout: str) -> None:
+        self.servers = _servers(log_dir / "baseline", layout)
         write_port, read_port = _free_port(), _free_port()
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "READ_MONGODB_URI"},
             **_common_env(self.servers),
             "BASELINE_PYTHON": sys.executable,
             "PYTHONUNBUFFERED": "1",
         }
+        if layout == "split":
+            env["READ_MONGODB_URI"] = self.servers.read_mongodb_uri
         log_path = log_dir / "baseline" / "services.log"
         self._process = ManagedProcess(
             "baseline",
