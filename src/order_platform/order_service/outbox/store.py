@@ -18,7 +18,7 @@ from order_platform.building_blocks.runtime.clock import SystemClock
 from order_platform.building_blocks.runtime.correlation import current_correlation_id
 from order_platform.building_blocks.runtime.tracing import current_traceparent
 from order_platform.order_service.application.ports import Clock
-from order_platform.order_service.domain import Order
+from order_platform.order_service.domain import Order, OrderCreated
 from order_platform.order_service.outbox.entry import (
     LEASE_FIELD,
     OWNER_FIELD,
@@ -48,6 +48,8 @@ class MongoOutbox:
         """The entry of `order`'s event, leased to us; called inside the request, so that its
         correlation id and trace travel with the event."""
         (event,) = order.events
+        if not isinstance(event, OrderCreated):  # transitions do not reach the outbox yet
+            raise TypeError(f"no outbox entry for {type(event).__name__} yet")
         return OutboxEntry.for_event(
             event,
             owner=self.owner,
