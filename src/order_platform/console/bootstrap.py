@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from order_platform.building_blocks.http.service_app import Started
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor, Targets
@@ -63,21 +64,27 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
         )
         orders = OrderTracker(stream, services, dead_letters)
         stop = asyncio.Event()
+        attention = Attention(
+            idle_interval_seconds=settings.console_idle_interval_seconds,
+            watched_for_seconds=settings.console_watched_seconds,
+        )
         supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
         stack.push_async_callback(supervisor.stop, within_seconds=settings.shutdown_timeout_seconds)
         supervisor.start(
             "console-scrapes",
-            lambda: pipeline.run(settings.console_scrape_interval_seconds, stop),
+            lambda: pipeline.run(settings.console_scrape_interval_seconds, stop, attention),
             request_stop=stop.set,
         )
         supervisor.start(
             "console-orders",
-            lambda: orders.run(settings.console_refresh_interval_seconds, stop),
+            lambda: orders.run(settings.console_refresh_interval_seconds, stop, attention),
             request_stop=stop.set,
         )
         supervisor.start(
             "console-dead-letters",
-            lambda: dead_letters.run(settings.console_dead_letters_interval_seconds, stop),
+            lambda: dead_letters.run(
+                settings.console_dead_letters_interval_seconds, stop, attention
+            ),
             request_stop=stop.set,
         )
         supervisor.start("console-topic", stream.run)
@@ -96,6 +103,7 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
         orders=orders,
         dead_letters=dead_letters,
         stream=stream,
+        attention=attention,
         refresh_ms=int(settings.console_refresh_interval_seconds * 1000),
     )
     log.info("console_started", services=pipeline.urls, topic=settings.order_created_topic)

@@ -13,6 +13,7 @@ import pytest
 
 from order_platform.building_blocks.http.service_app import Started
 from order_platform.building_blocks.runtime.health import Readiness
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor, Targets
@@ -108,8 +109,13 @@ def desk() -> FakeDesk:
 
 
 @pytest.fixture
+def attention() -> Attention:
+    return Attention()
+
+
+@pytest.fixture
 async def client(
-    order: SeenOrder, hops: FakeHops, desk: FakeDesk
+    order: SeenOrder, hops: FakeHops, desk: FakeDesk, attention: Attention
 ) -> AsyncIterator[httpx.AsyncClient]:
     stream = FakeStream([order])
     dead_letters = DeadLetterMonitor(desk, projection_group=READS, notification_group=NOTIFICATIONS)
@@ -122,11 +128,20 @@ async def client(
             dead_letters=dead_letters,
             stream=stream,
             refresh_ms=1000,
+            attention=attention,
         )
         return Started(api, Readiness({}), lambda: asyncio.sleep(0))
 
     async with serving(create_app(start), "localhost") as client:
         yield client
+
+
+async def test_the_page_tells_the_background_loops_that_someone_watches(
+    client: httpx.AsyncClient, attention: Attention
+) -> None:
+    assert not attention.watching()
+    assert (await client.get("/api/overview")).status_code == 200
+    assert attention.watching()
 
 
 async def test_the_page_and_its_assets_come_from_the_console_only(

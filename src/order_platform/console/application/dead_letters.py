@@ -7,13 +7,13 @@ Redrives of a group run one at a time: a second request while one runs is refuse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.ports import (
     DeadLetterDesk,
     DeadLetterSummary,
@@ -56,12 +56,15 @@ class DeadLetterMonitor:
                 except Unavailable as error:
                     self._errors[group] = str(error)
 
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
+    async def run(
+        self, interval: float, stop: asyncio.Event, attention: Attention | None = None
+    ) -> None:
+        """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
+        attention = attention or Attention(idle_interval_seconds=interval)
         while not stop.is_set():
             started = time.monotonic()
             await self.refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(interval - (time.monotonic() - started), 0))
+            await attention.pause(interval, started, stop)
 
     def failure(self, order_id: UUID) -> Failure:
         """The latest error of this order's dead letter in each group, if it has one."""

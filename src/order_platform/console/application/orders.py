@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.ports import (
     HopSources,
@@ -75,12 +76,15 @@ class OrderTracker:
         if pending:
             await self._learn(pending)
 
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
+    async def run(
+        self, interval: float, stop: asyncio.Event, attention: Attention | None = None
+    ) -> None:
+        """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
+        attention = attention or Attention(idle_interval_seconds=interval)
         while not stop.is_set():
             started = time.monotonic()
             await self.refresh()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(interval - (time.monotonic() - started), 0))
+            await attention.pause(interval, started, stop)
 
     def recent(self) -> list[Json]:
         rows = []

@@ -4,12 +4,12 @@ minute, errors, health; the outbox; the lag of each group on each partition and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.ports import Scrape, ServiceProbe
 from order_platform.console.domain.rates import CounterHistory
 
@@ -53,12 +53,15 @@ class PipelineMonitor:
             self._latest[url] = scrape
         self.scrapes += 1
 
-    async def run(self, interval: float, stop: asyncio.Event) -> None:
+    async def run(
+        self, interval: float, stop: asyncio.Event, attention: Attention | None = None
+    ) -> None:
+        """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
+        attention = attention or Attention(idle_interval_seconds=interval)
         while not stop.is_set():
             started = time.monotonic()
             await self.scrape_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(interval - (time.monotonic() - started), 0))
+            await attention.pause(interval, started, stop)
 
     def snapshot(self) -> Json:
         t = self.targets

@@ -5,7 +5,7 @@ and the JSON it polls: `GET /api/overview`, `GET /api/orders/{id}`, `POST
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from order_platform.building_blocks.http.problem import (
     invalid_request,
 )
 from order_platform.building_blocks.http.service_app import Started, service_app
+from order_platform.console.application.attention import Attention
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor
@@ -39,6 +40,8 @@ class ConsoleApi:
     dead_letters: DeadLetterMonitor
     stream: OrderStream
     refresh_ms: int
+    # Told of every request of the page, so that the background loops know it is watched.
+    attention: Attention = field(default_factory=Attention)
 
 
 Api = Annotated[ConsoleApi, Depends(current_api)]
@@ -58,6 +61,7 @@ def _static(name: str) -> str:
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 async def page(api: Api) -> HTMLResponse:
+    api.attention.seen()
     html = _static("console.html").replace("{{refresh_ms}}", str(api.refresh_ms))
     return HTMLResponse(html, headers=SECURITY_HEADERS)
 
@@ -78,6 +82,7 @@ async def static(name: str) -> Response:
 async def overview(api: Api) -> dict[str, Any]:
     """Everything the page shows but the searched order, from what the console already holds
     (polling it costs the services nothing)."""
+    api.attention.seen()
     return {
         "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "pipeline": api.pipeline.snapshot(),

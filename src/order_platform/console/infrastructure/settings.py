@@ -20,6 +20,11 @@ class ConsoleSettings(ServiceSettings):
     console_scrape_interval_seconds: float = 2.0
     console_refresh_interval_seconds: float = 1.0
     console_dead_letters_interval_seconds: float = 5.0
+    # While no page has asked for `console_watched_seconds`, each of the three waits this
+    # long instead (the first request after that wakes them): an unwatched console costs
+    # the services one scrape each per this interval. Below the rates' one-minute window.
+    console_idle_interval_seconds: float = 15.0
+    console_watched_seconds: float = 30.0
     console_http_timeout_seconds: float = 2.0
     # How many of the topic's latest orders the console keeps (per partition at start).
     console_orders_kept: int = 2000
