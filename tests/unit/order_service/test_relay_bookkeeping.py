@@ -105,7 +105,9 @@ def test_no_sweep_while_memory_is_full_but_one_a_beat_later() -> None:
     bookkeeping.hold([entry(1)])
     assert bookkeeping.sweep_room(NOW, batch_size=200) == 0
     assert bookkeeping.sweep_at == NOW + BEAT
-    bookkeeping.next_batch(1)
+    taken = bookkeeping.next_batch(1)
+    assert bookkeeping.sweep_room(NOW + BEAT, batch_size=200) == 0  # in flight: still in memory
+    bookkeeping.published(taken, taken, taken)
     assert bookkeeping.sweep_room(NOW + BEAT, batch_size=200) == 1
 
 
@@ -150,6 +152,33 @@ def test_an_expected_entry_found_after_a_sweep_claimed_it_is_not_published_twice
     assert bookkeeping.held == 0
 
 
+def test_an_expected_entry_found_while_its_batch_is_in_flight_is_not_published_twice() -> None:
+    # A sweep claimed a late insert and its batch is being published when the insert's own
+    # caller reports the outcome unknown and the heartbeat then finds it: the entry is ours,
+    # and the batch in flight publishes it (seed 2797 of the simulator).
+    bookkeeping = book()
+    bookkeeping.swept(NOW, [entry(1)], 10, never_expired)
+    taken = bookkeeping.next_batch(10)
+    bookkeeping.expect([entry(1)], NOW)
+    assert not bookkeeping.found(entry(1, lease_until=NOW + 2 * LEASE))
+    assert (bookkeeping.held, bookkeeping.in_flight) == (0, 1)
+
+    bookkeeping.published(taken, taken, taken)
+    assert (bookkeeping.held, bookkeeping.in_flight) == (0, 0)
+    assert not bookkeeping.found(entry(1, lease_until=NOW + 2 * LEASE))  # acknowledged
+    assert bookkeeping.held == 0
+
+
+def test_a_failed_batch_holds_again_what_is_still_ours_only() -> None:
+    bookkeeping = book()
+    bookkeeping.hold([entry(1), entry(2)])
+    taken = bookkeeping.next_batch(10)
+    renewed = entry(1, lease_until=NOW + 2 * LEASE)  # entry 2 was taken over meanwhile
+    bookkeeping.returned(taken, [renewed])
+    assert bookkeeping.in_flight == 0
+    assert bookkeeping.next_batch(10) == [renewed]
+
+
 def test_a_departed_relay_is_swept_for_once_its_leases_ran_out_then_forgotten() -> None:
     bookkeeping = book()
     complete_sweep(bookkeeping, NOW)
@@ -170,8 +199,9 @@ def test_a_departed_relay_is_not_forgotten_after_an_incomplete_sweep() -> None:
 
 def test_unacknowledged_entries_are_held_again_and_acknowledged_ones_wait_for_their_mark() -> None:
     bookkeeping = book()
-    batch = [entry(1), entry(2), entry(3)]
-    assert bookkeeping.published(batch, [entry(1), entry(3)]) == 1
+    bookkeeping.hold([entry(1), entry(2), entry(3)])
+    batch = bookkeeping.next_batch(10)
+    assert bookkeeping.published(batch, batch, [entry(1), entry(3)]) == 1
     assert bookkeeping.next_batch(10) == [entry(2)]
     assert bookkeeping.to_mark() == [entry(1), entry(3)]
     bookkeeping.marked([entry(1)])
@@ -180,7 +210,8 @@ def test_unacknowledged_entries_are_held_again_and_acknowledged_ones_wait_for_th
 
 def test_beyond_the_unmarked_cap_the_oldest_acknowledged_entries_are_let_go() -> None:
     bookkeeping = book(max_unmarked=2)
-    bookkeeping.published([entry(1), entry(2), entry(3)], [entry(1), entry(2), entry(3)])
+    every = [entry(1), entry(2), entry(3)]
+    bookkeeping.published(every, every, every)
     assert bookkeeping.to_mark() == [entry(2), entry(3)]  # a sweep republishes entry 1
 
 
@@ -194,7 +225,7 @@ def test_there_is_work_while_entries_are_held_or_unmarked_or_a_sweep_is_due() ->
     bookkeeping = book()
     complete_sweep(bookkeeping, NOW)
     assert not bookkeeping.has_work(NOW)
-    bookkeeping.published([entry(1)], [entry(1)])
+    bookkeeping.published([entry(1)], [entry(1)], [entry(1)])
     assert bookkeeping.has_work(NOW)
     bookkeeping.marked([entry(1)])
     assert bookkeeping.has_work(NOW + SWEEP_INTERVAL)

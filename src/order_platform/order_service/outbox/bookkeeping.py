@@ -47,6 +47,9 @@ class RelayBookkeeping:
         self._max_unmarked = max_unmarked
         # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
         self._held: dict[str, OutboxEntry] = {}
+        # Taken into a batch that is being published: not held, and not to be held again by
+        # anyone but that batch's outcome (`returned` or `published`).
+        self._in_flight: dict[str, OutboxEntry] = {}
         # Inserts whose outcome is unknown, by event id, with when to stop looking for them.
         self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
         # Acknowledged by the broker, lease not removed yet.
@@ -59,6 +62,10 @@ class RelayBookkeeping:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     @property
     def unmarked(self) -> int:
@@ -84,13 +91,19 @@ class RelayBookkeeping:
 
     def hold(self, entries: Sequence[OutboxEntry]) -> bool:
         """Hold these to publish; beyond the cap, leave them for a sweep. True when that
-        brought the next sweep forward (the publishing loop may be asleep until a later one)."""
+        brought the next sweep forward (the publishing loop may be asleep until a later one).
+
+        An entry in a batch being published, or acknowledged already, is not held again: one
+        path can learn of an entry while another is publishing it (a lost insert's lookup
+        while a sweep's claim is in flight), and holding it twice would publish it twice."""
         sooner = False
         for entry in entries:
+            if entry.event_id in self._in_flight or entry.event_id in self._unmarked:
+                continue
             if entry.event_id in self._held:
                 self._held[entry.event_id] = entry  # the fresher lease
                 continue
-            if len(self._held) >= self._max_in_memory:
+            if len(self._held) + len(self._in_flight) >= self._max_in_memory:
                 # Left in MongoDB under our lease; once that lease has run out, a sweep finds it.
                 if self._dropped_until is None or entry.lease_until > self._dropped_until:
                     self._dropped_until = entry.lease_until
@@ -144,7 +157,7 @@ class RelayBookkeeping:
     def sweep_room(self, now: datetime, batch_size: int) -> int:
         """How many entries a sweep now may claim; none while memory is full, and then the sweep
         waits a beat (claiming would only drop what it claims)."""
-        room = min(batch_size, self._max_in_memory - len(self._held))
+        room = min(batch_size, self._max_in_memory - len(self._held) - len(self._in_flight))
         if room <= 0:
             self._sweep_at = now + self._beat_interval
         return max(room, 0)
@@ -177,18 +190,35 @@ class RelayBookkeeping:
         return forgotten
 
     def next_batch(self, size: int) -> list[OutboxEntry]:
-        """Take up to `size` held entries to publish; `hold` them again if that fails."""
+        """Take up to `size` held entries to publish; then `returned` or `published`."""
         event_ids = list(itertools.islice(self._held, size))
-        return [self._held.pop(event_id) for event_id in event_ids]
+        batch = [self._held.pop(event_id) for event_id in event_ids]
+        self._in_flight.update((entry.event_id, entry) for entry in batch)
+        return batch
+
+    def returned(self, taken: Sequence[OutboxEntry], still_ours: Sequence[OutboxEntry]) -> None:
+        """Publishing the batch `taken` failed: hold again what is still ours (an entry
+        another relay took over while it waited is theirs to publish)."""
+        for entry in taken:
+            self._in_flight.pop(entry.event_id, None)
+        self.hold(still_ours)
 
     def needs_renewal(self, entry: OutboxEntry, now: datetime) -> bool:
         """Past the first half of its lease: renew before publishing, so that an entry held
         through a long broker outage is not claimed (and published) by another relay too."""
         return entry.lease_until - now <= self._lease / 2
 
-    def published(self, batch: Sequence[OutboxEntry], acknowledged: Sequence[OutboxEntry]) -> int:
-        """The broker acknowledged `acknowledged` of `batch`: their leases are to be removed, the
-        rest is held again. Returns how many were not acknowledged."""
+    def published(
+        self,
+        taken: Sequence[OutboxEntry],
+        batch: Sequence[OutboxEntry],
+        acknowledged: Sequence[OutboxEntry],
+    ) -> int:
+        """Of `taken`, `batch` was still ours and sent; the broker acknowledged `acknowledged`
+        of it: their leases are to be removed, the rest is held again. Returns how many were
+        not acknowledged."""
+        for entry in taken:
+            self._in_flight.pop(entry.event_id, None)
         done = {entry.event_id for entry in acknowledged}
         self.hold([entry for entry in batch if entry.event_id not in done])
         for entry in acknowledged:

@@ -135,7 +135,7 @@ class OutboxRelay:
 
     @property
     def pending(self) -> int:
-        return self._book.held
+        return self._book.held + self._book.in_flight
 
     def oldest_pending_age(self) -> float:
         """Seconds since the oldest held entry's order was created; 0 when none is held."""
@@ -286,14 +286,14 @@ class OutboxRelay:
             await self._heartbeats.forget(owner, alive_until)
 
     async def _publish_batch(self) -> None:
-        batch = self._book.next_batch(self._batch_size)
+        taken = batch = self._book.next_batch(self._batch_size)
         try:
-            batch = await self._renew_expiring(batch)
+            batch = await self._renew_expiring(taken)
             acknowledged = await self._publisher.publish(batch)
         except BaseException:
-            self._book.hold(batch)
+            self._book.returned(taken, batch)
             raise
-        missing = self._book.published(batch, acknowledged)
+        missing = self._book.published(taken, batch, acknowledged)
         self.published += len(acknowledged)
         PUBLISHED.inc(len(acknowledged))
         if missing:
