@@ -59,7 +59,7 @@ async def _faulty[T](
 ) -> T:
     """A call to a dependency of the consuming side, at an await point the seed may spoil."""
     await world.enter(process)
-    await asyncio.sleep(world.latency())
+    await asyncio.sleep(world.latency(world.read_side_slow))
     if world.loop.time() < down_until():
         world.faults[f"{what}_outage"] += 1
         raise unavailable(f"simulated: {what} unreachable")
