@@ -119,6 +119,10 @@ class OrderCreatedV1(BaseModel):
     # Added to version 1, optional: who placed the order (the token's `sub`). Absent from
     # events of orders placed with authentication off, and from every older event.
     customer_id: CustomerId | None = None
+    # Added to version 1: the order's version after this event, always 1 for its creation;
+    # absent from events published before the order had a life (read as 1, see
+    # `order_events.upcast`).
+    order_version: Literal[1] = 1
 
     @classmethod
     def from_json(cls, value: bytes | str) -> Self:
@@ -126,14 +130,14 @@ class OrderCreatedV1(BaseModel):
         try:
             return cls.model_validate_json(value, by_alias=True)
         except ValidationError as error:
-            raise InvalidEvent(_describe(error)) from error
+            raise InvalidEvent(describe(error)) from error
 
     def to_json(self) -> bytes:
         # `customerId` is left out when absent, so the message is what version 1 always was.
         return self.model_dump_json(by_alias=True, exclude_none=True).encode()
 
 
-def _describe(error: ValidationError) -> str:
+def describe(error: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}"
         for item in error.errors(include_url=False)
@@ -141,11 +145,14 @@ def _describe(error: ValidationError) -> str:
 
 
 def event_headers(
-    *, traceparent: str | None = None, correlation_id: str | None = None
+    *,
+    traceparent: str | None = None,
+    correlation_id: str | None = None,
+    event_type: str = EVENT_TYPE,
 ) -> list[tuple[str, bytes]]:
-    """Kafka headers that travel with every `OrderCreated` v1 message."""
+    """Kafka headers that travel with every order event's message (all are version 1)."""
     headers = [
-        ("event-type", EVENT_TYPE.encode()),
+        ("event-type", event_type.encode()),
         ("event-version", str(EVENT_VERSION).encode()),
         ("content-type", b"application/json"),
     ]
