@@ -564,6 +564,12 @@ def main() -> int:
         default=0,
         help="fill the platform's read model to this many orders, then time the first page",
     )
+    parser.add_argument(
+        "--platform-source",
+        type=Path,
+        help="run the platform's services from this src/ directory (e.g. of a `git worktree` of "
+        "an older commit), to compare designs beside the same baseline",
+    )
     parser.add_argument("--plot", type=Path, help="write latency and freshness over time (PNG)")
     parser.add_argument(
         "--tracing",
@@ -590,7 +596,14 @@ def main() -> int:
                     partial(Baseline, args.baseline.resolve(), run_dir, layout=layout), args
                 )
             run["platform"] = run_system(
-                partial(Platform, run_dir, layout=layout, otlp_endpoint=otlp), args
+                partial(
+                    Platform,
+                    run_dir,
+                    layout=layout,
+                    otlp_endpoint=otlp,
+                    source=args.platform_source,
+                ),
+                args,
             )
             results[layout].append(run)
             entries.append(

@@ -112,9 +112,20 @@ class Platform:
 
     name = "platform"
 
-    def __init__(self, log_dir: Path, *, layout: str, otlp_endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        layout: str,
+        otlp_endpoint: str | None = None,
+        source: Path | None = None,
+    ) -> None:
         self.servers = _servers(log_dir / "platform", layout)
         env = _common_env(self.servers) | {"LOG_LEVEL": "WARNING"}
+        if source is not None:  # another checkout's code (e.g. a worktree of an older commit)
+            env["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(source.resolve()), os.environ.get("PYTHONPATH")])
+            )
         if otlp_endpoint:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
         own = {
