@@ -106,6 +106,7 @@ async def test_a_committed_order_can_be_read_back(
         order.total_amount,
         order.created_at,
     )
+    assert (stored.status, stored.version, stored.updated_at) == ("placed", 1, None)
 
 
 async def test_nothing_is_stored_without_commit(new_unit_of_work: Callable[[], UnitOfWork]) -> None:

@@ -26,7 +26,7 @@ from order_platform.order_service.application.ports import (
     StoredOrder,
     WriteOutcomeUnknown,
 )
-from order_platform.order_service.domain import Order
+from order_platform.order_service.domain import Order, OrderStatus
 from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
 
 log = structlog.get_logger(__name__)
@@ -39,27 +39,45 @@ NOT_SENT_ERRORS = (ServerSelectionTimeoutError, WaitQueueTimeoutError)
 READ_BACK_SECONDS = 1.0
 
 
+# Optional fields of an order's document, by attribute: absent while unset, never null.
+_OPTIONAL_FIELDS = {
+    "customer_id": "customerId",
+    "updated_at": "updatedAt",
+    "tracking_number": "trackingNumber",
+    "cancellation_reason": "cancellationReason",
+}
+
+
 def order_document(order: Order, outbox: OutboxEntry | None) -> Document:
     document: Document = {
         "_id": str(order.id),
         "customerName": order.customer_name,
         "totalAmount": Decimal128(order.total_amount),
         "createdAt": order.created_at,
+        "status": order.status.value,
+        "version": order.version,
     }
-    if order.customer_id is not None:
-        document["customerId"] = order.customer_id
+    for attribute, name in _OPTIONAL_FIELDS.items():
+        if (value := getattr(order, attribute)) is not None:
+            document[name] = value
     if outbox is not None:
         document["outbox"] = outbox.to_document()
     return document
 
 
 def order_from_document(document: Document) -> Order:
+    """An order as stored; one stored before orders had a life is placed, version 1."""
     return Order(
         id=UUID(document["_id"]),
         customer_name=document["customerName"],
         total_amount=document["totalAmount"].to_decimal(),
         created_at=document["createdAt"],
         customer_id=document.get("customerId"),
+        status=OrderStatus(document.get("status", OrderStatus.PLACED)),
+        version=document.get("version", 1),
+        updated_at=document.get("updatedAt"),
+        tracking_number=document.get("trackingNumber"),
+        cancellation_reason=document.get("cancellationReason"),
     )
 
 
