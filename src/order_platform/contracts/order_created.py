@@ -96,17 +96,21 @@ def _customer_id(value: str) -> str:
 CustomerId = Annotated[str, AfterValidator(_customer_id)]
 
 
+# Every order event: camelCase on the wire, unknown fields ignored, immutable once read.
+EVENT_MODEL_CONFIG = ConfigDict(
+    frozen=True,
+    extra="ignore",
+    strict=False,
+    alias_generator=alias_generators.to_camel,
+    validate_by_name=True,
+    validate_by_alias=True,
+)
+
+
 class OrderCreatedV1(BaseModel):
     """An order was accepted by the Order Service."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="ignore",
-        strict=False,
-        alias_generator=alias_generators.to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
+    model_config = EVENT_MODEL_CONFIG
 
     event_id: UUID
     event_type: Literal["OrderCreated"] = EVENT_TYPE

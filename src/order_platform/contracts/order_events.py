@@ -16,14 +16,13 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
-    alias_generators,
 )
 
 from order_platform.contracts.order_created import (
+    EVENT_MODEL_CONFIG,
     CustomerId,
     InvalidEvent,
     OrderCreatedV1,
@@ -54,14 +53,7 @@ TrackingNumber = Annotated[str, _text("trackingNumber", MAX_TRACKING_NUMBER_LENG
 class _TransitionV1(BaseModel):
     """What every transition's event carries."""
 
-    model_config = ConfigDict(
-        frozen=True,
-        extra="ignore",
-        strict=False,
-        alias_generator=alias_generators.to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-    )
+    model_config = EVENT_MODEL_CONFIG
 
     event_id: UUID
     event_version: Literal[1] = 1

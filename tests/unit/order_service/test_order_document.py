@@ -3,30 +3,17 @@ stored before orders had a life reads as placed, version 1."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from uuid import uuid4
 
 from bson.decimal128 import Decimal128
 
-from order_platform.order_service.domain import Order, OrderStatus
+from order_platform.order_service.domain import OrderStatus
 from order_platform.order_service.infrastructure.write_model import (
     order_document,
     order_from_document,
 )
-
-NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
-
-
-def placed() -> Order:
-    return Order.create(
-        order_id=uuid4(),
-        event_id=uuid4(),
-        customer_name="Lucas",
-        total_amount=Decimal("199.90"),
-        now=NOW,
-        customer_id="lucas",
-    )
+from tests.unit.order_service.test_order_lifecycle import NOW, placed
 
 
 def test_a_placed_order_is_stored_with_its_status_and_version_and_nothing_unset() -> None:
