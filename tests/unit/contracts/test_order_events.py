@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -20,19 +19,13 @@ from order_platform.contracts.order_events import (
     read_order_event,
     upcast,
 )
+from tests.unit.contracts.test_order_created_customer import event
 
 AT = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
 def created() -> OrderCreatedV1:
-    return OrderCreatedV1(
-        event_id=uuid4(),
-        occurred_at=AT,
-        order_id=uuid4(),
-        customer_name="Lucas",
-        total_amount=Decimal("199.90"),
-        created_at=AT,
-    )
+    return event(customer_id=None)
 
 
 @pytest.mark.parametrize(
