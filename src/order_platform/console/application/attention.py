@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 
 class Attention:
@@ -52,3 +52,18 @@ class Attention:
         finally:
             for wait in waits:
                 wait.cancel()
+
+
+async def every(
+    interval: float,
+    stop: asyncio.Event,
+    attention: Attention | None,
+    work: Callable[[], Awaitable[object]],
+) -> None:
+    """`work` every `interval` seconds, or `attention`'s idle interval while nobody watches,
+    until `stop`: the console's background loops."""
+    attention = attention or Attention(idle_interval_seconds=interval)
+    while not stop.is_set():
+        started = time.monotonic()
+        await work()
+        await attention.pause(interval, started, stop)

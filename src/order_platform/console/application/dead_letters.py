@@ -7,13 +7,12 @@ Redrives of a group run one at a time: a second request while one runs is refuse
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from order_platform.console.application.attention import Attention
+from order_platform.console.application.attention import Attention, every
 from order_platform.console.application.ports import (
     DeadLetterDesk,
     DeadLetterSummary,
@@ -60,11 +59,7 @@ class DeadLetterMonitor:
         self, interval: float, stop: asyncio.Event, attention: Attention | None = None
     ) -> None:
         """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
-        attention = attention or Attention(idle_interval_seconds=interval)
-        while not stop.is_set():
-            started = time.monotonic()
-            await self.refresh()
-            await attention.pause(interval, started, stop)
+        await every(interval, stop, attention, self.refresh)
 
     def failure(self, order_id: UUID) -> Failure:
         """The latest error of this order's dead letter in each group, if it has one."""

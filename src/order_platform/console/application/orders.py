@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from order_platform.console.application.attention import Attention
+from order_platform.console.application.attention import Attention, every
 from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.ports import (
     HopSources,
@@ -80,11 +79,7 @@ class OrderTracker:
         self, interval: float, stop: asyncio.Event, attention: Attention | None = None
     ) -> None:
         """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
-        attention = attention or Attention(idle_interval_seconds=interval)
-        while not stop.is_set():
-            started = time.monotonic()
-            await self.refresh()
-            await attention.pause(interval, started, stop)
+        await every(interval, stop, attention, self.refresh)
 
     def recent(self) -> list[Json]:
         rows = []

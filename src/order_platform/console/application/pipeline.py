@@ -4,12 +4,11 @@ minute, errors, health; the outbox; the lag of each group on each partition and 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from order_platform.console.application.attention import Attention
+from order_platform.console.application.attention import Attention, every
 from order_platform.console.application.ports import Scrape, ServiceProbe
 from order_platform.console.domain.rates import CounterHistory
 
@@ -57,11 +56,7 @@ class PipelineMonitor:
         self, interval: float, stop: asyncio.Event, attention: Attention | None = None
     ) -> None:
         """Every `interval` seconds, or `attention`'s idle interval while nobody watches."""
-        attention = attention or Attention(idle_interval_seconds=interval)
-        while not stop.is_set():
-            started = time.monotonic()
-            await self.scrape_once()
-            await attention.pause(interval, started, stop)
+        await every(interval, stop, attention, self.scrape_once)
 
     def snapshot(self) -> Json:
         t = self.targets
