@@ -229,3 +229,34 @@ def test_there_is_work_while_entries_are_held_or_unmarked_or_a_sweep_is_due() ->
     assert bookkeeping.has_work(NOW)
     bookkeeping.marked([entry(1)])
     assert bookkeeping.has_work(NOW + SWEEP_INTERVAL)
+
+
+def test_an_entry_reported_after_its_lease_was_removed_is_not_published_again() -> None:
+    # A sweep claimed a late insert, published it and removed its lease; only then does the
+    # insert's caller read it back (committed after all) or the heartbeat's renewal, applied
+    # before the removal, answer: the entry is done, and holding it would publish it twice.
+    bookkeeping = book()
+    bookkeeping.swept(NOW, [entry(1)], 10, never_expired)
+    taken = bookkeeping.next_batch(10)
+    bookkeeping.published(taken, taken, taken)
+    bookkeeping.expect([entry(1)], NOW)
+    bookkeeping.marked(bookkeeping.to_mark())
+    bookkeeping.hold([entry(1)])
+    assert not bookkeeping.found(entry(1, lease_until=NOW + 2 * LEASE))
+    assert bookkeeping.held == 0
+
+
+def test_published_entries_are_remembered_up_to_a_bound() -> None:
+    bookkeeping = RelayBookkeeping(
+        owner="a",
+        lease=LEASE,
+        beat_interval=BEAT,
+        max_in_memory=100,
+        sweep_interval=SWEEP_INTERVAL,
+        remember_published=2,
+    )
+    every = [entry(1), entry(2), entry(3)]
+    bookkeeping.published(every, every, every)
+    bookkeeping.marked(every)
+    bookkeeping.hold(every)  # entry 1 is forgotten: a report that late publishes it again
+    assert bookkeeping.next_batch(10) == [entry(1)]

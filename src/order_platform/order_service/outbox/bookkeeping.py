@@ -20,6 +20,9 @@ EXPECT_FOR_LEASES = 6
 # Acknowledged entries whose lease removal failed (MongoDB away) are retried; beyond this many
 # the oldest are let go: a sweep will publish them once more, which consumers deduplicate.
 MAX_UNMARKED = 10_000
+# Published entries remembered after their lease removal, so that a late report of one (an
+# insert's caller learning long after a sweep published it) does not publish it again.
+REMEMBER_PUBLISHED = 10_000
 
 Departed = tuple[str, datetime]  # a relay whose heartbeat ran out, and when it ran out
 # Whether every entry a relay departed at `alive_until` left has an expired lease by `now`.
@@ -36,6 +39,7 @@ class RelayBookkeeping:
         max_in_memory: int,
         sweep_interval: timedelta,
         max_unmarked: int = MAX_UNMARKED,
+        remember_published: int = REMEMBER_PUBLISHED,
     ) -> None:
         self._owner = owner
         self._lease = lease
@@ -45,6 +49,7 @@ class RelayBookkeeping:
         self._max_in_memory = max_in_memory
         self._sweep_interval = sweep_interval
         self._max_unmarked = max_unmarked
+        self._remember_published = remember_published
         # Held entries by event id: a sweep that re-claims one we already hold adds nothing.
         self._held: dict[str, OutboxEntry] = {}
         # Taken into a batch that is being published: not held, and not to be held again by
@@ -54,6 +59,8 @@ class RelayBookkeeping:
         self._expected: dict[str, tuple[OutboxEntry, datetime]] = {}
         # Acknowledged by the broker, lease not removed yet.
         self._unmarked: dict[str, OutboxEntry] = {}
+        # Published and lease removed, the latest `remember_published` (insertion-ordered).
+        self._published: dict[str, None] = {}
         self._sweep_at: datetime | None = None  # none yet: an earlier run may have left entries
         # The latest lease among entries dropped at the cap: a complete sweep after it finds all.
         self._dropped_until: datetime | None = None
@@ -93,12 +100,13 @@ class RelayBookkeeping:
         """Hold these to publish; beyond the cap, leave them for a sweep. True when that
         brought the next sweep forward (the publishing loop may be asleep until a later one).
 
-        An entry in a batch being published, or acknowledged already, is not held again: one
-        path can learn of an entry while another is publishing it (a lost insert's lookup
-        while a sweep's claim is in flight), and holding it twice would publish it twice."""
+        An entry in a batch being published, or published already, is not held again: one path
+        can learn of an entry while or after another published it (a lost insert's lookup, or
+        its caller's read-back, after a sweep claimed it), and holding it twice would publish
+        it twice."""
         sooner = False
         for entry in entries:
-            if entry.event_id in self._in_flight or entry.event_id in self._unmarked:
+            if self._published_or_publishing(entry.event_id):
                 continue
             if entry.event_id in self._held:
                 self._held[entry.event_id] = entry  # the fresher lease
@@ -234,6 +242,14 @@ class RelayBookkeeping:
     def marked(self, entries: Sequence[OutboxEntry]) -> None:
         for entry in entries:
             self._unmarked.pop(entry.event_id, None)
+            self._published[entry.event_id] = None
+        while len(self._published) > self._remember_published:
+            del self._published[next(iter(self._published))]
+
+    def _published_or_publishing(self, event_id: str) -> bool:
+        return (
+            event_id in self._in_flight or event_id in self._unmarked or event_id in self._published
+        )
 
     def _schedule_sweep(self, at: datetime) -> bool:
         if self._sweep_at is None or at < self._sweep_at:
