@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from random import Random
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -329,6 +330,9 @@ class InstantCollection:
     def update_one(self, query: Document, update: Document, *, upsert: bool = False) -> Any:
         return at_once(self._collection.update_one(query, update, upsert=upsert))
 
+    def update_many(self, query: Document, update: Document) -> Any:
+        return at_once(self._collection.update_many(query, update))
+
     def delete_one(self, query: Document) -> Any:
         return at_once(self._collection.delete_one(query))
 
@@ -378,15 +382,24 @@ class SimCollection:
     async def bulk_write(self, requests: Sequence[UpdateOne], ordered: bool = True) -> Any:
         """`UpdateOne`s only (all the adapters send), each applied on its own, as on a server."""
 
-        def apply() -> int:
-            return sum(
-                self._raw.update_one(
-                    _through_bson(request._filter), _through_bson(request._doc)
-                ).modified_count
+        def apply() -> SimpleNamespace:
+            results = [
+                self._raw.update_one(_through_bson(request._filter), _through_bson(request._doc))
                 for request in requests
+            ]
+            return SimpleNamespace(
+                matched_count=sum(result.matched_count for result in results),
+                modified_count=sum(result.modified_count for result in results),
             )
 
         return await self._call("bulk_write", apply, writes=True)
+
+    async def update_many(self, query: Document, update: Document) -> Any:
+        return await self._call(
+            "update_many",
+            lambda: self._raw.update_many(_through_bson(query), _through_bson(update)),
+            writes=True,
+        )
 
     async def delete_one(self, query: Document) -> Any:
         return await self._call(

@@ -229,4 +229,5 @@ async def test_a_fence_of_an_earlier_version_reads_as_absent_until_a_retry_store
         "committed": [str(order.id)],
         "outcome_unknown": [],
         "not_stored": [str(order.id)],
+        "queued": [],
     }

@@ -71,13 +71,16 @@ class FakeOutbox:
             self._store.entries[entry.event_id] = entry
         return claimed
 
-    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None:
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]:
+        """Creations only: nothing is ever queued behind an entry here (transitions' queues
+        are `MongoOutbox`'s, tested against the embedded server in `test_outbox_queue.py`)."""
         if self._store.failing_lease_removals:
             self._store.failing_lease_removals -= 1
             raise ConnectionError("fake outbox store: lease removal failed")
         self._store.published.update(
             e.event_id for e in entries if e.event_id in self._store.entries
         )
+        return []
 
 
 class FakeHeartbeats:
@@ -131,6 +134,7 @@ class RecordingHandoff:
             "committed": [],
             "outcome_unknown": [],
             "not_stored": [],
+            "queued": [],
         }
 
     async def new_entry(self, order: Order) -> OutboxEntry:
@@ -144,3 +148,6 @@ class RecordingHandoff:
 
     def not_stored(self, entries: Sequence[OutboxEntry]) -> None:
         self.outcomes["not_stored"].extend(entry.order_id for entry in entries)
+
+    def queued(self, entries: Sequence[OutboxEntry]) -> None:
+        self.outcomes["queued"].extend(entry.order_id for entry in entries)

@@ -66,3 +66,22 @@ def test_an_entry_stored_in_the_earlier_shape_reads_back_the_same() -> None:
     }
 
     assert OutboxEntry.from_order_document(document) == earlier
+
+
+def test_a_transitions_event_is_queued_with_its_type_derived_from_its_value() -> None:
+    creation = entry()
+    cancelled = entry(
+        order_id=creation.order_id,
+        key=creation.key,
+        value=b'{"eventType": "OrderCancelled"}',
+        headers=tuple(event_headers(correlation_id="req-2", event_type="OrderCancelled")),
+        created_at=NOW.replace(hour=13),
+        transition=True,
+    )
+    document = stored(creation)
+    document["outbox"]["pending"] = [cancelled.event_document()]  # type: ignore[index]
+
+    assert set(cancelled.event_document()) == {"eventId", "value", "correlationId", "occurredAt"}
+    assert OutboxEntry.unpublished_of(document) == [creation, cancelled]
+    del document["outbox"]["value"]  # type: ignore[attr-defined]  # the creation is published
+    assert OutboxEntry.unpublished_of(document) == [cancelled]

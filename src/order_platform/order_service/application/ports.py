@@ -29,6 +29,18 @@ class OrderAlreadyExists(Conflict):
     """An order with this id is already stored (two attempts raced for one idempotency key)."""
 
 
+class OrderChangedMeanwhile(Conflict):
+    """Another change of the order was stored after it was read (its version moved on):
+    nothing was written. `current_version` is the stored one, when known."""
+
+    problem = "order-changed-meanwhile"
+
+    def __init__(self, order_id: UUID, current_version: int | None) -> None:
+        super().__init__(f"order {order_id} changed meanwhile (now version {current_version})")
+        self.order_id = order_id
+        self.current_version = current_version
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
@@ -38,9 +50,21 @@ class IdFactory(Protocol):
 
 
 class OrderRepository(Protocol):
-    def add(self, order: Order) -> None: ...
+    def add(self, order: Order) -> None:
+        """Store this new order and its `OrderCreated` on commit."""
+        ...
+
+    def update(self, order: Order) -> None:
+        """Store the one transition `order` recorded since it was read, with its event, on
+        commit: a compare-and-set on the version it was read at (`OrderChangedMeanwhile`)."""
+        ...
 
     async def get(self, order_id: UUID) -> Order | None: ...
+
+    async def has_event(self, order_id: UUID, event_id: UUID) -> bool:
+        """Whether the stored order recorded this event (an idempotent retry's question:
+        did my first attempt's transition land?)."""
+        ...
 
 
 class UnitOfWork(Protocol):

@@ -22,12 +22,19 @@ from pymongo.errors import (
 from order_platform.building_blocks.mongo.client import translate_unavailable
 from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
+    OrderChangedMeanwhile,
     StorageUnavailable,
     StoredOrder,
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import Order, OrderStatus
-from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
+from order_platform.order_service.outbox.entry import (
+    FENCED_FIELD,
+    LEASE_FIELD,
+    OWNER_FIELD,
+    PENDING_FIELD,
+    OutboxEntry,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +44,8 @@ Document = dict[str, Any]
 NOT_SENT_ERRORS = (ServerSelectionTimeoutError, WaitQueueTimeoutError)
 # After a lost reply, how long to spend asking whether the insert landed.
 READ_BACK_SECONDS = 1.0
+# The ids of the transitions' events an order recorded (the creation's is `outbox.eventId`).
+TRANSITIONS_FIELD = "transitionEventIds"
 
 
 # Optional fields of an order's document, by attribute: absent while unset, never null.
@@ -85,9 +94,24 @@ class MongoOrderRepository:
     def __init__(self, orders: AsyncCollection[Document]) -> None:
         self._orders = orders
         self.added: list[Order] = []
+        self.updated: list[Order] = []
 
     def add(self, order: Order) -> None:
         self.added.append(order)
+
+    def update(self, order: Order) -> None:
+        self.updated.append(order)
+
+    async def has_event(self, order_id: UUID, event_id: UUID) -> bool:
+        with translate_unavailable(StorageUnavailable):
+            found = await self._orders.find_one(
+                {
+                    "_id": str(order_id),
+                    "$or": [{"outbox.eventId": str(event_id)}, {TRANSITIONS_FIELD: str(event_id)}],
+                },
+                {"_id": 1},
+            )
+        return found is not None
 
     async def get(self, order_id: UUID) -> Order | None:
         with translate_unavailable(StorageUnavailable):
@@ -110,6 +134,8 @@ class OutboxHandoff(Protocol):
 
     def not_stored(self, entries: Sequence[OutboxEntry]) -> None: ...
 
+    def queued(self, entries: Sequence[OutboxEntry]) -> None: ...
+
 
 class MongoUnitOfWork:
     """Commits by writing each new order and its outbox entry as one document, and tells the
@@ -130,9 +156,13 @@ class MongoUnitOfWork:
         traceback: TracebackType | None,
     ) -> None:
         self.orders.added.clear()
+        self.orders.updated.clear()
 
     async def commit(self) -> None:
         new_orders, self.orders.added = self.orders.added, []
+        changed, self.orders.updated = self.orders.updated, []
+        for order in changed:
+            await self._transition(order)
         if not new_orders:
             return
         # Each order is atomic with its own event; no use case commits two orders at once.
@@ -165,6 +195,102 @@ class MongoUnitOfWork:
         except BaseException:  # e.g. cancelled mid-insert: it may have been applied
             self._outbox.outcome_unknown([entry])
             raise
+
+    async def _transition(self, order: Order) -> None:
+        """Store `order`'s one new transition and queue its event in the document's outbox:
+        one write, a compare-and-set on the version it was read at.
+
+        With no lease on the document (its earlier events are published), the write takes
+        the lease for this relay, which publishes the event at once. With a lease (a relay is
+        publishing an earlier event of the order), the event is queued behind it: that relay
+        finds it when it marks what it published, or a sweep does once its lease runs out.
+        """
+        entry = await self._outbox.new_entry(order)
+        read_at = order.version - 1
+        changes = _transition_changes(order)
+        for _ in range(4):  # the lease comes or goes in between: try the other form
+            document = await self._read_state(order.id)
+            if document is None or document.get("version", 1) != read_at:
+                self._outbox.not_stored([entry])
+                raise OrderChangedMeanwhile(order.id, _version_of(document))
+            leased = "leaseUntil" in document.get("outbox", {})
+            lease = (
+                {} if leased else {OWNER_FIELD: entry.lease_owner, LEASE_FIELD: entry.lease_until}
+            )
+            try:
+                result = await self._collection.update_one(
+                    {
+                        "_id": str(order.id),
+                        "version": {"$in": [read_at, None]} if read_at == 1 else read_at,
+                        LEASE_FIELD: {"$exists": leased},
+                    },
+                    {
+                        "$set": {**changes, **lease},
+                        "$push": {
+                            PENDING_FIELD: entry.event_document(),
+                            TRANSITIONS_FIELD: entry.event_id,
+                        },
+                    },
+                )
+            except NOT_SENT_ERRORS as error:
+                self._outbox.not_stored([entry])
+                raise StorageUnavailable(str(error)) from error
+            except PyMongoError as error:
+                if not isinstance(error, ConnectionFailure) and not error.timeout:
+                    self._outbox.not_stored([entry])
+                    raise
+                await self._settle_unknown_transition(order, entry, leased, error)
+                return
+            except BaseException:
+                self._handed_off_unknown(entry, leased)
+                raise
+            if result.matched_count:
+                if leased:
+                    self._outbox.queued([entry])
+                else:
+                    self._outbox.committed([entry])
+                return
+        self._outbox.not_stored([entry])
+        raise OrderChangedMeanwhile(order.id, None)
+
+    async def _read_state(self, order_id: UUID) -> Document | None:
+        with translate_unavailable(StorageUnavailable):
+            document = await self._collection.find_one(
+                {"_id": str(order_id)}, {"version": 1, LEASE_FIELD: 1, FENCED_FIELD: 1}
+            )
+        return None if document is None or FENCED_FIELD in document else document
+
+    def _handed_off_unknown(self, entry: OutboxEntry, leased: bool) -> None:
+        if leased:
+            self._outbox.queued([entry])  # not ours to look for: the lease's holder finds it
+        else:
+            self._outbox.outcome_unknown([entry])
+
+    async def _settle_unknown_transition(
+        self, order: Order, entry: OutboxEntry, leased: bool, error: PyMongoError
+    ) -> None:
+        """As for an insert: read it back, and never say "not stored" unless it surely is not."""
+        try:
+            with pymongo.timeout(READ_BACK_SECONDS):
+                stored = await self._collection.find_one(
+                    {"_id": str(order.id)}, {"version": 1, TRANSITIONS_FIELD: 1, OWNER_FIELD: 1}
+                )
+        except PyMongoError:
+            stored = None
+        if stored is not None:
+            if entry.event_id in stored.get(TRANSITIONS_FIELD, []):
+                ours = stored.get("outbox", {}).get("leaseOwner") == entry.lease_owner
+                if not leased and ours:
+                    self._outbox.committed([entry])
+                else:
+                    self._outbox.queued([entry])
+                return  # ours landed
+            if stored.get("version", 1) != order.version - 1:
+                self._outbox.not_stored([entry])  # another change won: ours can never land
+                raise OrderChangedMeanwhile(order.id, _version_of(stored))
+        log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
+        self._handed_off_unknown(entry, leased)
+        raise WriteOutcomeUnknown(str(error)) from error
 
     async def _replace_fence(self, order: Order, entry: OutboxEntry) -> bool:
         """A retry of a request whose first insert an earlier version fenced off (see
@@ -199,6 +325,18 @@ class MongoUnitOfWork:
         log.warning("order_write_outcome_unknown", order_id=str(order.id), error=str(error))
         self._outbox.outcome_unknown([entry])
         raise WriteOutcomeUnknown(str(error)) from error
+
+
+def _transition_changes(order: Order) -> Document:
+    changes: Document = {"status": order.status.value, "version": order.version}
+    for attribute, name in _OPTIONAL_FIELDS.items():
+        if attribute != "customer_id" and (value := getattr(order, attribute)) is not None:
+            changes[name] = value
+    return changes
+
+
+def _version_of(document: Document | None) -> int | None:
+    return None if document is None else int(document.get("version", 1))
 
 
 class MongoStoredOrders:

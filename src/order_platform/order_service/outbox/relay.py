@@ -2,17 +2,19 @@
 
 The relay is the unit of work's `OutboxHandoff`. Fast path: the unit of work hands each
 committed entry to `committed`, so an event is published within milliseconds without the
-relay reading it back; once the broker acknowledged a batch, its entries lose their lease
-(`Outbox.mark_published`, one batched write). Slow paths, so that no entry is ever stranded
-while a relay lives: an entry still leased after its lease ran out is unpublished, whoever
-held it, and any relay's sweep claims it. A sweep runs when a relay's heartbeat runs out (once
-its leases have too), when this relay's own dropped entries expire, and every
-`sweep_interval` as the safety net that makes every other path an optimisation: an insert
-whose outcome was unknown (`outcome_unknown`: looked up by `_id` every beat for a while, so
-that it follows within a beat if it landed), entries beyond the in-memory cap, a heartbeat
-forgotten too early. Nothing the relay remembers decides whether an entry gets published:
-only the entry's own lease does, so a relay's crash, pause or lost reply can delay an event
-or publish it twice, never lose it.
+relay reading it back; once the broker acknowledged a batch, its entries are marked and their
+documents lose their lease (`Outbox.mark_published`, one batched write). A transition stored
+while its document's lease is held by a relay is queued behind it (`queued`): that relay finds
+it when it marks what it published, so an order's events go out in order, by one relay at a
+time. Slow paths, so that no entry is ever stranded while a relay lives: an entry still
+leased after its lease ran out is unpublished, whoever held it, and any relay's sweep claims
+it. A sweep runs when a relay's heartbeat runs out (once its leases have too), when this
+relay's own dropped entries expire, and every `sweep_interval` as the safety net that makes
+every other path an optimisation: an insert whose outcome was unknown (`outcome_unknown`:
+looked up by `_id` every beat for a while, so that it follows within a beat if it landed),
+entries beyond the in-memory cap, a heartbeat forgotten too early. Nothing the relay
+remembers decides whether an entry gets published: only the entry's own lease does, so a
+relay's crash, pause or lost reply can delay an event or publish it twice, never lose it.
 
 What the relay remembers and decides from it is `RelayBookkeeping` (pure, tested on its own);
 this module does the I/O. Every time compared here comes from one `Clock`, the database
@@ -75,7 +77,7 @@ class Outbox(Protocol):
 
     async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]: ...
 
-    async def mark_published(self, entries: Sequence[OutboxEntry]) -> None: ...
+    async def mark_published(self, entries: Sequence[OutboxEntry]) -> list[OutboxEntry]: ...
 
 
 class Heartbeats(Protocol):
@@ -160,6 +162,10 @@ class OutboxRelay:
 
     def not_stored(self, entries: Sequence[OutboxEntry]) -> None:
         """Called when an insert surely stored nothing: there is nothing to publish."""
+
+    def queued(self, entries: Sequence[OutboxEntry]) -> None:
+        """Called when a transition was stored behind another lease (or its outcome is unknown
+        there): the lease's holder publishes it, or a sweep once that lease runs out."""
 
     def export_metrics(self) -> None:
         """Make this relay the one `outbox_pending_entries` and its age gauge report."""
@@ -304,10 +310,11 @@ class OutboxRelay:
         """Remove the leases of what the broker acknowledged; kept to retry if MongoDB fails."""
         marking = self._book.to_mark()
         try:
-            await self._outbox.mark_published(marking)
+            queued_behind = await self._outbox.mark_published(marking)
         except Exception as error:
             raise _LeaseRemovalFailed(str(error)) from error
         self._book.marked(marking)
+        self._book.hold(queued_behind)  # transitions stored meanwhile under our lease
 
     async def _renew_expiring(self, batch: list[OutboxEntry]) -> list[OutboxEntry]:
         """Keep only entries still ours, renewing those past the first half of their lease."""
