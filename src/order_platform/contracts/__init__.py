@@ -13,19 +13,29 @@ from order_platform.contracts.order_created import (
     redrive_topic,
     rfc3339,
 )
-from order_platform.contracts.order_json import AnOrder, OrderResponse, order_json
+from order_platform.contracts.order_json import (
+    AnOrder,
+    AnOrderInItsLife,
+    OrderResponse,
+    OrderStateResponse,
+    order_json,
+    order_state_json,
+)
 
 __all__ = [
     "EVENT_TYPE",
     "EVENT_VERSION",
     "SCHEMA_PATH",
     "AnOrder",
+    "AnOrderInItsLife",
     "InvalidEvent",
     "OrderCreatedV1",
     "OrderResponse",
+    "OrderStateResponse",
     "dead_letter_topic",
     "event_headers",
     "order_json",
+    "order_state_json",
     "redrive_topic",
     "rfc3339",
 ]

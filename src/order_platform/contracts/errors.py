@@ -30,10 +30,12 @@ class Category(Enum):
     """Something needed is away or taken for now; nothing was done: retry later, unchanged."""
     OUTCOME_UNKNOWN = "outcome-unknown"
     """An answer came too late: the effect may or may not have happened."""
+    PRECONDITION_FAILED = "precondition-failed"
+    """A condition the caller set (HTTP `If-Match`) no longer holds: what they read changed."""
 
 
 class CategorisedError(Exception):
-    """Base of every error with a category; subclass one of the five below, not this."""
+    """Base of every error with a category; subclass one of the six below, not this."""
 
     category: ClassVar[Category]
     # A problem type more precise than its category's (`problem_type(problem)`), e.g.
@@ -59,3 +61,7 @@ class Unavailable(CategorisedError):
 
 class OutcomeUnknown(CategorisedError):
     category = Category.OUTCOME_UNKNOWN
+
+
+class PreconditionFailed(CategorisedError):
+    category = Category.PRECONDITION_FAILED

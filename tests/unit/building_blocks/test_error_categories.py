@@ -4,6 +4,8 @@ away" are all `Unavailable` (what the consumer loop waits on)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fastapi import FastAPI
 
@@ -26,6 +28,7 @@ from order_platform.contracts.errors import (
     Invalid,
     NotFound,
     OutcomeUnknown,
+    PreconditionFailed,
     Unavailable,
     problem_type,
 )
@@ -64,6 +67,7 @@ def test_every_category_has_one_answer() -> None:
         Category.CONFLICT: (409, "about:blank", None),
         Category.UNAVAILABLE: (503, "about:blank", 2),
         Category.OUTCOME_UNKNOWN: (503, problem_type("outcome-unknown"), 2),
+        Category.PRECONDITION_FAILED: (412, "about:blank", None),
     }
 
 
@@ -75,6 +79,7 @@ def test_every_category_has_one_answer() -> None:
         (Conflict, Category.CONFLICT),
         (Unavailable, Category.UNAVAILABLE),
         (OutcomeUnknown, Category.OUTCOME_UNKNOWN),
+        (PreconditionFailed, Category.PRECONDITION_FAILED),
     ],
 )
 def test_each_base_carries_its_category(base: type[CategorisedError], category: Category) -> None:
@@ -117,6 +122,26 @@ def test_a_named_problem_type_replaces_the_categorys() -> None:
         "urn:order-platform:problem:request-in-flight",
         "Still processing.",
     )
+
+
+class StaleCopy(PreconditionFailed):
+    problem = "stale-copy"
+
+
+def test_a_detail_may_add_members_and_headers_but_never_override_the_standard_ones() -> None:
+    said = Detail("Changed.", members={"currentVersion": 4, "status": 200}, headers={"ETag": '"4"'})
+
+    response = problem_for(StaleCopy(), said).response()
+
+    assert response.status_code == 412
+    assert response.headers["etag"] == '"4"'
+    assert json.loads(response.body) == {
+        "type": "urn:order-platform:problem:stale-copy",
+        "title": "Precondition Failed",
+        "status": 412,
+        "detail": "Changed.",
+        "currentVersion": 4,
+    }
 
 
 def test_a_detail_may_say_its_error_clears_sooner_and_name_fields() -> None:

@@ -9,8 +9,13 @@ from uuid import UUID
 
 import jsonschema
 
-from order_platform.contracts import OrderResponse, order_json
-from order_platform.order_service.domain import Order
+from order_platform.contracts import (
+    OrderResponse,
+    OrderStateResponse,
+    order_json,
+    order_state_json,
+)
+from order_platform.order_service.domain import Order, OrderStatus
 from order_platform.read_service.domain import OrderView
 
 ORDER_ID = UUID("0b8e6d0c-3f55-4a4e-9c39-7d6a0c2d8f10")
@@ -45,3 +50,51 @@ def test_the_shape_matches_its_published_schema() -> None:
 
     jsonschema.validate(order_json(view), OrderResponse.model_json_schema())
     assert set(OrderResponse.model_json_schema()["required"]) == set(order_json(view))
+
+
+def placed_order() -> Order:
+    return Order.create(
+        order_id=ORDER_ID,
+        event_id=UUID(int=1),
+        customer_name="Lucas",
+        total_amount=Decimal("5"),
+        now=CREATED,
+        customer_id="alice",
+    )
+
+
+def test_an_orders_state_adds_its_life_to_its_shape() -> None:
+    order = placed_order()
+
+    shown = order_state_json(order)
+
+    assert shown == order_json(order) | {
+        "status": "placed",
+        "version": 1,
+        "updatedAt": "2026-11-25T08:00:00.123Z",  # never changed: its creation
+    }
+
+
+def test_set_fields_are_shown_and_unset_ones_absent_never_null() -> None:
+    shipped, cancelled = placed_order(), placed_order()
+    later = CREATED + timedelta(hours=2)
+    shipped.confirm(event_id=UUID(int=2), now=later)
+    shipped.ship(event_id=UUID(int=3), now=later, tracking_number="1Z999")
+    cancelled.cancel(event_id=UUID(int=4), now=later)
+
+    assert order_state_json(shipped)["trackingNumber"] == "1Z999"
+    assert (order_state_json(shipped)["version"], order_state_json(shipped)["updatedAt"]) == (
+        3,
+        "2026-11-25T10:00:00.123Z",
+    )
+    assert "cancellationReason" not in order_state_json(shipped)
+    assert "cancellationReason" not in order_state_json(cancelled)
+    assert order_state_json(cancelled)["status"] == "cancelled"
+    for order in (shipped, cancelled):
+        jsonschema.validate(order_state_json(order), OrderStateResponse.model_json_schema())
+
+
+def test_the_published_statuses_are_the_domains() -> None:
+    statuses = OrderStateResponse.model_json_schema()["properties"]["status"]["enum"]
+
+    assert statuses == [status.value for status in OrderStatus]

@@ -55,16 +55,21 @@ class Problem:
     title: str | None = None
     retry_after: int | None = None  # seconds, sent as `Retry-After`
     errors: Sequence[FieldError] = ()
+    members: Mapping[str, Any] = MappingProxyType({})  # RFC 9457 extension members
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def response(self) -> JSONResponse:
-        headers = None if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+        headers = dict(self.headers)
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
         return problem_response(
             self.status,
             self.detail,
             type_=self.type,
             title=self.title,
             errors=list(self.errors),
-            headers=headers,
+            members=self.members,
+            headers=headers or None,
         )
 
 
@@ -92,6 +97,9 @@ ANSWERS: Mapping[Category, Answer] = MappingProxyType(
             type=problem_type("outcome-unknown"),
             retry_after=2,
         ),
+        Category.PRECONDITION_FAILED: Answer(
+            412, "The resource changed since the version the request names."
+        ),
     }
 )
 
@@ -103,6 +111,9 @@ class Detail:
     text: str | None = None  # None: the category's
     errors: Sequence[FieldError] = ()
     retry_after: int | None = None  # instead of the category's: this error clears sooner
+    # What a client acts on besides the text, e.g. `{"currentVersion": 4}`, and its headers.
+    members: Mapping[str, Any] = MappingProxyType({})
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 # A service's exception types and their details: fixed, or made from the exception.
@@ -119,6 +130,8 @@ def problem_for(error: CategorisedError, detail: str | Detail | None = None) -> 
         type=answer.type if error.problem is None else problem_type(error.problem),
         retry_after=answer.retry_after if said.retry_after is None else said.retry_after,
         errors=said.errors,
+        members=said.members,
+        headers=said.headers,
     )
 
 
@@ -143,6 +156,7 @@ def problem_response(
     type_: str = "about:blank",
     title: str | None = None,
     errors: list[FieldError] | None = None,
+    members: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
@@ -153,6 +167,8 @@ def problem_response(
     }
     if errors:
         body["errors"] = [error.model_dump() for error in errors]
+    # Extension members never override the standard ones.
+    body |= {name: value for name, value in (members or {}).items() if name not in body}
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
