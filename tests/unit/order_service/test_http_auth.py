@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from order_platform.building_blocks.auth.rate_limit import RateLimitExceeded
 from order_platform.order_service.bootstrap import OrderServicePorts, wire
 from order_platform.order_service.entrypoints.api import create_app
 from tests.unit.auth_fakes import ALICE_READS, ALICE_WRITES, BOB_WRITES, FakeTokens, bearer
 from tests.unit.http_api import problem, serving_api
 from tests.unit.order_service.fakes import (
+    CountingRateLimit,
     FakeClock,
     FakeIdempotencyKeys,
     FakeStore,
@@ -23,27 +23,6 @@ from tests.unit.order_service.fakes import (
 )
 
 LUCAS = {"customerName": "Lucas", "totalAmount": 199.90}
-
-
-class CountingRateLimit:
-    """At most `limit` hits per caller, for ever (a fake of `RedisRateLimit`)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.hits: dict[str, int] = {}
-
-    async def hit(self, caller: str) -> None:
-        self.hits[caller] = self.hits.get(caller, 0) + 1
-        if self.hits[caller] > self.limit:
-            raise RateLimitExceeded(
-                policy="orders-per-minute",
-                limit=self.limit,
-                window_seconds=60,
-                retry_after_seconds=17,
-            )
-
-    async def close(self) -> None:
-        pass
 
 
 @pytest.fixture
