@@ -38,16 +38,19 @@ from order_platform.notification_service.application.notify_customer import (
 from order_platform.notification_service.application.ports import LedgerUnavailable
 from order_platform.operations.dead_letter_redrive import KafkaUnavailable
 from order_platform.operations.redrive_lease import RedriveHeld
-from order_platform.order_service.application.create_order import (
+from order_platform.order_service.application.change_order import VersionMismatch
+from order_platform.order_service.application.idempotency import (
     IdempotencyKeyReused,
     RequestInFlight,
 )
+from order_platform.order_service.application.order_access import OrderNotFound
 from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
+    OrderChangedMeanwhile,
     StorageUnavailable,
     WriteOutcomeUnknown,
 )
-from order_platform.order_service.domain import InvalidOrderField
+from order_platform.order_service.domain import InvalidOrderField, TransitionNotAllowed
 from order_platform.order_service.outbox.kafka_publisher import PublishFailed
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.entrypoints.cursor import InvalidCursor
@@ -102,6 +105,10 @@ def test_each_base_carries_its_category(base: type[CategorisedError], category: 
         (WriteOutcomeUnknown, Category.OUTCOME_UNKNOWN),
         (RequestInFlight, Category.CONFLICT),
         (OrderAlreadyExists, Category.CONFLICT),
+        (OrderChangedMeanwhile, Category.CONFLICT),
+        (TransitionNotAllowed, Category.CONFLICT),
+        (OrderNotFound, Category.NOT_FOUND),
+        (VersionMismatch, Category.PRECONDITION_FAILED),
         (RedriveBusy, Category.CONFLICT),
         (RedriveHeld, Category.CONFLICT),
         (PointerMoved, Category.CONFLICT),

@@ -10,7 +10,11 @@ from datetime import timedelta
 from decimal import Decimal
 from uuid import UUID
 
-from order_platform.contracts.errors import Conflict, Invalid
+from order_platform.order_service.application.idempotency import (
+    IdempotencyKeyReused,
+    RequestInFlight,
+    caller_scoped,
+)
 from order_platform.order_service.application.ports import (
     Clock,
     IdempotencyKeys,
@@ -36,18 +40,6 @@ class CreateOrder:
 class CreatedOrder:
     order: Order
     replayed: bool = False
-
-
-class IdempotencyKeyReused(Invalid):
-    """The key was first used with a different request body."""
-
-    problem = "idempotency-key-reused"
-
-
-class RequestInFlight(Conflict):
-    """Another request with the same key is still being processed."""
-
-    problem = "request-in-flight"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +69,7 @@ class CreateOrderHandler:
                 return CreatedOrder(await self._stored(order.id))
             return CreatedOrder(order)
         return await self._create_once(
-            _caller_scoped(command.idempotency_key, command.customer_id), order
+            caller_scoped(command.idempotency_key, command.customer_id), order
         )
 
     async def _create_once(self, key: str, order: Order) -> CreatedOrder:
@@ -126,12 +118,6 @@ class CreateOrderHandler:
         if existing is None:  # pragma: no cover - a store that lies about its contents
             raise OrderAlreadyExists(str(order_id))
         return existing
-
-
-def _caller_scoped(key: str, customer_id: str | None) -> str:
-    """Keys are per caller: two customers using the same key never meet. A key has no space
-    (visible ASCII only), so "<key> <customer>" is unambiguous; unscoped while auth is off."""
-    return key if customer_id is None else f"{key} {customer_id}"
 
 
 def _fingerprint(order: Order) -> str:

@@ -19,6 +19,8 @@ class InvalidOrderField(Invalid):
 class TransitionNotAllowed(Conflict):
     """A command the order's current status does not allow (409: its status, what it allows)."""
 
+    problem = "transition-not-allowed"
+
     def __init__(self, command: str, status: str, allowed: Sequence[str]) -> None:
         allowed_text = ", ".join(allowed) or "nothing: it is final"
         super().__init__(f"an order that is {status} cannot {command}; it allows {allowed_text}")

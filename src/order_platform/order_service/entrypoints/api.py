@@ -35,8 +35,8 @@ from order_platform.building_blocks.http.problem import (
 )
 from order_platform.building_blocks.http.service_app import Started, service_app
 from order_platform.contracts import OrderResponse, order_json
-from order_platform.order_service.application.create_order import (
-    CreateOrderHandler,
+from order_platform.order_service.application.create_order import CreateOrderHandler
+from order_platform.order_service.application.idempotency import (
     IdempotencyKeyReused,
     RequestInFlight,
 )
