@@ -21,6 +21,7 @@ from aiokafka import ConsumerRecord
 from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.contracts.order_events import read_order_event
 from order_platform.notification_service.application.ports import (
     Claim,
     ClaimState,
@@ -249,7 +250,7 @@ class Member:
             self.records_task = handle.notify.retry_unrecorded_forever
         self.runner = ConsumerRunner(
             config,
-            decode=OrderCreatedV1.from_json,
+            decode=read_order_event if group == READ_GROUP else OrderCreatedV1.from_json,
             handle=handle,
             dead_letters=NoDeadLetters(world),  # type: ignore[arg-type]
             invalid=InvalidEvent,

@@ -22,7 +22,7 @@ from order_platform.building_blocks.auth.bearer_auth import (
     authenticator_from,
 )
 from order_platform.building_blocks.http.service_app import Started
-from order_platform.building_blocks.kafka.order_created_consumer import order_created_consumer
+from order_platform.building_blocks.kafka.order_created_consumer import order_events_consumer
 from order_platform.building_blocks.mongo.client import new_client
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
@@ -95,7 +95,7 @@ async def bootstrap(settings: ReadServiceSettings) -> Started[ReadServiceApi]:
         auth = authenticator_from(settings, service="order-read-service")
         stack.push_async_callback(auth.aclose)
         service = wire(generations, cache, auth=auth)
-        consumer = order_created_consumer(
+        consumer = order_events_consumer(
             settings,
             group_id=settings.consumer_group,
             handle=ProjectionHandler(service.project),

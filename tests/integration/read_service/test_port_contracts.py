@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from order_platform.building_blocks.mongo.client import new_client
 from order_platform.devtools.embedded import RedisServer
 from order_platform.read_service.application.ports import (
+    CacheUnavailable,
     Generations,
     Page,
     ReadModel,
@@ -25,7 +26,7 @@ from order_platform.read_service.application.ports import (
     Staged,
     ViewCache,
 )
-from order_platform.read_service.domain import OrderView
+from order_platform.read_service.domain import OrderChange, OrderView
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.generations import (
     MongoReadModelGenerations,
@@ -155,6 +156,108 @@ async def test_another_event_for_a_staged_order_makes_nothing_readable(
 
     assert await read_model.get(first.id) is None
     assert (await read_model.page(10, None)).orders == [first]
+
+
+def change(order: OrderView, version: int, status: str = "confirmed", **fields: str) -> OrderChange:
+    at = T0 + timedelta(minutes=version)
+    return OrderChange(uuid4(), order.id, version, status, at, **fields)
+
+
+async def changed(read_model: ReadModel, *changes: OrderChange) -> list[OrderView]:
+    staged = await read_model.stage_changes(changes)
+    await read_model.reveal_changes(staged)
+    return list(staged.views)
+
+
+async def test_a_change_is_listed_once_staged_and_readable_by_id_once_revealed(
+    read_model: ReadModel,
+) -> None:
+    placed = view()
+    await read_model.apply([placed])
+    confirmed = change(placed, 2).applied_to(placed)
+
+    staged = await read_model.stage_changes([change(placed, 2)])
+
+    assert list(staged.views) == [confirmed]
+    assert (await read_model.page(10, None)).orders == [confirmed]
+    assert await read_model.get(placed.id) == placed
+    await read_model.reveal_changes(staged)
+    await read_model.reveal_changes(staged)  # a retry
+    assert await read_model.get(placed.id) == confirmed
+    assert (await read_model.page(10, None)).orders == [confirmed]
+
+
+async def test_an_orders_changes_apply_in_version_order_each_once(read_model: ReadModel) -> None:
+    placed = view()
+    await read_model.apply([placed])
+    confirm, ship = change(placed, 2), change(placed, 3, "shipped", tracking_number="TN-1")
+
+    await changed(read_model, ship, confirm)  # one batch, out of order
+    assert await changed(read_model, confirm, ship) == []  # a redelivery changes nothing
+
+    shipped = ship.applied_to(confirm.applied_to(placed))
+    assert await read_model.get(placed.id) == shipped
+    assert shipped.tracking_number == "TN-1"
+    assert shipped.version == 3
+    assert await read_model.parked() == []
+
+
+async def test_a_change_that_skips_a_version_is_parked_until_the_missing_one(
+    read_model: ReadModel,
+) -> None:
+    placed, other = view(), view(T0 + timedelta(seconds=1))
+    await read_model.apply([placed, other])
+    confirm, cancel = change(placed, 2), change(placed, 3, "cancelled", cancellation_reason="r")
+
+    assert await changed(read_model, cancel, change(other, 2)) == [
+        change(other, 2).applied_to(other)
+    ]
+    assert await read_model.get(placed.id) == placed  # held back; the other order is not
+    (parked,) = await read_model.parked()
+    assert (parked.change, parked.waiting_for) == (cancel, 2)
+
+    (released,) = await changed(read_model, confirm)  # e.g. redriven from the dead letters
+
+    assert released == cancel.applied_to(confirm.applied_to(placed))
+    assert await read_model.get(placed.id) == released
+    assert await read_model.parked() == []
+
+
+async def test_a_change_before_its_creation_waits_for_it(read_model: ReadModel) -> None:
+    placed = view()
+    confirm = change(placed, 2)
+    assert await changed(read_model, confirm) == []
+    assert [p.waiting_for for p in await read_model.parked()] == [1]
+
+    await read_model.apply([placed])
+    staged = await read_model.stage_changes([], release_for=[placed.id])
+    await read_model.reveal_changes(staged)
+
+    assert await read_model.get(placed.id) == confirm.applied_to(placed)
+    assert await read_model.parked() == []
+
+
+async def test_a_change_staged_and_never_revealed_is_finished_by_a_redelivery(
+    read_model: ReadModel,
+) -> None:
+    placed = view()
+    await read_model.apply([placed])
+    await read_model.stage_changes([change(placed, 2)])  # stopped before `reveal_changes`
+
+    again = await changed(read_model, change(placed, 2))
+
+    assert [v.version for v in again] == [2]
+    assert (await read_model.get(placed.id) or placed).status == "confirmed"
+
+
+async def test_each_customers_list_shows_the_current_status(read_model: ReadModel) -> None:
+    alices = OrderView(uuid4(), "A", Decimal("1.00"), T0, uuid4(), "alice")
+    await read_model.apply([alices])
+
+    await changed(read_model, change(alices, 2, "cancelled"))
+
+    (listed,) = (await read_model.page(10, None, "alice")).orders
+    assert (listed.status, listed.version) == ("cancelled", 2)
 
 
 async def test_an_empty_model_lists_nothing(read_model: ReadModel) -> None:
@@ -594,14 +697,49 @@ async def test_a_cache_that_is_away_misses_and_never_raises(subject: CacheUnderT
 
     subject.back()
     assert await cache.get_page(generation, 1, None) is None  # no page put while away was kept
-    # An order never changes: the one put while away is answered (from the process), as is
-    # one put before Redis went away, while it is away.
-    assert await cache.get_order(cached.id) == cached
-    earlier = view()
+    assert await cache.get_order(cached.id) is None  # nor an order that may still change
+    # A shipped or cancelled order never changes again: one put while away is answered (from
+    # the process), as is one put before Redis went away, while it is away.
+    final = replace(view(), status="cancelled", version=2)
+    subject.away()
+    await cache.put_order(final)
+    subject.back()
+    assert await cache.get_order(final.id) == final
+    earlier, placed = replace(view(), status="shipped", version=3), view()
     await cache.put_order(earlier)
+    await cache.put_order(placed)
     subject.away()
     assert await cache.get_order(earlier.id) == earlier
+    assert await cache.get_order(placed.id) is None
     subject.back()
+
+
+async def test_an_order_is_never_replaced_by_an_older_version(subject: CacheUnderTest) -> None:
+    # A reader that loaded version 1 before the projection put version 2 puts it back late.
+    cache, placed = subject.cache, view()
+    confirmed = replace(placed, status="confirmed", version=2, updated_at=T0)
+    await cache.replace_order(confirmed)
+
+    await cache.put_order(placed)
+
+    assert await cache.get_order(placed.id) == confirmed
+    shipped = replace(confirmed, status="shipped", version=3, tracking_number="TN | 1")
+    await cache.put_order(shipped)
+    assert await cache.get_order(placed.id) == shipped
+
+
+async def test_a_change_the_cache_cannot_take_raises(subject: CacheUnderTest) -> None:
+    cache, placed = subject.cache, view()
+    await cache.put_order(placed)
+    subject.away()
+
+    confirmed = replace(placed, status="confirmed", version=2)
+    with pytest.raises(CacheUnavailable):
+        await cache.replace_order(confirmed)
+
+    subject.back()  # the change may have landed late, or not: the projection tries again
+    await cache.replace_order(confirmed)
+    assert await cache.get_order(placed.id) == confirmed
 
 
 async def test_an_invalidation_while_away_is_not_lost(subject: CacheUnderTest) -> None:

@@ -9,22 +9,27 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from order_platform.read_service.application.ports import (
+    CacheUnavailable,
     Generations,
     Page,
+    ParkedChange,
     ReadModel,
     ReadModelUnavailable,
     Staged,
+    StagedChanges,
 )
-from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.domain import ListPosition, OrderChange, OrderView
 from order_platform.read_service.infrastructure.generations import PointerMoved
 from order_platform.read_service.infrastructure.pointer_cache import Pointer
 
 
 class FakeReadModel:
-    """Listed once staged, readable by id once revealed, as MongoReadModel."""
+    """Listed once staged, readable by id once revealed, as MongoReadModel; changes too."""
 
     def __init__(self) -> None:
-        self.orders: dict[UUID, OrderView] = {}  # stored, and listed
+        self.orders: dict[UUID, OrderView] = {}  # stored, and listed (as readable by id)
+        self.staged_changes: dict[UUID, OrderView] = {}  # listed so, not readable so yet
+        self.parked_changes: dict[UUID, ParkedChange] = {}  # by event id
         self.readable: set[UUID] = set()  # readable by id too
         self.projected_times: dict[UUID, datetime] = {}
         self.reads = 0
@@ -50,6 +55,47 @@ class FakeReadModel:
         self._check_available()
         self.readable |= self._staged.get(staged.batch_id, set())
 
+    async def stage_changes(
+        self, changes: Sequence[OrderChange], release_for: Sequence[UUID] = ()
+    ) -> StagedChanges:
+        self._check_available()
+        order_ids = {change.order_id for change in changes} | set(release_for)
+        parked = [p.change for p in self.parked_changes.values() if p.change.order_id in order_ids]
+        candidates: dict[UUID, dict[UUID, OrderChange]] = {}
+        for change in [*parked, *changes]:
+            candidates.setdefault(change.order_id, {})[change.event_id] = change
+        staged: list[OrderView] = []
+        for order_id, by_event in candidates.items():
+            ordered = sorted(by_event.values(), key=lambda change: change.version)
+            if order_id not in self.orders:
+                for change in ordered:
+                    self.parked_changes[change.event_id] = ParkedChange(change, 1)
+                continue
+            view = self.staged_changes.get(order_id, self.orders[order_id])
+            changed = order_id in self.staged_changes
+            for change in ordered:
+                if change.version == view.version + 1:
+                    view, changed = change.applied_to(view), True
+                elif change.version > view.version:
+                    self.parked_changes[change.event_id] = ParkedChange(change, view.version + 1)
+                    continue
+                self.parked_changes.pop(change.event_id, None)
+            if changed:
+                self.staged_changes[order_id] = view
+                staged.append(view)
+        return StagedChanges(staged)
+
+    async def reveal_changes(self, staged: StagedChanges) -> None:
+        self._check_available()
+        for view in staged.views:
+            if (waiting := self.staged_changes.get(view.id)) and waiting.version == view.version:
+                self.orders[view.id] = view
+                del self.staged_changes[view.id]
+
+    async def parked(self) -> list[ParkedChange]:
+        self._check_available()
+        return list(self.parked_changes.values())
+
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         self._check_available()
         if order_id not in self.readable:
@@ -64,7 +110,8 @@ class FakeReadModel:
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
         self._check_available()
         self.reads += 1
-        mine = [v for v in self.orders.values() if owner is None or v.customer_id == owner]
+        listed = [self.staged_changes.get(view.id, view) for view in self.orders.values()]
+        mine = [v for v in listed if owner is None or v.customer_id == owner]
         ordered = sorted(mine, key=lambda view: view.position, reverse=True)
         if after is not None:
             ordered = [view for view in ordered if view.position < after]
@@ -198,15 +245,26 @@ class FakeViewCache:
         """The orders cached under this scope's keys."""
         return {i: v for (scope, i), v in self._state.orders.items() if scope == self.scope}
 
-    # Orders never change, so RedisViewCache also keeps the ones it has seen in the process:
-    # they are answered whether Redis is there or not.
+    # RedisViewCache keeps final orders in the process too (they never change again): those
+    # are answered whether Redis is there or not (the process's copy is not modelled apart).
     async def get_order(self, order_id: UUID) -> OrderView | None:
-        self._reachable()
-        return self._state.orders.get((self.scope, order_id))
+        reachable = self._reachable()
+        view = self._state.orders.get((self.scope, order_id))
+        return view if reachable or (view is not None and view.final) else None
 
     async def put_order(self, view: OrderView) -> None:
-        self._reachable()
-        self._state.orders[(self.scope, view.id)] = view
+        if self._reachable() or view.final:
+            self._keep_newer(view)
+
+    async def replace_order(self, view: OrderView) -> None:
+        if not self._reachable():
+            raise CacheUnavailable("fake cache is away")
+        self._keep_newer(view)
+
+    def _keep_newer(self, view: OrderView) -> None:
+        cached = self._state.orders.get((self.scope, view.id))
+        if cached is None or cached.version < view.version:
+            self._state.orders[(self.scope, view.id)] = view
 
     async def list_generation(self) -> int | None:
         return self._state.generation if self._reachable() else None

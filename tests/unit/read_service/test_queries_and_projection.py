@@ -4,10 +4,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from uuid import uuid4
 
-from order_platform.read_service.application.ports import Generations, Page
+import pytest
+
+from order_platform.read_service.application.ports import CacheUnavailable, Generations, Page
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
-from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.domain import ListPosition, OrderChange, OrderView
 from tests.unit.read_service.fakes import (
     FakeReadModel,
     FakeReadModelGenerations,
@@ -187,3 +189,68 @@ async def test_after_a_switch_nothing_cached_from_the_old_generation_is_served()
 
     assert await get(order.id) == fixed
     assert (await list_orders(50, None)).orders == [fixed]
+
+
+def change(order: OrderView, version: int, status: str = "confirmed") -> OrderChange:
+    return OrderChange(uuid4(), order.id, version, status, T0 + timedelta(minutes=version))
+
+
+async def test_a_change_is_listed_then_cached_then_readable_by_id_and_never_served_older() -> None:
+    model, order = FakeReadModel(), view()
+    generations = FakeReadModelGenerations(model)
+    steps: list[str] = []
+
+    async def by_id() -> str | None:
+        found = await model.get(order.id)
+        return None if found is None else found.status
+
+    class WatchedCache(FakeViewCache):
+        async def invalidate_lists(self) -> None:
+            listed = (await model.page(50, None)).orders[0].status
+            steps.append(f"invalidate: listed {listed}, by id {await by_id()}")
+            await super().invalidate_lists()
+
+        async def replace_order(self, view: OrderView) -> None:
+            steps.append(f"cache {view.status}, by id {await by_id()}")
+            await super().replace_order(view)
+
+        def scoped(self, generation: str) -> FakeViewCache:
+            return self  # one generation here: watch the scope the projection writes to
+
+    cache = WatchedCache()
+    get_order, list_orders = GetOrder(generations, cache), ListOrders(generations, cache)
+    project = ProjectOrders(generations, cache)
+    await project([order])
+    assert await get_order(order.id) == order  # cached as placed
+    assert (await list_orders(50, None)).orders == [order]  # and its page
+    steps.clear()
+
+    await project([], [change(order, 2)])
+
+    assert steps == [
+        "invalidate: listed confirmed, by id placed",
+        "cache confirmed, by id placed",
+    ]
+    confirmed = change(order, 2).applied_to(order)
+    assert (await get_order(order.id) or order).status == "confirmed"
+    assert [v.status for v in (await list_orders(50, None)).orders] == ["confirmed"]
+    assert (await model.get(order.id) or order).version == confirmed.version
+
+
+async def test_a_change_waits_for_the_cache_rather_than_leave_it_older() -> None:
+    model, order = FakeReadModel(), view()
+    generations, cache = FakeReadModelGenerations(model), FakeViewCache()
+    project = ProjectOrders(generations, cache)
+    await project([order])
+    await GetOrder(generations, cache)(order.id)  # cached as placed
+    cache.available = False
+    confirm = change(order, 2)
+
+    with pytest.raises(CacheUnavailable):
+        await project([], [confirm])
+    assert await model.get(order.id) == order  # not readable by id as changed
+
+    cache.available = True
+    await project([], [confirm])  # the consumer's retry of the batch
+    assert (await GetOrder(generations, cache)(order.id) or order).status == "confirmed"
+    assert (await model.get(order.id) or order).status == "confirmed"

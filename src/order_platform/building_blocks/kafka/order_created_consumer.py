@@ -1,9 +1,13 @@
-"""A consumer of `OrderCreated` v1, wired the same way in every consuming service."""
+"""A consumer of the order events, wired the same way in every consuming service: every
+event of an order's life (`order_events_consumer`), or `OrderCreated` v1 alone
+(`order_created_consumer`, for a service that knows no other)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Unpack
+from datetime import datetime
+from typing import Protocol, Unpack
 
 from order_platform.building_blocks.kafka.consumer import (
     BatchHandler,
@@ -16,11 +20,17 @@ from order_platform.building_blocks.runtime.health import Check
 from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.contracts.order_events import OrderEventV1, read_order_event
+
+
+class _Event(Protocol):
+    @property
+    def occurred_at(self) -> datetime: ...
 
 
 @dataclass(frozen=True, slots=True)
-class OrderCreatedConsumer:
-    runner: ConsumerRunner[OrderCreatedV1]
+class OrderCreatedConsumer[E: _Event]:
+    runner: ConsumerRunner[E]
     dead_letters: DeadLetterPublisher  # to close after the runner stopped
 
     def supervise(self, supervisor: TaskSupervisor, name: str) -> Check:
@@ -34,6 +44,17 @@ class OrderCreatedConsumer:
         return supervisor.check(name)
 
 
+def order_events_consumer(
+    settings: ServiceSettings,
+    *,
+    group_id: str,
+    handle: BatchHandler[OrderEventV1],
+    max_batch: int,
+    **retry: Unpack[RetryOptions],
+) -> OrderCreatedConsumer[OrderEventV1]:
+    return _consumer(settings, group_id, read_order_event, handle, max_batch, **retry)
+
+
 def order_created_consumer(
     settings: ServiceSettings,
     *,
@@ -41,7 +62,18 @@ def order_created_consumer(
     handle: BatchHandler[OrderCreatedV1],
     max_batch: int,
     **retry: Unpack[RetryOptions],
-) -> OrderCreatedConsumer:
+) -> OrderCreatedConsumer[OrderCreatedV1]:
+    return _consumer(settings, group_id, OrderCreatedV1.from_json, handle, max_batch, **retry)
+
+
+def _consumer[E: _Event](
+    settings: ServiceSettings,
+    group_id: str,
+    decode: Callable[[bytes], E],
+    handle: BatchHandler[E],
+    max_batch: int,
+    **retry: Unpack[RetryOptions],
+) -> OrderCreatedConsumer[E]:
     dead_letters = DeadLetterPublisher(
         settings.kafka_bootstrap_servers,
         group_id,
@@ -59,7 +91,7 @@ def order_created_consumer(
     )
     runner = ConsumerRunner(
         config,
-        decode=OrderCreatedV1.from_json,
+        decode=decode,
         handle=handle,
         dead_letters=dead_letters,
         invalid=InvalidEvent,

@@ -9,11 +9,15 @@ from typing import Protocol
 from uuid import UUID
 
 from order_platform.contracts.errors import Unavailable
-from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.domain import ListPosition, OrderChange, OrderView
 
 
 class ReadModelUnavailable(Unavailable):
     """The read model's store cannot be reached; nothing was applied."""
+
+
+class CacheUnavailable(Unavailable):
+    """The cache cannot be told of a change (it might serve the order as it was): wait."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +31,22 @@ class Staged:
     """Orders a `ReadModel` has stored and listed, not yet readable by id (`reveal`)."""
 
     batch_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StagedChanges:
+    """Orders changed and listed as changed, not yet readable by id as changed
+    (`reveal_changes`): each as it will read then."""
+
+    views: Sequence[OrderView]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedChange:
+    """A change that skips a version of its order: kept until the missing one is applied."""
+
+    change: OrderChange
+    waiting_for: int  # the version the order needs first
 
 
 class ReadModel(Protocol):
@@ -46,6 +66,25 @@ class ReadModel(Protocol):
     async def apply(self, views: Sequence[OrderView]) -> None:
         """`stage` then `reveal`, for a writer with no cache of this model to invalidate
         (a rebuild's generation before it goes live, tests)."""
+        ...
+
+    async def stage_changes(
+        self, changes: Sequence[OrderChange], release_for: Sequence[UUID] = ()
+    ) -> StagedChanges:
+        """Apply, per order in version order, each change that follows the version stored
+        (with the order's parked changes, and those of the orders `release_for`), listed as
+        changed but not yet readable by id so (as `stage`). A change at or below the stored
+        version changes nothing; one that skips a version is parked, with the order's later
+        ones, until the missing one is applied. An order staged before and never revealed is
+        staged again, so that a redelivery finishes what a crash left half done."""
+        ...
+
+    async def reveal_changes(self, staged: StagedChanges) -> None:
+        """Make the staged changes readable by id (idempotent)."""
+        ...
+
+    async def parked(self) -> list[ParkedChange]:
+        """Every parked change, with the version each waits for."""
         ...
 
     async def get(self, order_id: UUID) -> OrderView | None: ...
@@ -86,7 +125,8 @@ class ReadModelGenerations(Protocol):
 
 
 class ViewCache(Protocol):
-    """A cache that may be away: every method degrades to "miss" or "no-op" instead of raising.
+    """A cache that may be away: every method but `replace_order` degrades to "miss" or "no-op"
+    instead of raising.
 
     Orders and pages are kept per read-model generation (`scoped`): after a switch, nothing
     cached from the previous generation is found. The list generation counter is shared.
@@ -98,7 +138,15 @@ class ViewCache(Protocol):
 
     async def get_order(self, order_id: UUID) -> OrderView | None: ...
 
-    async def put_order(self, view: OrderView) -> None: ...
+    async def put_order(self, view: OrderView) -> None:
+        """Keep the order as a reader found it, unless a newer version of it is kept."""
+        ...
+
+    async def replace_order(self, view: OrderView) -> None:
+        """The order as just changed: kept unless a newer version is; from now on no older
+        version of it is served. Raises `CacheUnavailable` when that cannot be ensured (this
+        method alone raises: a projection waits for the cache rather than leave it stale)."""
+        ...
 
     async def list_generation(self) -> int | None:
         """The current generation of list answers; None when the cache is unavailable."""

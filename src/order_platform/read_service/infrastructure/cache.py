@@ -1,17 +1,21 @@
 """Redis cache-aside for the query side, which degrades to "miss" whenever Redis is away.
 
-Orders never change once projected, so an order is cached by id for good (a 404 is never
-cached). List answers are cached under a generation number that every projection
-increments: a reader that loaded the database before a projection stores its answer under
-the old generation, where no later reader looks (the stale-set race cannot serve stale data).
+An order is cached by id with its version, and a version never replaces a newer one (one
+script, `SET_IF_NEWER`): a reader that loaded the database before a change cannot put the
+older state back over the projection's. The projection puts each changed order before it is
+readable by id as changed, and waits while Redis is away rather than leave an older version
+in it (`replace_order`). A 404 is never cached. List answers are cached under a generation
+number that every projection increments: a reader that loaded the database before a
+projection stores its answer under the old generation, where no later reader looks (the
+stale-set race cannot serve stale data).
 
 Orders and pages are also keyed by the read model's generation (`scoped`), so once a rebuilt
 model goes live nothing cached from the previous one is found; the scopes of one cache share
 its Redis client, its list counter and what it knows about Redis being away.
 
-Because an order never changes, the most recently read orders are also kept in the process
-(a small LRU in front of Redis, by the same key): a hit there costs no round trip, and it
-can never be stale. Pages are not, since every projection makes them obsolete.
+Shipped and cancelled orders never change again, so the most recently read of those are also
+kept in the process (a small LRU in front of Redis, by the same key): a hit there costs no
+round trip, and it can never be stale. Orders that may still change, and pages, are not.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 import structlog
@@ -30,8 +35,8 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from order_platform.read_service.application.ports import Page
-from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.application.ports import CacheUnavailable, Page
+from order_platform.read_service.domain import PLACED, ListPosition, OrderView
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +47,20 @@ ORDER_HIT, ORDER_MISS = LOOKUPS.labels("order", "hit"), LOOKUPS.labels("order", 
 LIST_HIT, LIST_MISS = LOOKUPS.labels("list", "hit"), LOOKUPS.labels("list", "miss")
 
 
-def _view_to_json(view: OrderView) -> list[str | None]:
+# KEYS[1] the order's key; ARGV: its version, the value, the TTL in seconds. Values are
+# "<version>|<json>"; one cached before versions existed (no "|" prefix) counts as older.
+SET_IF_NEWER = """
+local cached = redis.call('GET', KEYS[1])
+if cached then
+    local version = tonumber(string.match(cached, '^(%d+)|'))
+    if version and version >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+return 1
+"""
+
+
+def _view_to_json(view: OrderView) -> list[str | int | None]:
     return [
         str(view.id),
         view.customer_name,
@@ -50,20 +68,37 @@ def _view_to_json(view: OrderView) -> list[str | None]:
         view.created_at.isoformat(),
         str(view.event_id),
         view.customer_id,
+        view.status,
+        view.version,
+        view.updated_at.isoformat() if view.updated_at is not None else None,
+        view.tracking_number,
+        view.cancellation_reason,
     ]
 
 
-def _view_from_json(fields: list[str]) -> OrderView:
-    # Entries cached before orders had a customer have five fields: no customer.
-    order_id, name, amount, created_at, event_id, *customer = fields
+def _view_from_json(fields: list[Any]) -> OrderView:
+    # Entries cached before orders had a customer have five fields, before they had a life six.
+    order_id, name, amount, created_at, event_id, *rest = fields
+    customer, status, version, updated_at, tracking, reason = [*rest, *[None] * 6][:6]
     return OrderView(
         id=UUID(order_id),
         customer_name=name,
         total_amount=Decimal(amount),
         created_at=datetime.fromisoformat(created_at),
         event_id=UUID(event_id),
-        customer_id=customer[0] if customer else None,
+        customer_id=customer,
+        status=status or PLACED,
+        version=version or 1,
+        updated_at=datetime.fromisoformat(updated_at) if updated_at else None,
+        tracking_number=tracking,
+        cancellation_reason=reason,
     )
+
+
+def _cached_view(raw: bytes | str) -> OrderView:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    value = text if text.startswith("[") else text.partition("|")[2]  # "<version>|<json>"
+    return _view_from_json(json.loads(value))
 
 
 def _position_token(position: ListPosition | None) -> str:
@@ -143,16 +178,28 @@ class RedisViewCache:
         (ORDER_MISS if raw is None else ORDER_HIT).inc()
         if raw is None:
             return None
-        view = _view_from_json(json.loads(raw))
-        self._recent.put(key, view)
+        view = _cached_view(raw)
+        if view.final:
+            self._recent.put(key, view)
         return view
 
     async def put_order(self, view: OrderView) -> None:
-        self._recent.put(f"{self._prefix}order:{view.id}", view)
+        if view.final:
+            self._recent.put(f"{self._prefix}order:{view.id}", view)
+        await self._safely(lambda: self._set_if_newer(view))
+
+    async def replace_order(self, view: OrderView) -> None:
+        try:
+            await self._set_if_newer(view)
+        except (RedisError, OSError, TimeoutError) as error:
+            raise CacheUnavailable(f"Redis: {error}") from error
+        if view.final:
+            self._recent.put(f"{self._prefix}order:{view.id}", view)
+
+    async def _set_if_newer(self, view: OrderView) -> None:
         payload = json.dumps(_view_to_json(view))
-        await self._safely(
-            lambda: self._redis.set(f"{self._prefix}order:{view.id}", payload, ex=self._order_ttl)
-        )
+        key = f"{self._prefix}order:{view.id}"
+        await self._redis.eval(SET_IF_NEWER, 1, key, view.version, payload, self._order_ttl)
 
     async def list_generation(self) -> int | None:
         raw = await self._safely(lambda: self._redis.get(self._generation_key))

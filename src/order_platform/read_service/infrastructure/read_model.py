@@ -22,6 +22,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -31,8 +32,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from order_platform.building_blocks.mongo.client import translate_unavailable
-from order_platform.read_service.application.ports import Page, ReadModelUnavailable, Staged
-from order_platform.read_service.domain import ListPosition, OrderView
+from order_platform.read_service.application.ports import (
+    Page,
+    ParkedChange,
+    ReadModelUnavailable,
+    Staged,
+    StagedChanges,
+)
+from order_platform.read_service.domain import PLACED, ListPosition, OrderChange, OrderView
 from order_platform.read_service.infrastructure.timeline import (
     chunks_of,
     compact_entry,
@@ -59,13 +66,43 @@ HEAD_SPARE = 16  # read past the page, for orders a redelivered batch pushed twi
 REVEALED_KEPT = 100_000  # batches known to be revealed, per process; forgetting costs a lookup
 
 
+# An order's state that changes with its life; an order stored before it had one is placed, v1.
+_LIFE_FIELDS = ("status", "version", "updatedAt", "trackingNumber", "cancellationReason")
+
+
+def life_fields(view: OrderView) -> Document:
+    fields: Document = {"status": view.status, "version": view.version}
+    for name, value in (
+        ("updatedAt", view.updated_at),
+        ("trackingNumber", view.tracking_number),
+        ("cancellationReason", view.cancellation_reason),
+    ):
+        if value is not None:
+            fields[name] = value
+    return fields
+
+
+def with_life(view: OrderView, fields: Document) -> OrderView:
+    """`view` in the state `fields` (a document's, or its staged change's) describes."""
+    updated_at = fields.get("updatedAt")
+    return replace(
+        view,
+        status=fields.get("status", PLACED),
+        version=fields.get("version", 1),
+        updated_at=updated_at.astimezone(UTC) if updated_at is not None else None,
+        tracking_number=fields.get("trackingNumber"),
+        cancellation_reason=fields.get("cancellationReason"),
+    )
+
+
 def order_document(
     view: OrderView, projected_at: datetime | None = None, batch_id: str | None = None
 ) -> Document:
     """The order as stored by id: the timeline's entry, keyed by `_id` instead of `id`, with
-    when it was stored (`projectedAt`, shown by the operator console) and the batch that
-    makes it readable once revealed."""
-    document = entry(view)
+    its state (`life_fields`), when it was stored (`projectedAt`, shown by the operator
+    console) and the batch that makes it readable once revealed. A change staged and not yet
+    revealed waits in `staged` (the list shows it, reads by id do not yet)."""
+    document = entry(view) | life_fields(view)
     document["_id"] = document.pop("id")
     if projected_at is not None:
         document["projectedAt"] = projected_at
@@ -79,7 +116,13 @@ def revealed_key(batch_id: str) -> str:
 
 
 def view_from_document(document: Document) -> OrderView:
-    return view_from_entry({**document, "id": document["_id"]})
+    return with_life(view_from_entry({**document, "id": document["_id"]}), document)
+
+
+def listed_state(document: Document) -> Document:
+    """What the list shows of an order: its staged change once there is one."""
+    staged: Document | None = document.get("staged")
+    return staged if staged is not None else document
 
 
 def collection_names(generation: str) -> tuple[str, str]:
@@ -89,11 +132,21 @@ def collection_names(generation: str) -> tuple[str, str]:
     return f"orders_{generation}", f"timeline_{generation}"
 
 
+def parked_collection_name(generation: str) -> str:
+    return "parked" if not generation else f"parked_{generation}"
+
+
+class ChangedMeanwhile(ReadModelUnavailable):
+    """Another projection changed the order between our read and our write (two consumers
+    on one partition during a rebalance): nothing was written; the batch is retried."""
+
+
 class MongoReadModel:
     def __init__(self, database: AsyncDatabase[Document], generation: str = "") -> None:
         orders, timeline = collection_names(generation)
         self._orders = database[orders]
         self._timeline = database[timeline]
+        self._parked = database[parked_collection_name(generation)]
         # Index entries this process has made durable: `$addToSet` would change nothing, so
         # a batch skips them. Bounded; forgetting only costs a redundant update.
         self._indexed: set[str] = set()
@@ -215,6 +268,108 @@ class MongoReadModel:
         for scope, of_scope in chunks.items():
             self._indexed |= indexed_after(of_scope, scope)
 
+    async def stage_changes(
+        self, changes: Sequence[OrderChange], release_for: Sequence[UUID] = ()
+    ) -> StagedChanges:
+        order_ids = list(
+            dict.fromkeys([str(c.order_id) for c in changes] + list(map(str, release_for)))
+        )
+        if not order_ids:
+            return StagedChanges([])
+        with translate_unavailable(ReadModelUnavailable):
+            parked = [
+                _change_from_parked(doc)
+                async for doc in self._parked.find({"orderId": {"$in": order_ids}})
+            ]
+            if not parked and not changes:
+                return StagedChanges([])  # creations alone, with nothing waiting for them
+            documents = {
+                doc["_id"]: doc async for doc in self._orders.find({"_id": {"$in": order_ids}})
+            }
+            candidates: dict[str, dict[UUID, OrderChange]] = {}
+            for change in [*parked, *changes]:
+                candidates.setdefault(str(change.order_id), {})[change.event_id] = change
+            was_parked = {change.event_id for change in parked}
+            staged_views: list[OrderView] = []
+            to_park: list[tuple[OrderChange, int]] = []
+            done_parked: list[UUID] = []
+            for order_id, by_event in candidates.items():
+                document = documents.get(order_id)
+                ordered = sorted(by_event.values(), key=lambda change: change.version)
+                if document is None:  # its creation is not here yet
+                    to_park += [(change, 1) for change in ordered]
+                    continue
+                view = with_life(view_from_document(document), listed_state(document))
+                changed = "staged" in document  # staged before and never revealed: again
+                for change in ordered:
+                    if change.version <= view.version:
+                        pass  # applied before: a redelivery changes nothing
+                    elif change.version == view.version + 1:
+                        view, changed = change.applied_to(view), True
+                    else:
+                        to_park.append((change, view.version + 1))
+                        continue
+                    if change.event_id in was_parked:
+                        done_parked.append(change.event_id)
+                if changed:
+                    await self._stage_one(document, view)
+                    staged_views.append(view)
+            if to_park:
+                await self._parked.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": str(change.event_id)},
+                            {"$set": _parked_document(change, waiting_for)},
+                            upsert=True,
+                        )
+                        for change, waiting_for in to_park
+                    ],
+                    ordered=False,
+                )
+            if done_parked:
+                await self._parked.delete_many({"_id": {"$in": [str(e) for e in done_parked]}})
+        return StagedChanges(staged_views)
+
+    async def _stage_one(self, document: Document, view: OrderView) -> None:
+        """A compare-and-set on the state read: the staged change, or the version revealed."""
+        if "staged" in document:
+            expected: Document = {"staged.version": document["staged"]["version"]}
+        else:
+            version = document.get("version", 1)
+            expected = {"version": {"$in": [1, None]} if version == 1 else version}
+            expected["staged"] = {"$exists": False}
+        result = await self._orders.update_one(
+            {"_id": document["_id"], **expected}, {"$set": {"staged": life_fields(view)}}
+        )
+        if not result.matched_count:
+            raise ChangedMeanwhile(f"order {document['_id']} changed while being projected")
+
+    async def reveal_changes(self, staged: StagedChanges) -> None:
+        if not staged.views:
+            return
+        with translate_unavailable(ReadModelUnavailable):
+            await self._orders.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": str(view.id), "staged.version": view.version},
+                        {
+                            "$set": life_fields(view),
+                            "$unset": {"staged": ""}
+                            | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
+                        },
+                    )
+                    for view in staged.views
+                ],
+                ordered=False,
+            )
+
+    async def parked(self) -> list[ParkedChange]:
+        with translate_unavailable(ReadModelUnavailable):
+            return [
+                ParkedChange(_change_from_parked(doc), doc["waitingFor"])
+                async for doc in self._parked.find({})
+            ]
+
     async def get(self, order_id: UUID) -> OrderView | None:
         document = await self._readable_document(order_id)
         return None if document is None else view_from_document(document)
@@ -234,18 +389,42 @@ class MongoReadModel:
         return document
 
     async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+        with translate_unavailable(ReadModelUnavailable):
+            return await self._current(await self._listed(limit, after, owner))
+
+    async def _listed(self, limit: int, after: ListPosition | None, owner: str | None) -> Page:
+        """The page as the timeline lists it: each order as it was created."""
         collected: list[OrderView] = []
         scope = "" if owner is None else customer_scope(owner)
-        with translate_unavailable(ReadModelUnavailable):
-            if after is None and owner is None and (head := await self._head(limit)) is not None:
-                return head
-            async for views in self._seconds_from(after, scope):
-                if after is not None:
-                    views = [view for view in views if view.position < after]
-                collected.extend(views)
-                if len(collected) > limit:
-                    return Page(collected[:limit], collected[limit - 1].position)
+        if after is None and owner is None and (head := await self._head(limit)) is not None:
+            return head
+        async for views in self._seconds_from(after, scope):
+            if after is not None:
+                views = [view for view in views if view.position < after]
+            collected.extend(views)
+            if len(collected) > limit:
+                return Page(collected[:limit], collected[limit - 1].position)
         return Page(collected, None)
+
+    async def _current(self, page: Page) -> Page:
+        """Each listed order in its current state (the timeline keeps where it stands, not
+        how it is): one lookup by `_id` for the page."""
+        if not page.orders:
+            return page
+        states = {
+            doc["_id"]: listed_state(doc)
+            async for doc in self._orders.find(
+                {"_id": {"$in": [str(view.id) for view in page.orders]}},
+                dict.fromkeys([*_LIFE_FIELDS, "staged"], 1),
+            )
+        }
+        return Page(
+            [
+                with_life(view, states[str(view.id)]) if str(view.id) in states else view
+                for view in page.orders
+            ],
+            page.next_after,
+        )
 
     async def _seconds_from(
         self, after: ListPosition | None, scope: str
@@ -286,3 +465,30 @@ class MongoReadModel:
     async def _names(self, key: str, field: str) -> list[str]:
         document = await self._timeline.find_one({"_id": key}, {field: 1})
         return list(document.get(field, [])) if document else []
+
+
+def _parked_document(change: OrderChange, waiting_for: int) -> Document:
+    document: Document = {
+        "orderId": str(change.order_id),
+        "version": change.version,
+        "status": change.status,
+        "at": change.at,
+        "waitingFor": waiting_for,
+    }
+    if change.tracking_number is not None:
+        document["trackingNumber"] = change.tracking_number
+    if change.cancellation_reason is not None:
+        document["cancellationReason"] = change.cancellation_reason
+    return document
+
+
+def _change_from_parked(document: Document) -> OrderChange:
+    return OrderChange(
+        event_id=UUID(document["_id"]),
+        order_id=UUID(document["orderId"]),
+        version=document["version"],
+        status=document["status"],
+        at=document["at"].astimezone(UTC),
+        tracking_number=document.get("trackingNumber"),
+        cancellation_reason=document.get("cancellationReason"),
+    )
