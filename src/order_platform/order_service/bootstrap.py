@@ -27,7 +27,9 @@ from order_platform.building_blocks.http.service_app import Started
 from order_platform.building_blocks.mongo.client import new_client, prepare_when_reachable
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
+from order_platform.order_service.application.change_order import ChangeOrderHandler
 from order_platform.order_service.application.create_order import CreateOrderHandler
+from order_platform.order_service.application.get_order import GetOrderHandler
 from order_platform.order_service.application.ports import (
     Clock,
     IdempotencyKeys,
@@ -79,6 +81,13 @@ def wire(
             clock=ports.clock,
             new_id=ports.new_id,
         ),
+        change_order=ChangeOrderHandler(
+            new_unit_of_work=ports.new_unit_of_work,
+            idempotency_keys=ports.idempotency_keys,
+            clock=ports.clock,
+            new_id=ports.new_id,
+        ),
+        get_order=GetOrderHandler(new_unit_of_work=ports.new_unit_of_work),
         location_base_url=location_base_url.rstrip("/"),
         stored_orders=ports.stored_orders,
         auth=auth,

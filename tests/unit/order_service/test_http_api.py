@@ -51,6 +51,7 @@ async def test_201_with_the_order_and_its_location(
 
     assert response.status_code == 201
     assert response.headers["location"] == f"http://reads:8002/orders/{FIRST_ID}"
+    assert response.headers["etag"] == '"1"'
     assert "idempotent-replayed" not in response.headers
     assert response.json() == {
         "id": FIRST_ID,
@@ -284,7 +285,7 @@ async def test_the_openapi_document_describes_the_body_answers_and_headers(
     assert set(body["properties"]) == {"customerName", "totalAmount"}
     created = operation["responses"]["201"]
     assert created["content"]["application/json"]["schema"]["$ref"].endswith("/OrderResponse")
-    assert set(created["headers"]) == {"Location", "Idempotent-Replayed"}
+    assert set(created["headers"]) == {"Location", "ETag", "Idempotent-Replayed"}
     assert set(operation["responses"]) >= {"409", "413", "415", "422", "503"}
     assert "Retry-After" in operation["responses"]["503"]["headers"]
     assert operation["parameters"][0]["name"] == "Idempotency-Key"

@@ -30,15 +30,22 @@ class JsonBody[M: BaseModel]:
     parameter and documents the body with `openapi_extra=JsonBody(Model).openapi`.
     """
 
-    def __init__(self, model: type[M], *, what: str = "the body") -> None:
+    def __init__(self, model: type[M], *, what: str = "the body", optional: bool = False) -> None:
         self.model = model
         self.unsupported = f"Send {what} as application/json."
+        # Optional: no body at all reads as `{}`, whatever the content type says.
+        self.optional = optional
 
     async def __call__(self, request: Request) -> M:
         if not is_json(request.headers.get("content-type", "")):
+            if self.optional and not await request.body():
+                return self.model.model_validate({})
             raise HTTPException(415, self.unsupported)
+        raw = await request.body()
+        if self.optional and not raw:
+            return self.model.model_validate({})
         try:
-            document = parse_json(await request.body())
+            document = parse_json(raw)
         except NumberOutOfRange as error:
             raise InvalidRequest(f"The body holds a number it cannot take: {error}.") from error
         except NotJson as error:
@@ -55,7 +62,7 @@ class JsonBody[M: BaseModel]:
         """The `requestBody` of the route's OpenAPI operation."""
         return {
             "requestBody": {
-                "required": True,
+                "required": not self.optional,
                 "content": {
                     "application/json": {"schema": self.model.model_json_schema(by_alias=True)}
                 },
