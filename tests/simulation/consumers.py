@@ -1,8 +1,8 @@
 """The consuming side in the simulated world: members of the read service's and the notifier's
 consumer groups, each the real `ConsumerRunner` with its service's real batch handler.
 
-The read model, the cache and the ledger are the unit tests' fakes (each has a contract suite
-shared with its MongoDB or Redis adapter), behind the world's faults: an outage of the read
+The read model, the cache, the ledger and the orders' progress are the unit tests' fakes (each
+has a contract suite shared with its MongoDB or Redis adapter), behind the world's faults: an outage of the read
 model's MongoDB or of Redis, a reply lost after the write was applied, a pause. The ledger's
 claims expire on the simulated clock, as Redis keys with a TTL do.
 """
@@ -20,7 +20,7 @@ from aiokafka import ConsumerRecord
 
 from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
-from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.contracts import InvalidEvent
 from order_platform.contracts.order_events import read_order_event
 from order_platform.notification_service.application.ports import (
     Claim,
@@ -29,7 +29,8 @@ from order_platform.notification_service.application.ports import (
     Recorded,
 )
 from order_platform.notification_service.bootstrap import wire as wire_notifications
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import Notification, OrderProgress
+from order_platform.notification_service.entrypoints.worker import decode as decode_order_event
 from order_platform.read_service.application.ports import (
     Generations,
     ReadModelUnavailable,
@@ -42,7 +43,7 @@ from order_platform.read_service.infrastructure.pointer_cache import PointerCach
 from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
 from tests.simulation.consumer_groups import TOPIC, SimGroupMember
 from tests.simulation.world import Process, World
-from tests.unit.notification_service.fakes import FakeLedger
+from tests.unit.notification_service.fakes import FakeLedger, FakeOrderProgress
 from tests.unit.read_service.fakes import FakeReadModel, FakeReadModelGenerations, FakeViewCache
 
 READ_GROUP = "order-read-service"
@@ -185,6 +186,36 @@ class SimLedger:
         await self._call(lambda: self._ledger.release(claim))
 
 
+class SimOrderProgress:
+    """The orders' progress (in the ledger's Redis) as one member's process reaches it: a
+    crashed process makes no call, but no other fault is drawn here. Every draw from the
+    world's one random stream moves every later choice of the run, and the shrink test
+    (`test_a_failing_run_shrinks_to_a_short_scenario_that_replays`) loses its shrink within
+    its budget when this path draws too; a Redis outage still strikes the notifier through
+    its ledger, the call before and after each of these, and the crash-like interleavings
+    of these steps are the unit tests' (`test_notify_in_order.py`)."""
+
+    def __init__(self, process: Process, orders: FakeOrderProgress) -> None:
+        self._process, self._orders = process, orders
+
+    def _call(self) -> FakeOrderProgress:
+        if not self._process.alive:
+            raise asyncio.CancelledError(f"{self._process.name} has crashed")
+        return self._orders
+
+    async def progress(self, order_id: UUID) -> OrderProgress:
+        return await self._call().progress(order_id)
+
+    async def remember_customer(self, order_id: UUID, customer_name: str) -> OrderProgress:
+        return await self._call().remember_customer(order_id, customer_name)
+
+    async def park(self, notification: Notification) -> OrderProgress:
+        return await self._call().park(notification)
+
+    async def advance(self, order_id: UUID, version: int) -> OrderProgress:
+        return await self._call().advance(order_id, version)
+
+
 class Customers:
     """Where notifications arrive (the log line or webhook): every one, duplicates included."""
 
@@ -218,6 +249,7 @@ class ConsumingSide:
         )
         self.cache = FakeViewCache()
         self.ledger = ExpiringLedger(world)
+        self.order_progress = FakeOrderProgress()
         self.customers = Customers(world)
 
     def read_model(self) -> FakeReadModel:
@@ -246,11 +278,16 @@ class Member:
                 ProjectOrders(SimGenerations(world, process, side.generations), side.cache)
             )
         else:
-            handle = wire_notifications(side.customers, SimLedger(world, process, side.ledger))
+            handle = wire_notifications(
+                side.customers,
+                SimLedger(world, process, side.ledger),
+                SimOrderProgress(process, side.order_progress),
+            )
             self.records_task = handle.notify.retry_unrecorded_forever
         self.runner = ConsumerRunner(
             config,
-            decode=read_order_event if group == READ_GROUP else OrderCreatedV1.from_json,
+            # Each service's own decoder: the notifier's reads every order event too.
+            decode=read_order_event if group == READ_GROUP else decode_order_event,
             handle=handle,
             dead_letters=NoDeadLetters(world),  # type: ignore[arg-type]
             invalid=InvalidEvent,

@@ -1,1 +1,1 @@
-"""Notification Service: the worker that sends one notification per order created."""
+"""Notification Service: the worker that notifies the customer of every order event, in order."""

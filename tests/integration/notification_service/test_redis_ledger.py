@@ -24,7 +24,7 @@ from order_platform.notification_service.application.ports import (
     NotificationLedger,
     Recorded,
 )
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import OrderCreatedNotification
 from order_platform.notification_service.infrastructure.redis_ledger import (
     RedisNotificationLedger,
     new_redis_client,
@@ -140,7 +140,7 @@ async def test_guarantee_2_two_replicas_racing_for_one_event_send_it_once(
     sender.gate = asyncio.Event()
     replica_a = NotifyCustomerHandler(sender=sender, ledger=redis_ledger)
     replica_b = NotifyCustomerHandler(sender=sender, ledger=redis_ledger)
-    event = Notification(
+    event = OrderCreatedNotification(
         event_id=uuid4(), order_id=uuid4(), customer_name="Lucas", total_amount=Decimal("1.00")
     )
     sending = asyncio.create_task(replica_a(event))
@@ -189,13 +189,15 @@ def _ledger_at(
     return ledger, client
 
 
-def _event() -> Notification:
-    return Notification(
+def _event() -> OrderCreatedNotification:
+    return OrderCreatedNotification(
         event_id=uuid4(), order_id=uuid4(), customer_name="Lucas", total_amount=Decimal("1.00")
     )
 
 
-async def _settled(replica: NotifyCustomerHandler, event: Notification) -> Outcome | None:
+async def _settled(
+    replica: NotifyCustomerHandler, event: OrderCreatedNotification
+) -> Outcome | None:
     """What a replica that owns the partition now does with a redelivery of `event`."""
     try:
         return await replica(event)
@@ -204,7 +206,10 @@ async def _settled(replica: NotifyCustomerHandler, event: Notification) -> Outco
 
 
 async def _send_then_lose_the_record(
-    replica: NotifyCustomerHandler, sender: RecordingSender, proxy: FaultProxy, event: Notification
+    replica: NotifyCustomerHandler,
+    sender: RecordingSender,
+    proxy: FaultProxy,
+    event: OrderCreatedNotification,
 ) -> None:
     """The claim reaches Redis, the send goes out, then Redis stops answering the sender."""
     sender.gate = asyncio.Event()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from uuid import uuid4
 
@@ -14,15 +15,16 @@ from order_platform.notification_service.application.ports import (
     NotificationFailed,
     NotificationRejected,
 )
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import OrderCreatedNotification
 from order_platform.notification_service.infrastructure.webhook_sender import (
     WebhookNotificationSender,
 )
 from tests.integration.notification_service.webhook_receiver import WebhookReceiver
+from tests.unit.notification_service.builders import cancelled, shipped
 
 
-def notification(customer_name: str = "Lucas") -> Notification:
-    return Notification(
+def notification(customer_name: str = "Lucas") -> OrderCreatedNotification:
+    return OrderCreatedNotification(
         event_id=uuid4(),
         order_id=uuid4(),
         customer_name=customer_name,
@@ -49,7 +51,9 @@ async def test_a_notification_is_posted_as_json_with_its_event_id_as_idempotency
     assert receiver.received == [
         {
             "eventId": str(sent.event_id),
+            "eventType": "OrderCreated",
             "orderId": str(sent.order_id),
+            "orderVersion": 1,
             "customerName": "Lucas",
             "totalAmount": "199.90",
             "message": f"Hi Lucas, we received your order {sent.order_id}. Total: $199.90.",
@@ -57,6 +61,39 @@ async def test_a_notification_is_posted_as_json_with_its_event_id_as_idempotency
     ]
     assert receiver.headers[0]["Idempotency-Key"] == str(sent.event_id)
     assert receiver.headers[0]["Content-Type"] == "application/json"
+
+
+async def test_a_transition_is_posted_with_its_type_and_its_own_fields(
+    receiver: WebhookReceiver,
+) -> None:
+    order = uuid4()
+    shipping = replace(shipped(order, tracking_number="BR123"), customer_name="Ana")
+    cancel = cancelled(order, version=2)  # its name unknown, no reason: both absent
+    sender = WebhookNotificationSender(receiver.url, timeout_seconds=2)
+    try:
+        await sender.send(shipping)
+        await sender.send(cancel)
+    finally:
+        await sender.close()
+
+    assert receiver.received == [
+        {
+            "eventId": str(shipping.event_id),
+            "eventType": "OrderShipped",
+            "orderId": str(order),
+            "orderVersion": 3,
+            "customerName": "Ana",
+            "trackingNumber": "BR123",
+            "message": f"Hi Ana, your order {order} has shipped. Tracking: BR123.",
+        },
+        {
+            "eventId": str(cancel.event_id),
+            "eventType": "OrderCancelled",
+            "orderId": str(order),
+            "orderVersion": 2,
+            "message": f"Hi, your order {order} was cancelled.",
+        },
+    ]
 
 
 async def test_a_slow_webhook_times_out_within_the_timeout(receiver: WebhookReceiver) -> None:

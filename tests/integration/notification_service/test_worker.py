@@ -23,6 +23,7 @@ from tests.support.consumers import consuming
 from tests.support.events import order_created, produce
 from tests.support.kafka_topic import read_topic
 from tests.support.waiting import eventually
+from tests.unit.notification_service.builders import order_cancelled, order_confirmed
 
 
 class RecordingProjection:
@@ -236,3 +237,32 @@ def retried(settings: NotificationServiceSettings) -> float:
 
 async def _ready(worker: httpx.AsyncClient) -> bool:
     return (await worker.get("/health/ready")).status_code == 200
+
+
+async def test_a_cancel_whose_confirmation_comes_late_is_notified_after_it(
+    settings: NotificationServiceSettings, receiver: WebhookReceiver
+) -> None:
+    """Through Kafka and Redis: the cancel (version 3) arrives before the confirmation
+    (version 2), is parked, and is notified right after the confirmation; another order is
+    not held up meanwhile."""
+    placed, other = order_created(customer_name="Ana"), order_created(customer_name="Bia")
+    order = placed.order_id
+    key = str(order).encode()
+    topic, servers = settings.order_created_topic, settings.kafka_bootstrap_servers
+    cancel = order_cancelled(order, reason="Changed my mind")
+
+    async with running(settings):
+        await produce(servers, topic, [placed.to_json(), cancel.to_json()], key=key)
+        await produce(servers, topic, [other])
+        await received(receiver, 2)
+        assert set(receiver.event_ids()) == {str(placed.event_id), str(other.event_id)}
+        await produce(servers, topic, [order_confirmed(order).to_json()], key=key)
+        await received(receiver, 4)
+
+    of_order = [body for body in receiver.received if body["orderId"] == str(order)]
+    assert [(body["eventType"], body.get("customerName")) for body in of_order] == [
+        ("OrderCreated", "Ana"),
+        ("OrderConfirmed", "Ana"),
+        ("OrderCancelled", "Ana"),
+    ]
+    assert of_order[-1]["reason"] == "Changed my mind"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.unit.notification_service.fakes import FakeLedger, RecordingSender
+from tests.unit.notification_service.fakes import FakeLedger, FakeOrderProgress, RecordingSender
 
 
 @pytest.fixture
@@ -13,3 +13,8 @@ def sender() -> RecordingSender:
 @pytest.fixture
 def ledger() -> FakeLedger:
     return FakeLedger()
+
+
+@pytest.fixture
+def orders() -> FakeOrderProgress:
+    return FakeOrderProgress()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import replace
 from uuid import UUID
 
 from order_platform.notification_service.application.ports import (
@@ -13,7 +14,11 @@ from order_platform.notification_service.application.ports import (
     NotificationFailed,
     Recorded,
 )
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import (
+    Notification,
+    OrderCreatedNotification,
+    OrderProgress,
+)
 
 _SENT = "sent"
 
@@ -71,11 +76,13 @@ class FakeLedger:
 
 
 class RecordingSender:
-    """Remembers what it sent; can fail a number of times or hold sends behind a gate."""
+    """Remembers what it sent; can fail a number of times, fail chosen events, or hold sends
+    behind a gate."""
 
     def __init__(self) -> None:
         self.sent: list[Notification] = []
         self.failures_left = 0
+        self.refused: set[UUID] = set()  # event ids whose sends fail
         self.gate: asyncio.Event | None = None
         self.sending = asyncio.Event()
 
@@ -86,4 +93,58 @@ class RecordingSender:
         if self.failures_left:
             self.failures_left -= 1
             raise NotificationFailed("fake receiver is down")
+        if notification.event_id in self.refused:
+            raise NotificationFailed("fake receiver is down for this event")
         self.sent.append(notification)
+
+
+class FakeOrderProgress:
+    """Each order's record as a plain `OrderProgress` in a dict; every write answers it."""
+
+    def __init__(self) -> None:
+        self.orders: dict[UUID, OrderProgress] = {}
+        self.available = True
+
+    async def progress(self, order_id: UUID) -> OrderProgress:
+        self._check()
+        return self.orders.get(order_id, OrderProgress())
+
+    async def remember_customer(self, order_id: UUID, customer_name: str) -> OrderProgress:
+        self._check()
+        known = self.orders.get(order_id, OrderProgress())
+        version = 0 if known.notified_version is None else known.notified_version
+        return self._store(
+            order_id, replace(known, notified_version=version, customer_name=customer_name)
+        )
+
+    async def park(self, notification: Notification) -> OrderProgress:
+        self._check()
+        known = self.orders.get(notification.order_id, OrderProgress())
+        kept = (
+            replace(notification, customer_name=None)
+            if not isinstance(notification, OrderCreatedNotification)
+            else notification
+        )
+        parked = {**known.parked, notification.order_version: kept}
+        return self._store(notification.order_id, replace(known, parked=parked))
+
+    async def advance(self, order_id: UUID, version: int) -> OrderProgress:
+        self._check()
+        known = self.orders.get(order_id, OrderProgress())
+        notified = (
+            version if known.notified_version is None else max(known.notified_version, version)
+        )
+        parked = {v: n for v, n in known.parked.items() if v != version}
+        return self._store(order_id, replace(known, notified_version=notified, parked=parked))
+
+    def forget(self, order_id: UUID) -> None:
+        """What the retention does to an order's record left alone long enough."""
+        self.orders.pop(order_id, None)
+
+    def _store(self, order_id: UUID, progress: OrderProgress) -> OrderProgress:
+        self.orders[order_id] = progress
+        return progress
+
+    def _check(self) -> None:
+        if not self.available:
+            raise LedgerUnavailable("fake order progress is down")

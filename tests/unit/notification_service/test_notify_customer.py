@@ -18,13 +18,13 @@ from order_platform.notification_service.application.ports import (
     NotificationFailed,
     Recorded,
 )
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import OrderCreatedNotification
 from tests.support.waiting import eventually
 from tests.unit.notification_service.fakes import FakeLedger, RecordingSender
 
 
-def notification(event_id: UUID | None = None) -> Notification:
-    return Notification(
+def notification(event_id: UUID | None = None) -> OrderCreatedNotification:
+    return OrderCreatedNotification(
         event_id=event_id or uuid4(),
         order_id=uuid4(),
         customer_name="Lucas",
@@ -137,7 +137,7 @@ async def test_a_send_the_ledger_could_not_record_is_recorded_without_sending_ag
 
 async def sent_but_unrecorded(
     sender: RecordingSender, ledger: FakeLedger
-) -> tuple[NotifyCustomerHandler, NotifyCustomerHandler, Notification, list[Recorded]]:
+) -> tuple[NotifyCustomerHandler, NotifyCustomerHandler, OrderCreatedNotification, list[Recorded]]:
     """Replica A sent an event whose record the ledger refused; replica B shares the ledger.
     Returns both replicas, the event and what A's landed records reported."""
     reports: list[Recorded] = []

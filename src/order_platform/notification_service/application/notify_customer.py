@@ -61,6 +61,7 @@ class NotificationInFlight(Unavailable):
 class Outcome(Enum):
     SENT = "sent"
     DUPLICATE = "duplicate"
+    PARKED = "parked"  # `NotifyInOrder` only: stored until the order's missing version is told
 
 
 def _ignore(event_id: UUID, recorded: Recorded) -> None:

@@ -10,7 +10,7 @@ from typing import Protocol
 from uuid import UUID
 
 from order_platform.contracts.errors import Unavailable
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import Notification, OrderProgress
 
 
 class NotificationFailed(Exception):
@@ -85,6 +85,35 @@ class NotificationLedger(Protocol):
 
     async def release(self, claim: Claim) -> None:
         """Give a claim back after a failed send, if it is still this attempt's."""
+        ...
+
+
+class OrderProgressLedger(Protocol):
+    """Durable, shared by all replicas, beside the ledger of events: per order, the customer's
+    name, the highest version notified in order and the events parked until their turn.
+
+    Every write is atomic on the order's record, refreshes its retention (that of `sent`
+    records) and answers the record as it left it, so that the caller decides on what is
+    stored, not on what it read before. Every method raises `LedgerUnavailable` when the store
+    does not answer.
+    """
+
+    async def progress(self, order_id: UUID) -> OrderProgress:
+        """The order's record (`OrderProgress()` when there is none)."""
+        ...
+
+    async def remember_customer(self, order_id: UUID, customer_name: str) -> OrderProgress:
+        """The order's creation was seen: keep its customer's name, and start its record at
+        version 0 (nothing notified) unless it has one."""
+        ...
+
+    async def park(self, notification: Notification) -> OrderProgress:
+        """Keep the event (without its name) until its turn; parking it again changes nothing."""
+        ...
+
+    async def advance(self, order_id: UUID, version: int) -> OrderProgress:
+        """The order was notified up to `version`: raise its notified version to it (never
+        lower it) and drop the parked event of that version, if any."""
         ...
 
 

@@ -20,7 +20,7 @@ def create_app(start: Callable[[], Awaitable[Started[NotificationServiceApi]]]) 
     """`start` builds and starts the worker (bootstrap)."""
     app = service_app(
         title="Notification Service",
-        summary="Worker: one notification per order created. Health and metrics only.",
+        summary="Worker: one notification per order event, in order. Health and metrics only.",
         start=start,
     )
     install_details(app, DETAILS)

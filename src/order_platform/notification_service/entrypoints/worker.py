@@ -1,4 +1,6 @@
-"""Turns `OrderCreated` deliveries from the shared consumer runner into `NotifyCustomer` calls.
+"""Turns order events delivered by the shared consumer runner into `NotifyInOrder` calls: any
+of the four (`contracts.order_events.read_order_event`), an order's one after another in the
+batch's order, different orders concurrently.
 
 The runner waits on any `Unavailable` (a ledger that is away, a notification another replica
 is sending right now): never dead-letter, never commit past it; a sender failure counts
@@ -19,13 +21,27 @@ from order_platform.building_blocks.kafka.consumer import Delivery
 from order_platform.building_blocks.runtime.tracing import tracer
 from order_platform.contracts import OrderCreatedV1
 from order_platform.contracts.errors import Unavailable
+from order_platform.contracts.order_events import (
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderEventV1,
+    OrderShippedV1,
+    read_order_event,
+)
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
     NotifyCustomerHandler,
     Outcome,
 )
+from order_platform.notification_service.application.notify_in_order import NotifyInOrderHandler
 from order_platform.notification_service.application.ports import NotificationFailed, Recorded
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import (
+    Notification,
+    OrderCancelledNotification,
+    OrderConfirmedNotification,
+    OrderCreatedNotification,
+    OrderShippedNotification,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -44,17 +60,49 @@ SENT_TWICE = Counter(
     "Sends whose late `sent` record found that another replica had taken the event over "
     "(the ledger was unreachable from the sender for longer than the claim): sent twice",
 )
+PARKED = Counter(
+    "notifications_parked_total",
+    "Order events parked until their order's missing version is notified (a parked event "
+    "delivered again counts again)",
+)
+RELEASED = Counter(
+    "notifications_released_total",
+    "Parked order events released once their order's missing version was notified",
+)
 SENT = NOTIFICATIONS.labels("sent")
 DEDUPLICATED = NOTIFICATIONS.labels("deduplicated")
 
+decode = read_order_event  # what the consumer runner decodes a message value with
 
-def notification_of(event: OrderCreatedV1) -> Notification:
-    return Notification(
-        event_id=event.event_id,
-        order_id=event.order_id,
-        customer_name=event.customer_name,
-        total_amount=event.total_amount,
-    )
+
+def notification_of(event: OrderEventV1) -> Notification:
+    """The notification of an event; a transition's name is filled in by `NotifyInOrder`."""
+    match event:
+        case OrderCreatedV1():
+            return OrderCreatedNotification(
+                event_id=event.event_id,
+                order_id=event.order_id,
+                customer_name=event.customer_name,
+                total_amount=event.total_amount,
+            )
+        case OrderConfirmedV1():
+            return OrderConfirmedNotification(
+                event_id=event.event_id, order_id=event.order_id, order_version=event.order_version
+            )
+        case OrderShippedV1():
+            return OrderShippedNotification(
+                event_id=event.event_id,
+                order_id=event.order_id,
+                order_version=event.order_version,
+                tracking_number=event.tracking_number,
+            )
+        case OrderCancelledV1():
+            return OrderCancelledNotification(
+                event_id=event.event_id,
+                order_id=event.order_id,
+                order_version=event.order_version,
+                reason=event.reason,
+            )
 
 
 def report_record(event_id: UUID, recorded: Recorded) -> None:
@@ -64,23 +112,59 @@ def report_record(event_id: UUID, recorded: Recorded) -> None:
         log.warning("notification_sent_twice", event_id=str(event_id), recorded=recorded.value)
 
 
-class NotificationBatchHandler:
-    """A `BatchHandler[OrderCreatedV1]`: sends the batch's notifications concurrently.
+class ParkingLog:
+    """`NotifyInOrderHandler.report`: a log line and a metric per park and per release."""
 
-    Every send of the batch runs to its end even when one fails, so no claim is abandoned
+    def parked(self, notification: Notification, waiting_for: int) -> None:
+        PARKED.inc()
+        log.info(
+            "notification_parked",
+            order_id=str(notification.order_id),
+            event_id=str(notification.event_id),
+            event_type=notification.event_type,
+            order_version=notification.order_version,
+            waiting_for=waiting_for,
+        )
+
+    def released(self, notification: Notification, waited_for: int) -> None:
+        RELEASED.inc()
+        log.info(
+            "notification_released",
+            order_id=str(notification.order_id),
+            event_id=str(notification.event_id),
+            event_type=notification.event_type,
+            order_version=notification.order_version,
+            waited_for=waited_for,
+        )
+
+
+class NotificationBatchHandler:
+    """A `BatchHandler[OrderEventV1]`: an order's events one after another, in the batch's
+    order (a later one would otherwise be parked behind one still being sent), and different
+    orders concurrently.
+
+    Every order's run goes to its end even when another fails, so no claim is abandoned
     mid-send; then the most telling error is raised for the runner to act on.
     """
 
-    def __init__(self, notify: NotifyCustomerHandler) -> None:
-        self.notify = notify
+    def __init__(self, in_order: NotifyInOrderHandler) -> None:
+        self.in_order = in_order
 
-    async def __call__(self, deliveries: Sequence[Delivery[OrderCreatedV1]]) -> None:
+    @property
+    def notify(self) -> NotifyCustomerHandler:
+        """The per-event protocol, whose unrecorded sends the service records in the background."""
+        return self.in_order.notify
+
+    async def __call__(self, deliveries: Sequence[Delivery[OrderEventV1]]) -> None:
         # An event published twice into one batch is sent once; the copy is a duplicate.
-        unique: dict[UUID, Delivery[OrderCreatedV1]] = {}
+        unique: dict[UUID, Delivery[OrderEventV1]] = {}
         for delivery in deliveries:
             unique.setdefault(delivery.event.event_id, delivery)
+        by_order: dict[UUID, list[Delivery[OrderEventV1]]] = {}
+        for delivery in unique.values():
+            by_order.setdefault(delivery.event.order_id, []).append(delivery)
         results = await asyncio.gather(
-            *(self._one(delivery) for delivery in unique.values()), return_exceptions=True
+            *(self._order(order) for order in by_order.values()), return_exceptions=True
         )
         errors = [result for result in results if isinstance(result, BaseException)]
         if not errors:
@@ -94,7 +178,13 @@ class NotificationBatchHandler:
         failed = next((e for e in errors if not isinstance(e, Unavailable)), None)
         raise errors[0] if failed is None else failed
 
-    async def _one(self, delivery: Delivery[OrderCreatedV1]) -> None:
+    async def _order(self, deliveries: list[Delivery[OrderEventV1]]) -> None:
+        """One order's events in turn; the first failure ends the order's run: the runner
+        retries the batch, and the later ones would only be parked behind the failed one."""
+        for delivery in deliveries:
+            await self._one(delivery)
+
+    async def _one(self, delivery: Delivery[OrderEventV1]) -> None:
         event = delivery.event
         context = {
             "order_id": str(event.order_id),
@@ -110,7 +200,7 @@ class NotificationBatchHandler:
             ),
         ):
             try:
-                outcome = await self.notify(notification_of(event))
+                outcome = await self.in_order(notification_of(event))
             except NotificationFailed as error:
                 NOTIFICATION_FAILURES.labels(type(error).__name__).inc()
                 log.warning("notification_failed", error=str(error))
@@ -121,5 +211,5 @@ class NotificationBatchHandler:
             if outcome is Outcome.DUPLICATE:
                 DEDUPLICATED.inc()
                 log.info("notification_duplicate_skipped")
-            else:
+            elif outcome is Outcome.SENT:
                 SENT.inc()

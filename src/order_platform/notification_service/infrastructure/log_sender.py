@@ -1,4 +1,4 @@
-"""The default sender: the notification is one log line per order."""
+"""The default sender: the notification is one log line per order event."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ class LogNotificationSender:
         # The line's text is the contract (operators grep for it), so it is the event itself;
         # the ids follow as structured context for machines.
         log.info(
-            f"📩 Notification sent to {notification.customer_name} | "
-            f"Order: {notification.order_id} | Total: {notification.total_text}",
+            notification.line,
             order_id=str(notification.order_id),
             event_id=str(notification.event_id),
+            event_type=notification.event_type,
+            order_version=notification.order_version,
         )

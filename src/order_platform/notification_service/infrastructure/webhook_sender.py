@@ -19,7 +19,12 @@ from order_platform.notification_service.application.ports import (
     NotificationFailed,
     NotificationRejected,
 )
-from order_platform.notification_service.domain import Notification
+from order_platform.notification_service.domain import (
+    Notification,
+    OrderCancelledNotification,
+    OrderCreatedNotification,
+    OrderShippedNotification,
+)
 
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
@@ -57,12 +62,23 @@ class WebhookNotificationSender:
         await self._client.aclose()
 
 
-def payload(notification: Notification) -> dict[str, str]:
-    """The webhook body, camelCase like the rest of the platform; money as a decimal string."""
-    return {
+def payload(notification: Notification) -> dict[str, str | int]:
+    """The webhook body, camelCase like the rest of the platform: the event's type and the
+    order's version, the transition's own fields where it has them, money as a decimal string.
+    A field the notification lacks (an unknown name, no tracking number) is absent."""
+    body: dict[str, str | int] = {
         "eventId": str(notification.event_id),
+        "eventType": notification.event_type,
         "orderId": str(notification.order_id),
-        "customerName": notification.customer_name,
-        "totalAmount": notification.total_text.removeprefix("$"),
-        "message": notification.message,
+        "orderVersion": notification.order_version,
     }
+    if notification.customer_name is not None:
+        body["customerName"] = notification.customer_name
+    if isinstance(notification, OrderCreatedNotification):
+        body["totalAmount"] = notification.total_text.removeprefix("$")
+    if isinstance(notification, OrderShippedNotification) and notification.tracking_number:
+        body["trackingNumber"] = notification.tracking_number
+    if isinstance(notification, OrderCancelledNotification) and notification.reason:
+        body["reason"] = notification.reason
+    body["message"] = notification.message
+    return body

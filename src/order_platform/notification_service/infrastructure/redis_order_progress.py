@@ -1,0 +1,116 @@
+"""Each order's progress in Redis, beside the ledger of events: one hash per order.
+
+`<prefix>:order:<order id>` holds `name` (the customer's, from the order's creation), `version`
+(the highest version notified in order; 0 once the creation was seen) and `parked:<version>`
+(a parked event, `parked_notification_json`). One hash, so that every write is one atomic
+script that also answers the whole record as it left it (`OrderProgressLedger`), and so that
+the record and its parked events share one retention, refreshed by every write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from order_platform.notification_service.application.ports import LedgerUnavailable
+from order_platform.notification_service.domain import Notification, OrderProgress
+from order_platform.notification_service.infrastructure.parked_notification_json import (
+    notification_from_parked,
+    parked_json,
+)
+
+PARKED = "parked:"
+
+_REMEMBER_CUSTOMER = """
+redis.call('HSET', KEYS[1], 'name', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'version', '0')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+_PARK = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# Never lowers the version: two replicas may advance one order out of order.
+_ADVANCE = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if (not current) or tonumber(ARGV[1]) > tonumber(current) then
+    redis.call('HSET', KEYS[1], 'version', ARGV[1])
+end
+redis.call('HDEL', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('HGETALL', KEYS[1])
+"""
+
+
+class RedisOrderProgress:
+    def __init__(self, client: Redis, *, key_prefix: str, keep_for: timedelta) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._keep_ms = str(int(keep_for.total_seconds() * 1000))
+        self._remember = client.register_script(_REMEMBER_CUSTOMER)
+        self._park = client.register_script(_PARK)
+        self._advance = client.register_script(_ADVANCE)
+
+    def key(self, order_id: UUID) -> str:
+        return f"{self._prefix}:order:{order_id}"
+
+    async def progress(self, order_id: UUID) -> OrderProgress:
+        try:
+            fields = await self._client.hgetall(self.key(order_id))
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+        return _progress(fields)
+
+    async def remember_customer(self, order_id: UUID, customer_name: str) -> OrderProgress:
+        return await self._run(self._remember, order_id, customer_name, self._keep_ms)
+
+    async def park(self, notification: Notification) -> OrderProgress:
+        return await self._run(
+            self._park,
+            notification.order_id,
+            f"{PARKED}{notification.order_version}",
+            parked_json(notification),
+            self._keep_ms,
+        )
+
+    async def advance(self, order_id: UUID, version: int) -> OrderProgress:
+        return await self._run(
+            self._advance, order_id, str(version), f"{PARKED}{version}", self._keep_ms
+        )
+
+    async def _run(self, script: AsyncScript, order_id: UUID, *args: str) -> OrderProgress:
+        try:
+            flat = await script(keys=[self.key(order_id)], args=list(args))
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+        # A script answers `HGETALL` flat: field, value, field, value, ...
+        return _progress(dict(zip(flat[::2], flat[1::2], strict=True)))
+
+
+def _progress(stored: Mapping[bytes | str, bytes | str]) -> OrderProgress:
+    fields = {_text(field): _text(value) for field, value in stored.items()}
+    version = fields.pop("version", None)
+    name = fields.pop("name", None)
+    parked = {
+        int(field.removeprefix(PARKED)): notification_from_parked(value)
+        for field, value in fields.items()
+        if field.startswith(PARKED)
+    }
+    return OrderProgress(
+        notified_version=None if version is None else int(version),
+        customer_name=name,
+        parked=parked,
+    )
+
+
+def _text(stored: bytes | str) -> str:
+    return stored.decode() if isinstance(stored, bytes) else stored
