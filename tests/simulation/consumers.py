@@ -30,7 +30,6 @@ from order_platform.notification_service.application.ports import (
 )
 from order_platform.notification_service.bootstrap import wire as wire_notifications
 from order_platform.notification_service.domain import Notification, OrderProgress
-from order_platform.notification_service.entrypoints.worker import decode as decode_order_event
 from order_platform.read_service.application.ports import (
     Generations,
     ReadModelUnavailable,
@@ -286,8 +285,7 @@ class Member:
             self.records_task = handle.notify.retry_unrecorded_forever
         self.runner = ConsumerRunner(
             config,
-            # Each service's own decoder: the notifier's reads every order event too.
-            decode=read_order_event if group == READ_GROUP else decode_order_event,
+            decode=read_order_event,  # both services read every order event
             handle=handle,
             dead_letters=NoDeadLetters(world),  # type: ignore[arg-type]
             invalid=InvalidEvent,

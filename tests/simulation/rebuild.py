@@ -11,9 +11,10 @@ old); a rebuild that fails is run again, as a careful operator does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 
@@ -26,8 +27,8 @@ from order_platform.operations.read_model_rebuild import (
 from order_platform.order_service.application.ports import StorageUnavailable
 from order_platform.order_service.entrypoints.internal_api import export_orders
 from order_platform.order_service.infrastructure.write_model import MongoStoredOrders
-from order_platform.read_service.application.ports import ReadModelUnavailable
-from order_platform.read_service.domain import OrderView
+from order_platform.read_service.application.ports import ReadModelUnavailable, StagedChanges
+from order_platform.read_service.domain import OrderChange, OrderView
 from order_platform.read_service.infrastructure.pointer_cache import Pointer
 from order_platform.read_service.infrastructure.rebuild_target import ReadModelRebuildTarget
 from tests.simulation.consumers import read_model_call
@@ -132,10 +133,23 @@ class _SimModel:
         self._generations, self._generation = generations, generation
 
     async def apply(self, views: list[OrderView]) -> None:
-        shared = self._generations._shared
-        model = shared.model(self._generation)
-        assert isinstance(model, FakeReadModel)
+        model = self._model()
         await self._generations._call(lambda: model.apply(views))
+
+    async def stage_changes(
+        self, changes: Sequence[OrderChange], release_for: Sequence[UUID] = ()
+    ) -> StagedChanges:
+        model = self._model()
+        return await self._generations._call(lambda: model.stage_changes(changes, release_for))
+
+    async def reveal_changes(self, staged: StagedChanges) -> None:
+        model = self._model()
+        await self._generations._call(lambda: model.reveal_changes(staged))
+
+    def _model(self) -> FakeReadModel:
+        model = self._generations._shared.model(self._generation)
+        assert isinstance(model, FakeReadModel)
+        return model
 
 
 class _Quiet:

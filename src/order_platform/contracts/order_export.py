@@ -1,9 +1,9 @@
 """The Order Service's export of its stored orders (`GET /internal/orders/export`), written by
 its API and read by the read model's rebuild (`operations.read_model_rebuild`).
 
-NDJSON: one order per line in order of id (`order_json` plus `eventId`, the id of its
-`OrderCreated` event, null when the write model no longer keeps it), then the end line
-`{"end": true, "count": N}`. A stream without the end line was cut short.
+NDJSON: one order per line in order of id (`order_state_json`, the order with its life, plus
+`eventId`, the id of its `OrderCreated` event, null when the write model no longer keeps it),
+then the end line `{"end": true, "count": N}`. A stream without the end line was cut short.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Final
 from uuid import UUID
 
 from order_platform.building_blocks.http.decimal_json import parse_decimal, parse_json
-from order_platform.contracts.order_json import AnOrder, order_json
+from order_platform.contracts.order_json import AnOrderInItsLife, order_state_json
 
 EXPORT_PATH: Final = "/internal/orders/export"
 MEDIA_TYPE: Final = "application/x-ndjson"
@@ -32,6 +32,12 @@ class ExportedOrderLine:
     created_at: datetime
     event_id: UUID | None
     customer_id: str | None = None
+    # An export of a version before orders had a life has none of these: placed, version 1.
+    status: str = "placed"
+    version: int = 1
+    updated_at: datetime | None = None
+    tracking_number: str | None = None
+    cancellation_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +45,8 @@ class ExportEnd:
     count: int  # order lines sent before it
 
 
-def order_line(order: AnOrder, event_id: UUID | None) -> str:
-    fields = order_json(order) | {"eventId": None if event_id is None else str(event_id)}
+def order_line(order: AnOrderInItsLife, event_id: UUID | None) -> str:
+    fields = order_state_json(order) | {"eventId": None if event_id is None else str(event_id)}
     return json.dumps(fields) + "\n"
 
 
@@ -65,4 +71,14 @@ def read_line(raw: str) -> ExportedOrderLine | ExportEnd:
         created_at=datetime.fromisoformat(fields["createdAt"]).astimezone(UTC),
         event_id=UUID(event_id) if event_id else None,
         customer_id=fields.get("customerId"),
+        status=str(fields.get("status", "placed")),
+        version=int(fields.get("version", 1)),
+        # `updatedAt` is the creation's time while the order never changed (version 1).
+        updated_at=(
+            datetime.fromisoformat(fields["updatedAt"]).astimezone(UTC)
+            if fields.get("version", 1) != 1
+            else None
+        ),
+        tracking_number=fields.get("trackingNumber"),
+        cancellation_reason=fields.get("cancellationReason"),
     )

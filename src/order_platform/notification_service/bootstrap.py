@@ -14,12 +14,9 @@ import structlog
 from fastapi import FastAPI
 
 from order_platform.building_blocks.http.service_app import Started
-from order_platform.building_blocks.kafka.consumer import ConsumerConfig, ConsumerRunner
-from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublisher
+from order_platform.building_blocks.kafka.order_created_consumer import order_events_consumer
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
-from order_platform.contracts import InvalidEvent
-from order_platform.contracts.order_events import OrderEventV1
 from order_platform.notification_service.application.notify_customer import (
     NotifyCustomerHandler,
 )
@@ -35,7 +32,6 @@ from order_platform.notification_service.entrypoints.internal_api import Notific
 from order_platform.notification_service.entrypoints.worker import (
     NotificationBatchHandler,
     ParkingLog,
-    decode,
     report_record,
 )
 from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
@@ -64,36 +60,6 @@ def wire(
     notify = NotifyCustomerHandler(sender=sender, ledger=ledger, report=report_record)
     return NotificationBatchHandler(
         NotifyInOrderHandler(notify=notify, orders=orders, report=ParkingLog())
-    )
-
-
-def order_events_runner(
-    settings: NotificationServiceSettings,
-    handle: NotificationBatchHandler,
-    dead_letters: DeadLetterPublisher,
-) -> ConsumerRunner[OrderEventV1]:
-    """The group's consumer of every order event. `building_blocks`' `order_created_consumer`
-    decodes `OrderCreated` only, so the same wiring is spelled out here with the decoder of
-    all four (until that builder takes a decoder)."""
-    config = ConsumerConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.order_created_topic,
-        group_id=settings.consumer_group,
-        max_batch=settings.consumer_max_batch,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        lag_interval_seconds=settings.consumer_lag_interval_seconds,
-        max_attempts=settings.notification_max_attempts,
-        backoff_base_seconds=settings.notification_backoff_base_seconds,
-        backoff_max_seconds=settings.notification_backoff_max_seconds,
-    )
-    return ConsumerRunner(
-        config,
-        decode=decode,
-        handle=handle,
-        dead_letters=dead_letters,
-        invalid=InvalidEvent,
-        occurred_at=lambda event: event.occurred_at,
     )
 
 
@@ -134,13 +100,16 @@ async def bootstrap(
             keep_for=timedelta(hours=settings.notification_dedup_ttl_hours),
         )
         handle = wire(sender, ledger, orders)
-        dead_letters = DeadLetterPublisher(
-            settings.kafka_bootstrap_servers,
-            settings.consumer_group,
-            enable_idempotence=settings.kafka_enable_idempotence,
+        consumer = order_events_consumer(
+            settings,
+            group_id=settings.consumer_group,
+            handle=handle,
+            max_batch=settings.consumer_max_batch,
+            max_attempts=settings.notification_max_attempts,
+            backoff_base_seconds=settings.notification_backoff_base_seconds,
+            backoff_max_seconds=settings.notification_backoff_max_seconds,
         )
-        stack.push_async_callback(dead_letters.close)
-        runner = order_events_runner(settings, handle, dead_letters)
+        stack.push_async_callback(consumer.dead_letters.close)
 
         async def record_unrecorded_once_more() -> None:
             with contextlib.suppress(LedgerUnavailable):
@@ -150,16 +119,7 @@ async def bootstrap(
         supervisor = TaskSupervisor(give_up_after_seconds=settings.task_give_up_seconds)
         # Stop taking batches first; the one in flight is finished and committed by the runner.
         stack.push_async_callback(supervisor.stop, within_seconds=settings.shutdown_timeout_seconds)
-        supervisor.start(
-            "notification-consumer",
-            runner.run,
-            request_stop=runner.request_stop,
-            ready=runner.is_consuming,
-        )
-        supervisor.start(
-            "notification-consumer-lag", runner.report_lag, request_stop=runner.request_stop
-        )
-        consuming = supervisor.check("notification-consumer")
+        consuming = consumer.supervise(supervisor, "notification-consumer")
         # Sent but not yet recorded (Redis stalled): recorded as soon as Redis answers, whoever
         # owns the partition by then, so another replica never sends them again.
         supervisor.start("notification-records", handle.notify.retry_unrecorded_forever)

@@ -82,6 +82,11 @@ class ExportedOrder:
     created_at: datetime
     event_id: UUID
     customer_id: str | None = None
+    status: str = "placed"
+    version: int = 1
+    updated_at: datetime | None = None
+    tracking_number: str | None = None
+    cancellation_reason: str | None = None
 
 
 class RebuildTarget(Protocol):
@@ -167,6 +172,11 @@ def exported_order(line: ExportedOrderLine) -> ExportedOrder:
         created_at=line.created_at,
         event_id=line.event_id or uuid5(REBUILT_EVENT_NAMESPACE, str(line.id)),
         customer_id=line.customer_id,
+        status=line.status,
+        version=line.version,
+        updated_at=line.updated_at,
+        tracking_number=line.tracking_number,
+        cancellation_reason=line.cancellation_reason,
     )
 
 

@@ -31,7 +31,7 @@ from order_platform.operations.rebuild_command import (
 from order_platform.order_service.bootstrap import create_http_app
 from order_platform.order_service.infrastructure.settings import OrderServiceSettings
 from order_platform.read_service.bootstrap import open_rebuild_target
-from order_platform.read_service.domain import OrderView
+from order_platform.read_service.domain import OrderChange, OrderView
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
 from order_platform.read_service.infrastructure.rebuild_target import ReadModelRebuildTarget
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
@@ -132,6 +132,46 @@ async def test_a_wrong_read_model_is_replaced_by_every_stored_order_once(
     assert await model.get(phantom.id) is None
     assert "orders" not in await read_db.list_collection_names()  # the old one was dropped
     assert "25/25 orders" in err.getvalue()
+
+
+async def test_a_rebuild_copies_each_orders_life_and_applies_what_was_parked_for_it(
+    orders_service: httpx.AsyncClient, read_db: Database
+) -> None:
+    placed, confirmed, shipped = await post(orders_service, 3)
+    for order, commands in ((confirmed, ["confirm"]), (shipped, ["confirm", "ship"])):
+        for command in commands:
+            response = await orders_service.post(f"/orders/{order['id']}/{command}", json={})
+            assert response.status_code == 200, response.text
+    generations = MongoReadModelGenerations(read_db, pointer_ttl_seconds=0)
+
+    class ParkFirst(ReadModelRebuildTarget):
+        """A cancel the projection parked in the generation being built before the copy."""
+
+        async def begin(self, generation: str, *, stale_after: timedelta) -> str | None:
+            begun = await super().begin(generation, stale_after=stale_after)
+            cancel = OrderChange(uuid4(), UUID(confirmed["id"]), 3, "cancelled", datetime.now(UTC))
+            await generations.model(generation).stage_changes([cancel])
+            return begun
+
+    async def nothing_to_close() -> None:
+        pass
+
+    parking = ParkFirst(generations, where="the test's MongoDB", close=nothing_to_close)
+    report = await rebuild(
+        parking, options(), TerminalProgress(io.StringIO()), sleep=no_wait, http=orders_service
+    )
+
+    model = generations.model(report.generation)
+    lives = {
+        order["id"]: ((view := await model.get(UUID(order["id"]))) and (view.status, view.version))
+        for order in (placed, confirmed, shipped)
+    }
+    assert lives == {
+        placed["id"]: ("placed", 1),
+        confirmed["id"]: ("cancelled", 3),  # confirmed (copied), then the parked cancel
+        shipped["id"]: ("shipped", 3),
+    }
+    assert await model.parked() == []
 
 
 async def test_keep_old_keeps_the_previous_generation(

@@ -58,6 +58,9 @@ async def test_every_stored_order_in_id_order_then_the_end_marker(
         "customerName": "Pending",
         "totalAmount": "9.90",
         "createdAt": "2026-11-25T08:00:00.250Z",
+        "status": "placed",  # stored before orders had a life
+        "version": 1,
+        "updatedAt": "2026-11-25T08:00:00.250Z",
         "eventId": str(pending_event),
     }
 

@@ -36,7 +36,16 @@ async def test_an_accepted_order_is_stored_and_answered(
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"id", "customerName", "totalAmount", "createdAt"}
+    assert set(body) == {
+        "id",
+        "customerName",
+        "totalAmount",
+        "createdAt",
+        "status",
+        "version",
+        "updatedAt",
+    }
+    assert (body["status"], body["version"]) == ("placed", 1)
     assert body["customerName"] == "Lucas"
     assert body["totalAmount"] == "199.90"
     assert body["createdAt"].endswith("Z")

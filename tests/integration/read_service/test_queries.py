@@ -23,12 +23,16 @@ Database = AsyncDatabase[dict[str, Any]]
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
-def expected_json(event: OrderCreatedV1) -> dict[str, str]:
+def expected_json(event: OrderCreatedV1) -> dict[str, str | int]:
+    created_at = event.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return {
         "id": str(event.order_id),
         "customerName": event.customer_name,
         "totalAmount": f"{event.total_amount:.2f}",
-        "createdAt": event.created_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "createdAt": created_at,
+        "status": "placed",
+        "version": 1,
+        "updatedAt": created_at,
     }
 
 

@@ -27,6 +27,21 @@ class Order:
     total_amount: Decimal
     created_at: datetime
     customer_id: str | None = None
+    status: str = "placed"
+    version: int = 1
+    updated_at: datetime | None = None
+    tracking_number: str | None = None
+    cancellation_reason: str | None = None
+
+
+LIVES = st.sampled_from(
+    [
+        {},
+        {"status": "confirmed", "version": 2},
+        {"status": "shipped", "version": 3, "tracking_number": "TN-1"},
+        {"status": "cancelled", "version": 2, "cancellation_reason": "changed my mind"},
+    ]
+)
 
 
 @given(
@@ -34,16 +49,15 @@ class Order:
     cents=st.integers(1, 100_000_000_000),
     customer_id=st.none() | st.text(min_size=1, max_size=255),
     with_event=st.booleans(),
+    life=LIVES,
 )
 def test_an_order_line_round_trips(
-    name: str, cents: int, customer_id: str | None, with_event: bool
+    name: str, cents: int, customer_id: str | None, with_event: bool, life: dict[str, object]
 ) -> None:
+    created_at = datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC)
+    changed_at = {"updated_at": created_at.replace(minute=5)} if life else {}
     order = Order(
-        uuid4(),
-        name,
-        Decimal(cents).scaleb(-2),
-        datetime(2026, 11, 25, 8, 0, 0, 123000, tzinfo=UTC),
-        customer_id,
+        uuid4(), name, Decimal(cents).scaleb(-2), created_at, customer_id, **life, **changed_at
     )
     event_id = uuid4() if with_event else None
 
@@ -52,7 +66,17 @@ def test_an_order_line_round_trips(
     assert line.endswith("\n")
     assert line.count("\n") == 1  # one line, whatever the name holds
     assert read_line(line) == ExportedOrderLine(
-        order.id, name, order.total_amount, order.created_at, event_id, customer_id
+        order.id,
+        name,
+        order.total_amount,
+        order.created_at,
+        event_id,
+        customer_id,
+        order.status,
+        order.version,
+        order.updated_at,
+        order.tracking_number,
+        order.cancellation_reason,
     )
 
 

@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 
 from order_platform.building_blocks.kafka.consumer import Delivery
 from order_platform.contracts import event_headers
-from order_platform.contracts.order_events import OrderEventV1
+from order_platform.contracts.order_events import OrderEventV1, read_order_event
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
     NotifyCustomerHandler,
@@ -24,7 +24,6 @@ from order_platform.notification_service.entrypoints.worker import (
     RELEASED,
     NotificationBatchHandler,
     ParkingLog,
-    decode,
 )
 from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
 from tests.support.events import order_created
@@ -51,7 +50,7 @@ def delivered(event: OrderEventV1, offset: int = 0) -> Delivery[OrderEventV1]:
         serialized_value_size=len(value),
         headers=event_headers(event_type=event.event_type, correlation_id="c-1"),
     )
-    return Delivery(decode(value), record)  # as the consumer runner decodes it
+    return Delivery(read_order_event(value), record)  # as the consumer runner decodes it
 
 
 def batch_handler(

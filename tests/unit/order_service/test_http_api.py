@@ -58,6 +58,9 @@ async def test_201_with_the_order_and_its_location(
         "customerName": "Lucas",
         "totalAmount": "199.90",
         "createdAt": "2026-11-25T08:00:00.000Z",
+        "status": "placed",
+        "version": 1,
+        "updatedAt": "2026-11-25T08:00:00.000Z",
     }
     assert list(store.orders) == [store.outbox[0].order_id]
     accepted = [log for log in logs if log["event"] == "order_accepted"]
@@ -284,7 +287,7 @@ async def test_the_openapi_document_describes_the_body_answers_and_headers(
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"customerName", "totalAmount"}
     created = operation["responses"]["201"]
-    assert created["content"]["application/json"]["schema"]["$ref"].endswith("/OrderResponse")
+    assert created["content"]["application/json"]["schema"]["$ref"].endswith("/OrderStateResponse")
     assert set(created["headers"]) == {"Location", "ETag", "Idempotent-Replayed"}
     assert set(operation["responses"]) >= {"409", "413", "415", "422", "503"}
     assert "Retry-After" in operation["responses"]["503"]["headers"]

@@ -65,7 +65,11 @@ async def test_an_order_is_answered_in_the_platform_shape(
         "customerName": "C3",
         "totalAmount": "1.50",
         "createdAt": "2026-11-25T08:00:01.000Z",
+        "status": "placed",
+        "version": 1,
+        "updatedAt": "2026-11-25T08:00:01.000Z",
     }
+    assert response.headers["etag"] == '"1"'
 
 
 async def test_an_unknown_order_is_404_and_not_cached(
@@ -156,7 +160,7 @@ async def test_the_openapi_document_describes_answers_and_headers(
 
     listing = paths["/orders"]["get"]["responses"]
     assert listing["200"]["content"]["application/json"]["schema"]["items"]["$ref"].endswith(
-        "/OrderResponse"
+        "/OrderStateResponse"
     )
     assert "Link" in listing["200"]["headers"]
     assert "Retry-After" in listing["503"]["headers"]

@@ -26,7 +26,6 @@ from order_platform.contracts.order_events import (
     OrderConfirmedV1,
     OrderEventV1,
     OrderShippedV1,
-    read_order_event,
 )
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
@@ -71,8 +70,6 @@ RELEASED = Counter(
 )
 SENT = NOTIFICATIONS.labels("sent")
 DEDUPLICATED = NOTIFICATIONS.labels("deduplicated")
-
-decode = read_order_event  # what the consumer runner decodes a message value with
 
 
 def notification_of(event: OrderEventV1) -> Notification:

@@ -40,7 +40,7 @@ from order_platform.building_blocks.http.problem import (
     problem_responses,
 )
 from order_platform.building_blocks.http.service_app import Started, service_app
-from order_platform.contracts import OrderResponse, OrderStateResponse, order_json, order_state_json
+from order_platform.contracts import OrderStateResponse, order_state_json
 from order_platform.order_service.application.change_order import (
     ChangedOrder,
     ChangeOrderHandler,
@@ -156,7 +156,7 @@ Admin = Annotated[Caller, Depends(order_admin)]
 @router.post(
     "/orders",
     status_code=201,
-    response_model=OrderResponse,
+    response_model=OrderStateResponse,
     responses={
         201: CREATED,
         **auth_problem_responses(),
@@ -189,7 +189,7 @@ async def create_order(
     }
     if created.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(order_json(order), status_code=201, headers=headers)
+    return JSONResponse(order_state_json(order), status_code=201, headers=headers)
 
 
 @router.get(

@@ -366,6 +366,11 @@ class MongoStoredOrders:
             "totalAmount": 1,
             "createdAt": 1,
             "customerId": 1,
+            "status": 1,
+            "version": 1,
+            "updatedAt": 1,
+            "trackingNumber": 1,
+            "cancellationReason": 1,
             "outbox.eventId": 1,
             FENCED_FIELD: 1,
         }

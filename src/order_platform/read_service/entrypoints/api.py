@@ -30,7 +30,7 @@ from order_platform.building_blocks.http.problem import (
     problem_responses,
 )
 from order_platform.building_blocks.http.service_app import Started, service_app
-from order_platform.contracts import OrderResponse, order_json
+from order_platform.contracts import OrderStateResponse, order_state_json
 from order_platform.read_service.application.ports import ReadModelUnavailable
 from order_platform.read_service.application.queries import (
     GetOrder,
@@ -79,7 +79,7 @@ Cursor = Annotated[
 
 @router.get(
     "/orders",
-    response_model=list[OrderResponse],
+    response_model=list[OrderStateResponse],
     responses={
         200: {
             "description": "Newest first. The next page, if any, is in the `Link` header.",
@@ -104,12 +104,12 @@ async def list_orders(
     if page.next_after is not None:
         next_url = f"/orders?limit={limit}&cursor={encode_cursor(page.next_after)}"
         headers["Link"] = f'<{next_url}>; rel="next"'
-    return JSONResponse([order_json(view) for view in page.orders], headers=headers)
+    return JSONResponse([order_state_json(view) for view in page.orders], headers=headers)
 
 
 @router.get(
     "/orders/{order_id}",
-    response_model=OrderResponse,
+    response_model=OrderStateResponse,
     responses={
         **auth_problem_responses(),
         **problem_responses(
@@ -125,7 +125,7 @@ async def get_order(order_id: UUID, owner: Owner, api: Api) -> JSONResponse:
     view = await api.get_order(order_id, owner)
     if view is None:
         return Problem(404, f"Order {order_id} is unknown or not projected yet.").response()
-    return JSONResponse(order_json(view))
+    return JSONResponse(order_state_json(view), headers={"ETag": f'"{view.version}"'})
 
 
 # What to tell the caller; status, problem type and Retry-After come with each category.

@@ -15,14 +15,15 @@ from uuid import UUID
 from pymongo.errors import InvalidURI
 from pymongo.uri_parser import parse_uri
 
-from order_platform.contracts.order_json import AnOrder
+from order_platform.contracts.order_json import AnOrderInItsLife
 from order_platform.read_service.application.ports import ReadModel, ReadModelUnavailable
 from order_platform.read_service.domain import OrderView
 from order_platform.read_service.infrastructure.pointer_cache import Pointer
 
 
-class ExportedOrder(AnOrder, Protocol):
-    """An order as the export brings it (the rebuild's `ExportedOrder`): with its event id."""
+class ExportedOrder(AnOrderInItsLife, Protocol):
+    """An order as the export brings it (the rebuild's `ExportedOrder`): in its life, with its
+    creation's event id."""
 
     @property
     def event_id(self) -> UUID: ...
@@ -87,10 +88,19 @@ class ReadModelRebuildTarget:
                 created_at=order.created_at,
                 event_id=order.event_id,
                 customer_id=order.customer_id,
+                status=order.status,
+                version=order.version,
+                updated_at=order.updated_at,
+                tracking_number=order.tracking_number,
+                cancellation_reason=order.cancellation_reason,
             )
             for order in orders
         ]
-        await self._reachable(self._generations.model(generation).apply(views))
+        model = self._generations.model(generation)
+        await self._reachable(model.apply(views))
+        # Changes the projection parked in this generation before the copy got there.
+        released = await self._reachable(model.stage_changes([], [view.id for view in views]))
+        await self._reachable(model.reveal_changes(released))
 
     async def switch(self, generation: str) -> str:
         return await self._reachable(self._generations.switch(generation))
