@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     faults: Counter[str] = Counter()
-    steps = orders = stored = duplicates = notified_twice = checked = 0
+    steps = orders = stored = duplicates = notified_twice = checked = changed = commands = 0
     failures: list[RunReport] = []
     seeds = range(args.first, args.first + args.seeds)
     with ProcessPoolExecutor(args.jobs, initializer=_quiet) as pool:
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             stored += report.stored
             duplicates += report.duplicates
             notified_twice += report.notified_twice
+            changed += report.changes
+            commands += report.commands
             checked += report.invariants_checked
             if report.violation:
                 failures.append(report)
@@ -97,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         f"orders placed: {orders}, stored: {stored}; events published again: {duplicates},"
         f" customers notified twice: {notified_twice}"
     )
+    print(f"order changes: {commands} commands sent, {changed} changes stored")
     print("faults injected: " + ", ".join(f"{k} {v}" for k, v in sorted(faults.items())))
     print(f"invariants checked: {checked}")
     print(f"failures: {len(failures)}")

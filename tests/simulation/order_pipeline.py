@@ -6,8 +6,9 @@ The real code runs here, not a copy: each replica is `CreateOrderHandler` with
 `order_service.bootstrap` wires them; only the servers are simulated (`world`).
 
 A run: 1 to 4 replicas and a few customers placing orders (with an Idempotency-Key or
-without, retrying as a careful client does) while the seed injects faults for `CHAOS`
-seconds; then every fault heals, crashed replicas come back, and time runs on for the
+without, retrying as a careful client does), the shop confirming and shipping some and
+cancelling others (`ChangeOrderHandler`; some commands race), while the seed injects faults
+for `CHAOS` seconds; then every fault heals, crashed replicas come back, and time runs on for the
 README's bound. Then the invariants are checked (`Violation` names the first broken one).
 """
 
@@ -27,17 +28,24 @@ from typing import Any
 from uuid import UUID
 
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
+from order_platform.order_service.application.change_order import (
+    ChangeOrder,
+    ChangeOrderHandler,
+)
 from order_platform.order_service.application.create_order import (
     CreateOrder,
     CreateOrderHandler,
     IdempotencyKeyReused,
     RequestInFlight,
 )
+from order_platform.order_service.application.order_access import Requester
 from order_platform.order_service.application.ports import (
     OrderAlreadyExists,
+    OrderChangedMeanwhile,
     StorageUnavailable,
     WriteOutcomeUnknown,
 )
+from order_platform.order_service.domain import Command, TransitionNotAllowed
 from order_platform.order_service.infrastructure.idempotency_keys import MongoIdempotencyKeys
 from order_platform.order_service.infrastructure.write_model import MongoUnitOfWork
 from order_platform.order_service.outbox.entry import FENCED_FIELD, OutboxEntry
@@ -110,6 +118,7 @@ class Scenario:
     customers: int = 8
     rates: FaultRates = field(default_factory=FaultRates)
     chaos: frozenset[str] = CHAOS_KINDS
+    lifecycle: bool = True  # orders are confirmed, shipped and cancelled
 
 
 class Violation(AssertionError):
@@ -127,6 +136,30 @@ class Outcome:
 
 
 @dataclass
+class CommandOutcome:
+    """What the shop was told about one command on an order, attempt by attempt; `version`
+    is the order's version its change made (None: it changed nothing, or a replay)."""
+
+    order_name: str
+    command: str
+    key: str | None
+    answers: list[str] = field(default_factory=list)
+    version: int | None = None
+
+
+# What the shop does with an order: each a sequence of commands (the last of the longest is
+# refused: a shipped order cannot be cancelled).
+PLANS = (
+    ("confirm",),
+    ("confirm", "ship"),
+    ("cancel",),
+    ("confirm", "cancel"),
+    ("confirm", "ship", "cancel"),
+)
+REQUESTER = Requester(subject=None, acts_on_every_order=True)
+
+
+@dataclass
 class RunReport:
     seed: int
     replicas: int
@@ -139,6 +172,8 @@ class RunReport:
     trace: list[str]
     invariants_checked: int = 0
     notified_twice: int = 0
+    changes: int = 0  # transitions stored
+    commands: int = 0  # confirm, ship and cancel sent
     violation: str | None = None
 
 
@@ -242,11 +277,18 @@ class Replica:
             sweep_interval=settings.sweep_interval,
         )
         relay = self.relay
+        keys = MongoIdempotencyKeys(
+            world.collection(process, "idempotency_keys"), keep_for=timedelta(hours=24)
+        )
         self.create_order = CreateOrderHandler(
             new_unit_of_work=lambda: MongoUnitOfWork(orders, outbox=relay),
-            idempotency_keys=MongoIdempotencyKeys(
-                world.collection(process, "idempotency_keys"), keep_for=timedelta(hours=24)
-            ),
+            idempotency_keys=keys,
+            clock=self.clock,
+            new_id=world.new_id,
+        )
+        self.change_order = ChangeOrderHandler(
+            new_unit_of_work=lambda: MongoUnitOfWork(orders, outbox=relay),
+            idempotency_keys=keys,
             clock=self.clock,
             new_id=world.new_id,
         )
@@ -304,6 +346,8 @@ class Simulation:
         self._names = 0
         self.max_in_memory = self.rng.choice((50_000, 50_000, 2, 5))
         self.outcomes: list[Outcome] = []
+        self.commands: list[CommandOutcome] = []
+        self._lifecycles: list[asyncio.Future[None]] = []
         self.side = ConsumingSide(self.world)
         self._stopping: set[asyncio.Future[None]] = set()
         self._operators: set[asyncio.Future[None]] = set()
@@ -383,6 +427,7 @@ class Simulation:
                 else:
                     member.process.resume()
         await asyncio.gather(*customers)
+        await asyncio.gather(*self._lifecycles)
         customers_done_at = self.world.loop.time()  # their last orders were stored by then
         await self._heal_plus(self.settings.bound_s, since=customers_done_at)
         self.world.trace("world", "checks that every stored order is published")
@@ -436,10 +481,11 @@ class Simulation:
     def _unpublished(self) -> list[str]:
         published = {publish.event_id for publish in self.world.published}
         return [
-            f"order {doc['_id']} is stored but its event was not published"
+            f"order {doc['_id']} is stored but its event {event_id} was not published"
             f" {self.settings.bound_s:.0f}s after the heal"
             for doc in self.world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
-            if doc["outbox"]["eventId"] not in published
+            for event_id in events_of(doc)
+            if event_id not in published
         ]
 
     async def _chaos(self) -> None:
@@ -576,9 +622,107 @@ class Simulation:
                 outcome.answers.append("201" if not created.replayed else "201 replayed")
                 outcome.order_id = str(created.order.id)
                 self.world.trace(outcome.name, f"{outcome.answers[-1]} {outcome.order_id[-4:]}")
+                if self._lifecycle_on() and self.rng.random() < 0.6:
+                    self._lifecycles.append(asyncio.ensure_future(self._lifecycle(outcome)))
                 return
             self.world.trace(outcome.name, outcome.answers[-1])
             await asyncio.sleep(self.rng.uniform(0.2, 6.0))
+
+    def _lifecycle_on(self) -> bool:
+        return self.scenario is None or self.scenario.lifecycle
+
+    async def _lifecycle(self, outcome: Outcome) -> None:
+        """The shop moves an order on, a command at a time; now and then the customer's
+        cancel races the shop's first command."""
+        assert outcome.order_id is not None
+        order_id = UUID(outcome.order_id)
+        racing = self.rng.random() < 0.25
+        for command in self.rng.choice(PLANS):
+            await asyncio.sleep(self.rng.uniform(0.05, 4.0))
+            sent = [self._command(outcome.name, order_id, command)]
+            if racing:
+                sent.append(self._command(outcome.name, order_id, "cancel"))
+                racing = False
+            await asyncio.gather(*sent)
+
+    async def _command(self, name: str, order_id: UUID, command: str) -> None:
+        """One command, as a careful client sends it: retried with its key after an unknown
+        outcome; without a key, only after "nothing was changed"."""
+        key = f"key-{name}-{command}-{self.rng.random():.6f}" if self.rng.random() < 0.7 else None
+        outcome = CommandOutcome(name, command, key)
+        self.commands.append(outcome)
+        change = ChangeOrder(order_id, Command(command), REQUESTER, idempotency_key=key)
+        for _ in range(8):
+            live = self._live()
+            if not live:
+                await asyncio.sleep(1.0)
+                continue
+            replica = self.rng.choice(live)
+            self.world.trace(
+                name, f"POST /orders/{str(order_id)[-4:]}/{command} to {replica.process.name}"
+            )
+            task = replica.spawn(replica.change_order(change))
+            try:
+                changed = await task
+            except asyncio.CancelledError:
+                outcome.answers.append("connection closed")
+                if key is None:
+                    return
+            except StorageUnavailable:
+                outcome.answers.append("503 nothing changed")
+            except WriteOutcomeUnknown:
+                outcome.answers.append("503 outcome unknown")
+                if key is None:
+                    return
+            except RequestInFlight:
+                outcome.answers.append("409 in flight")
+            except (TransitionNotAllowed, OrderChangedMeanwhile) as refused:
+                outcome.answers.append(f"409 {type(refused).__name__}")
+                self.world.trace(name, outcome.answers[-1])
+                return
+            except Exception as error:  # any other answer is the check's to judge
+                outcome.answers.append(f"error {type(error).__name__}: {error}")
+                return
+            else:
+                outcome.answers.append("200" if not changed.replayed else "200 replayed")
+                if not changed.replayed:
+                    outcome.version = changed.order.version
+                self.world.trace(name, f"{outcome.answers[-1]} v{changed.order.version}")
+                return
+            self.world.trace(name, outcome.answers[-1])
+            await asyncio.sleep(self.rng.uniform(0.2, 6.0))
+
+    def _lifecycle_problems(self, stored: dict[str, Any]) -> list[str]:
+        """The shop's answers against what is stored: each version won once, no command
+        answered what an order cannot be, and the read model ends as the write model."""
+        problems: list[str] = []
+        by_name = {outcome.name: outcome.order_id for outcome in self.outcomes}
+        won: Counter[tuple[str | None, int]] = Counter()
+        for command in self.commands:
+            order_id = by_name.get(command.order_name)
+            if command.version is not None:
+                won[(order_id, command.version)] += 1
+                if order_id not in stored or command.version > stored[order_id].get("version", 1):
+                    problems.append(f"{command} was answered 200 but its change is not stored")
+            if any(answer.startswith("error") for answer in command.answers):
+                problems.append(f"{command} was answered {command.answers}")
+        problems += [
+            f"version {version} of order {order_id} was won by {count} commands"
+            for (order_id, version), count in won.items()
+            if count > 1
+        ]
+        read_model = self.side.read_model()
+        for order_id, doc in stored.items():
+            view = read_model.orders.get(UUID(order_id))
+            if view is None:
+                continue  # reported by the publication checks
+            written = (doc.get("status", "placed"), doc.get("version", 1))
+            if (view.status, view.version) != written:
+                problems.append(
+                    f"order {order_id} reads {view.status} v{view.version} but is"
+                    f" {written[0]} v{written[1]}"
+                )
+        return problems
 
     def check(self) -> RunReport:
         """The invariants, on what the database holds and what the broker took in."""
@@ -587,6 +731,9 @@ class Simulation:
             doc["_id"]: doc for doc in world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
         }
         event_of = {order_id: doc["outbox"]["eventId"] for order_id, doc in stored.items()}
+        order_of = {
+            event_id: order_id for order_id, doc in stored.items() for event_id in events_of(doc)
+        }
         published = Counter(publish.event_id for publish in world.published)
         report = RunReport(
             seed=self.seed,
@@ -600,20 +747,19 @@ class Simulation:
             trace=world.trace.lines,
         )
         problems = list(self.unpublished)
-        known = set(event_of.values())
+        known = set(order_of)
         for event_id in published:
             if event_id not in known:
                 problems.append(f"event {event_id} was published but no stored order has it")
         read_model = self.side.read_model()
         received = self.side.customers.received
-        order_of = {event_id: order_id for order_id, event_id in event_of.items()}
         for event_id in published:
             if (order_id := order_of.get(event_id)) is None:
                 continue  # a phantom, reported above
             view = read_model.orders.get(UUID(order_id))
             if view is None or UUID(order_id) not in read_model.readable:
                 problems.append(f"order {order_id} was published but is not readable")
-            elif str(view.event_id) != event_id:
+            elif str(view.event_id) != event_of[order_id]:
                 problems.append(f"order {order_id} is read from another event {view.event_id}")
             if received[UUID(event_id)] == 0:
                 problems.append(f"order {order_id} was published but its customer never notified")
@@ -640,8 +786,15 @@ class Simulation:
         # Per stored order: published; per published event: stored; per customer: one order,
         # and the one it was told of.
         problems.extend(listing_problems(read_model))
+        problems.extend(self._lifecycle_problems(stored))
+        report.changes = sum(doc.get("version", 1) - 1 for doc in stored.values())
+        report.commands = len(self.commands)
         report.invariants_checked = (
-            len(event_of) + 5 * len(published) + 2 * len(read_model.orders) + 2 * len(self.outcomes)
+            len(order_of)
+            + 5 * len(published)
+            + 3 * len(read_model.orders)
+            + 2 * len(self.outcomes)
+            + 2 * len(self.commands)
         )
         report.violation = "; ".join(problems) or None
         return report
@@ -667,3 +820,8 @@ def simulate(seed: int, scenario: Scenario | None = None) -> RunReport:
                 loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
         loop.close()
     return report
+
+
+def events_of(document: dict[str, Any]) -> list[str]:
+    """The ids of every event a stored order recorded: its creation's, then its changes'."""
+    return [document["outbox"]["eventId"], *document.get("transitionEventIds", ())]

@@ -27,6 +27,7 @@ SCENARIOS = st.builds(
     customers=st.integers(1, 8),
     rates=st.builds(FaultRates, RATES, RATES, RATES, RATES, RATES),
     chaos=st.frozensets(st.sampled_from(sorted(CHAOS_KINDS))),
+    lifecycle=st.booleans(),
 )
 
 

@@ -1,8 +1,10 @@
 """Each order's progress in Redis, beside the ledger of events: one hash per order.
 
-`<prefix>:order:<order id>` holds `name` (the customer's, from the order's creation), `version`
-(the highest version notified in order; 0 once the creation was seen) and `parked:<version>`
-(a parked event, `parked_notification_json`). One hash, so that every write is one atomic
+`<prefix>:order-progress:<order id>` holds `name` (the customer's, from the order's creation),
+`version` (the highest version notified in order; 0 once the creation was seen) and
+`parked:<version>` (a parked event, `parked_notification_json`); "order-progress", so that it
+never meets the read service's `order:<id>` cache keys in a Redis the two share under one
+prefix. One hash, so that every write is one atomic
 script that also answers the whole record as it left it (`OrderProgressLedger`), and so that
 the record and its parked events share one retention, refreshed by every write.
 """
@@ -61,7 +63,7 @@ class RedisOrderProgress:
         self._advance = client.register_script(_ADVANCE)
 
     def key(self, order_id: UUID) -> str:
-        return f"{self._prefix}:order:{order_id}"
+        return f"{self._prefix}:order-progress:{order_id}"
 
     async def progress(self, order_id: UUID) -> OrderProgress:
         try:
