@@ -4,7 +4,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 RUN := $(UV) run --frozen --all-extras
 
-.PHONY: run test test-packages lint sync clean bench simulate
+.PHONY: run test test-packages lint sync clean bench simulate asyncapi
 
 run: sync ## start the embedded servers, all three services and the operator console
 	$(RUN) order-platform dev $(ARGS)
@@ -36,3 +36,6 @@ bench: sync ## benchmark the whole platform on the embedded servers (see scripts
 
 simulate: sync ## the deterministic simulation: SEED=n replays one run, SEEDS=n runs that many, SHRINK=n lets hypothesis look for a failing run and shrink it
 	$(RUN) python -m tests.simulation $(if $(SEED),--seed $(SEED),$(if $(SHRINK),--shrink $(SHRINK),--seeds $(or $(SEEDS),1000))) $(ARGS)
+
+asyncapi: sync ## regenerate docs/asyncapi.json, the events' AsyncAPI document, from contracts/
+	$(RUN) python -m order_platform.contracts.asyncapi docs/asyncapi.json

@@ -15,6 +15,10 @@ _MAX_INTEGER_DIGITS: Final = len(str(int(MAX_AMOUNT)))  # 10: "1000000000"
 AMOUNT_STRING_PATTERN: Final = (
     rf"^[0-9]{{1,{_MAX_INTEGER_DIGITS}}}(\.[0-9]{{1,{DECIMAL_PLACES}}})?$"
 )
+# JSON Schema pattern of an amount as events write it: in cents, no leading zeros ("199.90").
+CENTS_STRING_PATTERN: Final = (
+    rf"^(0|[1-9][0-9]{{0,{_MAX_INTEGER_DIGITS - 1}}})\.[0-9]{{{DECIMAL_PLACES}}}$"
+)
 
 
 class InvalidAmount(ValueError):

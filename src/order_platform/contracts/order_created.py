@@ -19,13 +19,20 @@ from pydantic import (
     ConfigDict,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     alias_generators,
 )
 
-from order_platform.contracts.money import InvalidAmount, in_cents
+from order_platform.contracts.money import (
+    CENTS_STRING_PATTERN,
+    MAX_AMOUNT,
+    InvalidAmount,
+    in_cents,
+)
 from order_platform.contracts.user_text import (
     MAX_CUSTOMER_ID_LENGTH,
     MAX_CUSTOMER_NAME_LENGTH,
+    TEXT_PATTERN,
     code_point,
     first_control_character,
 )
@@ -76,13 +83,52 @@ def _customer_name(name: str) -> str:
     return name
 
 
-UtcTimestamp = Annotated[datetime, AfterValidator(_utc), PlainSerializer(rfc3339, return_type=str)]
+def text_schema(max_length: int, description: str) -> WithJsonSchema:
+    """The JSON Schema of user text as events write it (`contracts.asyncapi`): what the
+    validators here check, as far as JSON Schema can say it (never stricter)."""
+    return WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": max_length,
+            "pattern": TEXT_PATTERN,
+            "description": description,
+        }
+    )
+
+
+# Each type says what it looks like on the wire (`WithJsonSchema`), for the published schemas.
+UtcTimestamp = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(rfc3339, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": "Z$",
+            "description": "RFC 3339, UTC (`Z`), milliseconds.",
+        }
+    ),
+]
 MoneyString = Annotated[
     Decimal,
     BeforeValidator(_money),
     PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": CENTS_STRING_PATTERN,
+            "description": "A decimal string with two decimal places, greater than 0 and at "
+            f"most {MAX_AMOUNT:.2f} (never a JSON number).",
+        }
+    ),
 ]
-CustomerName = Annotated[str, AfterValidator(_customer_name)]
+CustomerName = Annotated[
+    str,
+    AfterValidator(_customer_name),
+    text_schema(MAX_CUSTOMER_NAME_LENGTH, "Trimmed; no control characters."),
+]
 
 
 def _customer_id(value: str) -> str:
@@ -93,7 +139,14 @@ def _customer_id(value: str) -> str:
     return value
 
 
-CustomerId = Annotated[str, AfterValidator(_customer_id)]
+CustomerId = Annotated[
+    str,
+    AfterValidator(_customer_id),
+    text_schema(
+        MAX_CUSTOMER_ID_LENGTH,
+        "Who placed the order (the token's `sub`); absent when authentication was off.",
+    ),
+]
 
 
 # Every order event: camelCase on the wire, unknown fields ignored, immutable once read.

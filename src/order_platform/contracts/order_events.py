@@ -28,6 +28,7 @@ from order_platform.contracts.order_created import (
     OrderCreatedV1,
     UtcTimestamp,
     describe,
+    text_schema,
 )
 from order_platform.contracts.user_text import code_point, first_control_character
 
@@ -46,8 +47,16 @@ def _text(name: str, max_length: int) -> Any:
     return AfterValidator(check)
 
 
-Reason = Annotated[str, _text("reason", MAX_REASON_LENGTH)]
-TrackingNumber = Annotated[str, _text("trackingNumber", MAX_TRACKING_NUMBER_LENGTH)]
+Reason = Annotated[
+    str,
+    _text("reason", MAX_REASON_LENGTH),
+    text_schema(MAX_REASON_LENGTH, "Why, as the canceller wrote it; trimmed."),
+]
+TrackingNumber = Annotated[
+    str,
+    _text("trackingNumber", MAX_TRACKING_NUMBER_LENGTH),
+    text_schema(MAX_TRACKING_NUMBER_LENGTH, "The carrier's tracking number; trimmed."),
+]
 
 
 class _TransitionV1(BaseModel):
@@ -68,15 +77,21 @@ class _TransitionV1(BaseModel):
 
 
 class OrderConfirmedV1(_TransitionV1):
+    """An order was confirmed (by an operator with `orders:admin`)."""
+
     event_type: Literal["OrderConfirmed"] = "OrderConfirmed"
 
 
 class OrderShippedV1(_TransitionV1):
+    """A confirmed order was shipped, with its tracking number where one was given."""
+
     event_type: Literal["OrderShipped"] = "OrderShipped"
     tracking_number: TrackingNumber | None = None
 
 
 class OrderCancelledV1(_TransitionV1):
+    """A placed or confirmed order was cancelled, with the reason where one was given."""
+
     event_type: Literal["OrderCancelled"] = "OrderCancelled"
     reason: Reason | None = None
 
