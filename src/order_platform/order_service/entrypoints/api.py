@@ -1,6 +1,6 @@
 """HTTP API of the Order Service: `POST /orders`, the commands of an order's life
 (`POST /orders/{id}/confirm|ship|cancel`) and `GET /orders/{id}` (the write model's state);
-health, metrics and docs come with the app."""
+health, metrics and docs come with the app, and `/asyncapi.json`, the events' document."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ from order_platform.order_service.application.ports import (
     WriteOutcomeUnknown,
 )
 from order_platform.order_service.domain import InvalidOrderField, Order, TransitionNotAllowed
+from order_platform.order_service.entrypoints.asyncapi import asyncapi_router
 from order_platform.order_service.entrypoints.etags import InvalidIfMatch, etag, version_condition
 from order_platform.order_service.entrypoints.internal_api import internal_router
 from order_platform.order_service.entrypoints.schemas import (
@@ -382,4 +383,5 @@ def create_app(start: Callable[[], Awaitable[Started[OrderServiceApi]]]) -> Fast
     install_rate_limit_problem(app)
     app.include_router(router)
     app.include_router(internal_router)
+    app.include_router(asyncapi_router)
     return app
