@@ -25,7 +25,7 @@ def settings(
         mongodb_database=unique_name,
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_enable_idempotence=False,
-        order_created_topic=unique_name,
+        order_events_topic=unique_name,
         consumer_group=f"{unique_name}-reads",
         redis_url=redis_url,
         cache_key_prefix=f"{unique_name}:",

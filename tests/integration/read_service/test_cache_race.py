@@ -30,8 +30,14 @@ class SlowFirstPage(MongoReadModel):
         super().__init__(database)
         self.loaded, self.release = asyncio.Event(), asyncio.Event()
 
-    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
-        page = await super().page(limit, after, owner)
+    async def page(
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        page = await super().page(limit, after, owner, status)
         if not self.loaded.is_set():
             self.loaded.set()
             await self.release.wait()

@@ -18,7 +18,7 @@ async def test_the_projection_time_of_an_order_is_when_it_became_readable(
     event = order_created(created_at=datetime.now(UTC) - timedelta(minutes=5))
     unknown = uuid4()
     before = datetime.now(UTC)
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [event])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [event])
 
     async def readable() -> bool:
         return (await client.get(f"/orders/{event.order_id}")).status_code == 200

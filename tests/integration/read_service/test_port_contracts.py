@@ -260,6 +260,38 @@ async def test_each_customers_list_shows_the_current_status(read_model: ReadMode
     assert (listed.status, listed.version) == ("cancelled", 2)
 
 
+async def test_a_status_lists_the_orders_in_it_now_newest_first_page_by_page(
+    read_model: ReadModel,
+) -> None:
+    orders = [
+        OrderView(uuid4(), f"C{n}", Decimal(1), T0 + timedelta(seconds=n), uuid4(), f"c{n % 2}")
+        for n in range(8)
+    ]
+    await read_model.apply(orders)
+    for order in orders[:6]:
+        await changed(read_model, change(order, 2))  # confirmed
+    for order in orders[:4]:
+        await changed(read_model, change(order, 3, "cancelled"))  # and then cancelled
+    await changed(read_model, change(orders[4], 3, "shipped"))
+
+    async def walk(status: str, owner: str | None = None) -> list[str]:
+        names, after = [], None
+        for _ in range(10):
+            page = await read_model.page(3, after, owner, status)
+            names += [view.customer_name for view in page.orders]
+            assert all(view.status == status for view in page.orders)
+            if (after := page.next_after) is None:
+                return names
+        raise AssertionError("the walk did not end")
+
+    assert await walk("cancelled") == ["C3", "C2", "C1", "C0"]
+    assert await walk("confirmed") == ["C5"]  # the others moved on
+    assert await walk("shipped") == ["C4"]
+    assert await walk("placed") == ["C7", "C6"]
+    assert await walk("cancelled", "c1") == ["C3", "C1"]
+    assert await walk("placed", "c0") == ["C6"]
+
+
 async def test_an_empty_model_lists_nothing(read_model: ReadModel) -> None:
     assert await read_model.page(10, None) == Page([], None)
 
@@ -667,6 +699,22 @@ async def test_each_owner_has_pages_of_their_own(subject: CacheUnderTest) -> Non
     assert await cache.get_page(generation, 2, None, "bob") is None
     assert await cache.get_page(generation, 2, None) is None  # not the whole list's either
     assert await cache.get_page(generation, 2, None, "alice:") is None
+
+
+async def test_each_status_has_pages_of_its_own(subject: CacheUnderTest) -> None:
+    cache = subject.cache
+    cancelled = Page([replace(view(), status="cancelled", version=2)], None)
+    generation = await cache.list_generation()
+    assert generation is not None
+
+    await cache.put_page(generation, 2, None, cancelled, None, "cancelled")
+    await cache.put_page(generation, 2, None, cancelled, "alice", "cancelled")
+
+    assert await cache.get_page(generation, 2, None, None, "cancelled") == cancelled
+    assert await cache.get_page(generation, 2, None, "alice", "cancelled") == cancelled
+    assert await cache.get_page(generation, 2, None) is None
+    assert await cache.get_page(generation, 2, None, None, "shipped") is None
+    assert await cache.get_page(generation, 2, None, "alice") is None
 
 
 async def test_invalidating_lists_moves_to_a_new_generation(subject: CacheUnderTest) -> None:

@@ -49,7 +49,7 @@ async def test_a_projected_order_is_served_by_id_and_in_the_list(
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
 
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [event])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [event])
     response = await eventually(lambda: visible(client, event), what="order projected")
 
     assert response.json() == expected_json(event)
@@ -68,7 +68,7 @@ async def test_guarantee_2_a_redelivered_or_older_duplicate_changes_nothing(
     marker = order_created()
     await produce(
         settings.kafka_bootstrap_servers,
-        settings.order_created_topic,
+        settings.order_events_topic,
         [newer, newer, older, marker],
     )
     await eventually(lambda: visible(client, marker), what="all projected")
@@ -90,7 +90,7 @@ async def test_pagination_walks_every_order_once_newest_first_while_orders_arriv
         order_created(customer_name=f"C{n}", created_at=T0 + timedelta(milliseconds=333 * n))
         for n in range(120)
     ]
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, history)
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, history)
     await eventually(lambda: visible(client, history[-1]), what="history projected")
     await eventually(lambda: _listed_count(client, len(history)), what="history listed")
 
@@ -104,7 +104,7 @@ async def test_pagination_walks_every_order_once_newest_first_while_orders_arriv
         pages += 1
         if pages == 3:  # newer orders arrive mid-walk; they belong before the first page
             late = [order_created() for _ in range(5)]
-            await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, late)
+            await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, late)
             await eventually(partial(visible, client, late[-1]), what="late orders projected")
         url = _next_link(response)
 
@@ -119,13 +119,13 @@ async def test_a_cached_list_is_invalidated_when_a_new_event_is_projected(
     client: httpx.AsyncClient, settings: ReadServiceSettings
 ) -> None:
     first = order_created()
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [first])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [first])
     await eventually(lambda: visible(client, first), what="first projected")
     assert len((await client.get("/orders")).json()) == 1
     assert len((await client.get("/orders")).json()) == 1  # now from the cache
 
     second = order_created()
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [second])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [second])
     await eventually(lambda: visible(client, second), what="second projected")
     assert len((await client.get("/orders")).json()) == 2
 
@@ -134,13 +134,13 @@ async def test_guarantee_4_reads_answer_from_mongodb_while_redis_is_down(
     client: httpx.AsyncClient, settings: ReadServiceSettings, redis_server: RedisServer
 ) -> None:
     before = order_created()
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [before])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [before])
     await eventually(lambda: visible(client, before), what="projected")
     await client.get("/orders")
 
     with redis_server.stopped():
         during = order_created()
-        await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [during])
+        await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [during])
         await eventually(lambda: visible(client, during), what="projected without Redis")
         listed = await client.get("/orders")
         assert listed.status_code == 200
@@ -168,15 +168,15 @@ async def test_guarantee_3_poison_events_are_dead_lettered_and_later_events_proj
         json.dumps({"eventType": "OrderCreated"}).encode(),
         json.dumps(wire | {"eventVersion": 2}).encode(),
     ]
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, poison, key=b"k")
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [valid])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, poison, key=b"k")
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [valid])
 
     await eventually(lambda: visible(client, valid), what="the event after the poison projected")
     letters = await eventually(lambda: _letters(settings, 3), what="three dead letters")
     assert sorted(letter.value for letter in letters) == sorted(poison)
     for letter in letters:
         headers = dict(letter.headers)
-        assert headers["dlq-original-topic"] == settings.order_created_topic.encode()
+        assert headers["dlq-original-topic"] == settings.order_events_topic.encode()
         assert {"dlq-error", "dlq-original-partition", "dlq-original-offset"} <= set(headers)
 
 
@@ -211,7 +211,7 @@ async def _listed_count(client: httpx.AsyncClient, expected: int) -> bool:
 
 
 async def _letters(settings: ReadServiceSettings, count: int) -> list[Any] | None:
-    topic = dead_letter_topic(settings.order_created_topic, settings.consumer_group)
+    topic = dead_letter_topic(settings.order_events_topic, settings.consumer_group)
     letters = await read_topic(settings.kafka_bootstrap_servers, topic)
     return letters if len(letters) >= count else None
 

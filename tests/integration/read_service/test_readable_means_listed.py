@@ -50,7 +50,7 @@ async def send(producer: AIOKafkaProducer, topic: str, event: OrderCreatedV1) ->
 async def test_guarantee_4_an_order_readable_by_id_is_on_every_list_page_fetched_after(
     client: httpx.AsyncClient, settings: ReadServiceSettings, producer: AIOKafkaProducer
 ) -> None:
-    topic = settings.order_created_topic
+    topic = settings.order_events_topic
     done = asyncio.Event()
 
     async def keep_writing() -> None:

@@ -107,11 +107,21 @@ class FakeReadModel:
         self.reads += 1
         return self.orders[order_id] if order_id in self.readable else None
 
-    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+    async def page(
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> Page:
         self._check_available()
         self.reads += 1
         listed = [self.staged_changes.get(view.id, view) for view in self.orders.values()]
-        mine = [v for v in listed if owner is None or v.customer_id == owner]
+        mine = [
+            v
+            for v in listed
+            if (owner is None or v.customer_id == owner) and (status is None or v.status == status)
+        ]
         ordered = sorted(mine, key=lambda view: view.position, reverse=True)
         if after is not None:
             ordered = [view for view in ordered if view.position < after]
@@ -208,7 +218,7 @@ class _CacheState:
     """What every scope of one fake cache shares, as the scopes of RedisViewCache share Redis."""
 
     orders: dict[tuple[str, UUID], OrderView] = field(default_factory=dict)
-    pages: dict[tuple[str, int, int, ListPosition | None, str | None], Page] = field(
+    pages: dict[tuple[str, int, int, ListPosition | None, str | None, str | None], Page] = field(
         default_factory=dict
     )
     generation: int = 0
@@ -270,9 +280,14 @@ class FakeViewCache:
         return self._state.generation if self._reachable() else None
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
     ) -> Page | None:
-        key = (self.scope, generation, limit, after, owner)
+        key = (self.scope, generation, limit, after, owner, status)
         return self._state.pages.get(key) if self._reachable() else None
 
     async def put_page(
@@ -282,9 +297,10 @@ class FakeViewCache:
         after: ListPosition | None,
         page: Page,
         owner: str | None = None,
+        status: str | None = None,
     ) -> None:
         if self._reachable():
-            self._state.pages[(self.scope, generation, limit, after, owner)] = page
+            self._state.pages[(self.scope, generation, limit, after, owner, status)] = page
 
     async def invalidate_lists(self) -> None:
         self._state.invalidation_owed = True

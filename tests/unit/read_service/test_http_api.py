@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from order_platform.read_service.bootstrap import wire
-from order_platform.read_service.domain import OrderView
+from order_platform.read_service.domain import OrderChange, OrderView
 from order_platform.read_service.entrypoints.api import create_app
 from tests.unit.http_api import problem, serving_api
 from tests.unit.read_service.fakes import (
@@ -109,6 +109,26 @@ async def test_pages_link_to_the_next_until_the_last(
             url = response.links["next"]["url"]
 
     assert pages == [[str(UUID(int=n)) for n in ids] for ids in ([4, 3], [2, 1], [0])]
+
+
+async def test_a_status_filters_the_list_and_its_next_links(
+    client: httpx.AsyncClient, read_model: FakeReadModel
+) -> None:
+    await read_model.apply([view(n) for n in range(5)])
+    for n in (0, 2, 3):
+        change = OrderChange(UUID(int=2000 + n), UUID(int=n), 2, "cancelled", T0)
+        await read_model.reveal_changes(await read_model.stage_changes([change]))
+
+    first = await client.get("/orders?limit=2&status=cancelled")
+    assert [order["id"] for order in first.json()] == [str(UUID(int=3)), str(UUID(int=2))]
+    assert {order["status"] for order in first.json()} == {"cancelled"}
+    assert first.headers["link"].endswith('&status=cancelled>; rel="next"')
+    rest = await client.get(first.links["next"]["url"])
+    assert [order["id"] for order in rest.json()] == [str(UUID(int=0))]
+
+    unknown = await client.get("/orders?status=lost")
+    assert unknown.status_code == 422
+    assert unknown.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_an_empty_list_is_an_empty_array_without_link(client: httpx.AsyncClient) -> None:

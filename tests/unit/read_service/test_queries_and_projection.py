@@ -114,8 +114,14 @@ class SlowReadModel(FakeReadModel):
         self.release = asyncio.Event()
         self.slow = True
 
-    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
-        result = await super().page(limit, after, owner)
+    async def page(
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        result = await super().page(limit, after, owner, status)
         if self.slow:
             self.slow = False
             self.loaded.set()

@@ -89,9 +89,16 @@ class ReadModel(Protocol):
 
     async def get(self, order_id: UUID) -> OrderView | None: ...
 
-    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+    async def page(
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> Page:
         """Up to `limit` orders, newest first, strictly below `after` when given; only those
-        placed by the customer `owner` when given (as fast as the whole list: no filter)."""
+        placed by the customer `owner` when given (as fast as the whole list: no filter); only
+        those whose current status is `status` when given."""
         ...
 
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
@@ -153,9 +160,15 @@ class ViewCache(Protocol):
         ...
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
     ) -> Page | None:
-        """A cached page of the whole list, or of `owner`'s orders only."""
+        """A cached page of the whole list, or of `owner`'s orders only, or of those in
+        `status` only."""
         ...
 
     async def put_page(
@@ -165,6 +178,7 @@ class ViewCache(Protocol):
         after: ListPosition | None,
         page: Page,
         owner: str | None = None,
+        status: str | None = None,
     ) -> None: ...
 
     async def invalidate_lists(self) -> None:

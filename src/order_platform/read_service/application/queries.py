@@ -55,20 +55,25 @@ class ListOrders:
     root_cache: ViewCache
 
     async def __call__(
-        self, limit: int, after: ListPosition | None, owner: str | None = None
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
     ) -> Page:
-        """Newest first: every order, or only those the customer `owner` placed."""
+        """Newest first: every order, or only those the customer `owner` placed; only those
+        in `status` when given."""
         read_model, cache = await live(self.generations, self.root_cache)
         # Read the generation *before* the database: if a projection lands in between, this
         # answer is stored under the generation it already made obsolete.
         generation = await cache.list_generation()
         if generation is not None:
-            cached = await cache.get_page(generation, limit, after, owner)
+            cached = await cache.get_page(generation, limit, after, owner, status)
             if cached is not None:
                 return cached
-        page = await read_model.page(limit, after, owner)
+        page = await read_model.page(limit, after, owner, status)
         if generation is not None:
-            await cache.put_page(generation, limit, after, page, owner)
+            await cache.put_page(generation, limit, after, page, owner, status)
         return page
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query
@@ -75,6 +75,10 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[
     str | None, Query(max_length=200, description="From the previous page's `Link` header.")
 ]
+StatusFilter = Annotated[
+    Literal["placed", "confirmed", "shipped", "cancelled"] | None,
+    Query(description="Only the orders in this status now."),
+]
 
 
 @router.get(
@@ -95,14 +99,21 @@ Cursor = Annotated[
     },
 )
 async def list_orders(
-    owner: Owner, api: Api, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+    owner: Owner,
+    api: Api,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+    status: StatusFilter = None,
 ) -> JSONResponse:
-    """Newest first: with `orders:read` the caller's own orders, with `orders:admin` all."""
+    """Newest first: with `orders:read` the caller's own orders, with `orders:admin` all;
+    with `status`, only those in it now."""
     after = decode_cursor(cursor) if cursor is not None else None
-    page = await api.list_orders(limit, after, owner)
+    page = await api.list_orders(limit, after, owner, status)
     headers = {}
     if page.next_after is not None:
         next_url = f"/orders?limit={limit}&cursor={encode_cursor(page.next_after)}"
+        if status is not None:
+            next_url += f"&status={status}"
         headers["Link"] = f'<{next_url}>; rel="next"'
     return JSONResponse([order_state_json(view) for view in page.orders], headers=headers)
 

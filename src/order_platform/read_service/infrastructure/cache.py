@@ -208,9 +208,14 @@ class RedisViewCache:
         return int(raw)
 
     async def get_page(
-        self, generation: int, limit: int, after: ListPosition | None, owner: str | None = None
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
     ) -> Page | None:
-        key = self._page_key(generation, limit, after, owner)
+        key = self._page_key(generation, limit, after, owner, status)
         raw = await self._safely(lambda: self._redis.get(key))
         (LIST_MISS if raw is None else LIST_HIT).inc()
         if raw is None:
@@ -230,6 +235,7 @@ class RedisViewCache:
         after: ListPosition | None,
         page: Page,
         owner: str | None = None,
+        status: str | None = None,
     ) -> None:
         payload = json.dumps(
             {
@@ -239,7 +245,7 @@ class RedisViewCache:
                 else [page.next_after.created_at.isoformat(), str(page.next_after.order_id)],
             }
         )
-        key = self._page_key(generation, limit, after, owner)
+        key = self._page_key(generation, limit, after, owner, status)
         await self._safely(lambda: self._redis.set(key, payload, ex=self._list_ttl))
 
     async def invalidate_lists(self) -> None:
@@ -251,9 +257,16 @@ class RedisViewCache:
         await self._redis.ping()
 
     def _page_key(
-        self, generation: int, limit: int, after: ListPosition | None, owner: str | None
+        self,
+        generation: int,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None,
+        status: str | None,
     ) -> str:
         key = f"{self._prefix}orders:list:{generation}:{limit}:{_position_token(after)}"
+        if status is not None:  # a status holds no ":" (one of four words)
+            key = f"{key}:status:{status}"
         # One customer's pages apart from the whole list's: the owner comes last, after a
         # marker no position token holds, so no two callers' keys can meet.
         return key if owner is None else f"{key}:owner:{owner}"

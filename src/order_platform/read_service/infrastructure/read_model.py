@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -53,6 +53,7 @@ from order_platform.read_service.infrastructure.timeline import (
     minute_key,
     position_second,
     second_key,
+    status_scope,
     view_from_compact,
     view_from_entry,
 )
@@ -231,13 +232,19 @@ class MongoReadModel:
             return [views[e["index"]] for e in errors]
         return []
 
-    async def _list(self, views: list[OrderView]) -> None:
-        """Into the whole list and into each customer's own timeline; chunks first, then the
-        index that points to them, so no index entry ever points to a missing chunk."""
-        by_scope: dict[str, list[OrderView]] = {"": views}
+    async def _list(
+        self,
+        views: list[OrderView],
+        scopes: Callable[[OrderView], list[str]] | None = None,
+        head: bool = True,
+    ) -> None:
+        """Into the timelines each view belongs to (by default the whole list and its
+        customer's own); chunks first, then the index that points to them, so no index entry
+        ever points to a missing chunk; the head of the whole list too when `head`."""
+        by_scope: dict[str, list[OrderView]] = {}
         for view in views:
-            if view.customer_id is not None:
-                by_scope.setdefault(customer_scope(view.customer_id), []).append(view)
+            for scope in (scopes or _creation_scopes)(view):
+                by_scope.setdefault(scope, []).append(view)
         chunks = {scope: chunks_of(scoped, scope) for scope, scoped in by_scope.items()}
         await self._timeline.insert_many(
             [chunk for of_scope in chunks.values() for chunk in of_scope.values()], ordered=False
@@ -247,21 +254,22 @@ class MongoReadModel:
             for scope, of_scope in chunks.items()
             for update in index_updates(of_scope, self._indexed, scope)
         ]
-        updates.append(
-            UpdateOne(
-                {"_id": HEAD_KEY},
-                {
-                    "$push": {
-                        "recent": {
-                            "$each": [compact_entry(view) for view in views],
-                            "$sort": -1,  # strings that sort as positions do: newest first
-                            "$slice": HEAD_SIZE,
+        if head:
+            updates.append(
+                UpdateOne(
+                    {"_id": HEAD_KEY},
+                    {
+                        "$push": {
+                            "recent": {
+                                "$each": [compact_entry(view) for view in views],
+                                "$sort": -1,  # strings that sort as positions do: newest first
+                                "$slice": HEAD_SIZE,
+                            }
                         }
-                    }
-                },
-                upsert=True,
+                    },
+                    upsert=True,
+                )
             )
-        )
         await self._timeline.bulk_write(updates, ordered=False)
         if len(self._indexed) > 100_000:
             self._indexed.clear()
@@ -314,6 +322,10 @@ class MongoReadModel:
                 if changed:
                     await self._stage_one(document, view)
                     staged_views.append(view)
+            # Listed under their new status before they read so by id (as `stage` lists).
+            moved = [view for view in staged_views if view.status != PLACED]
+            if moved:
+                await self._list(moved, scopes=_status_scopes, head=False)
             if to_park:
                 await self._parked.bulk_write(
                     [
@@ -388,9 +400,36 @@ class MongoReadModel:
                 return None
         return document
 
-    async def page(self, limit: int, after: ListPosition | None, owner: str | None = None) -> Page:
+    async def page(
+        self,
+        limit: int,
+        after: ListPosition | None,
+        owner: str | None = None,
+        status: str | None = None,
+    ) -> Page:
         with translate_unavailable(ReadModelUnavailable):
-            return await self._current(await self._listed(limit, after, owner))
+            if status is None:
+                return await self._current(await self._listed(limit, after, owner))
+            return await self._in_status(limit, after, owner, status)
+
+    async def _in_status(
+        self, limit: int, after: ListPosition | None, owner: str | None, status: str
+    ) -> Page:
+        """The orders now in `status`: a walk of the timeline of those that reached it (of
+        every order, for `placed`), each second's orders in their current state, filtered."""
+        if status == PLACED:
+            scope = "" if owner is None else customer_scope(owner)
+        else:
+            scope = status_scope(status, owner)
+        collected: list[OrderView] = []
+        async for views in self._seconds_from(after, scope):
+            if after is not None:
+                views = [view for view in views if view.position < after]
+            current = await self._current(Page(views, None))
+            collected.extend(view for view in current.orders if view.status == status)
+            if len(collected) > limit:
+                return Page(collected[:limit], collected[limit - 1].position)
+        return Page(collected, None)
 
     async def _listed(self, limit: int, after: ListPosition | None, owner: str | None) -> Page:
         """The page as the timeline lists it: each order as it was created."""
@@ -492,3 +531,19 @@ def _change_from_parked(document: Document) -> OrderChange:
         tracking_number=document.get("trackingNumber"),
         cancellation_reason=document.get("cancellationReason"),
     )
+
+
+def _creation_scopes(view: OrderView) -> list[str]:
+    """Where a new order is listed: the whole list, and its customer's."""
+    if view.customer_id is None:
+        return [""]
+    return ["", customer_scope(view.customer_id)]
+
+
+def _status_scopes(view: OrderView) -> list[str]:
+    """Where an order that reached its status is listed too: that status's timeline, and its
+    customer's of that status."""
+    scopes = [status_scope(view.status)]
+    if view.customer_id is not None:
+        scopes.append(status_scope(view.status, view.customer_id))
+    return scopes

@@ -50,6 +50,15 @@ def customer_scope(customer_id: str) -> str:
     return f"customer:{customer_id}\x1f"
 
 
+def status_scope(status: str, customer_id: str | None = None) -> str:
+    """The key prefix of the timeline of orders that reached `status` (of one customer's, when
+    given). Append-only like the others: an order that moves on stays in it, and a filtered
+    page drops it by its current status (`shipped` and `cancelled` are final, so theirs are
+    exact)."""
+    owner = "" if customer_id is None else customer_scope(customer_id)
+    return f"{owner}status:{status}\x1f"
+
+
 def days_key(scope: str = "") -> str:
     return f"{scope}{DAYS_KEY}"
 
