@@ -23,7 +23,8 @@ import psutil
 from order_platform.devtools.embedded import EmbeddedServers, PlatformService, create_topic
 from order_platform.devtools.embedded.process import ManagedProcess
 
-TOPIC = "order-created"
+TOPIC = "orders"  # the platform's (ORDER_EVENTS_TOPIC)
+BASELINE_TOPIC = "order-created"  # hard-coded in the baseline
 TOPIC_PARTITIONS = 4  # the embedded broker's default for an auto-created topic
 NOTIFICATION_MARK = b"Notification sent to"
 
@@ -69,7 +70,7 @@ class NotificationCounter:
         return self._count
 
 
-def _servers(log_dir: Path, layout: str) -> EmbeddedServers:
+def _servers(log_dir: Path, layout: str, topic: str) -> EmbeddedServers:
     """Fresh servers for one system; the read model's MongoDB is started only in the split
     layout (one never started has no process, so its CPU and memory count nowhere)."""
     if layout not in LAYOUTS:
@@ -82,7 +83,7 @@ def _servers(log_dir: Path, layout: str) -> EmbeddedServers:
         for future in futures:
             future.result()
         asyncio.run(
-            create_topic(servers.kafka_bootstrap_servers, TOPIC, TOPIC_PARTITIONS, exist_ok=True)
+            create_topic(servers.kafka_bootstrap_servers, topic, TOPIC_PARTITIONS, exist_ok=True)
         )
     except BaseException:
         servers.close()
@@ -120,12 +121,13 @@ class Platform:
         otlp_endpoint: str | None = None,
         source: Path | None = None,
     ) -> None:
-        self.servers = _servers(log_dir / "platform", layout)
-        env = _common_env(self.servers) | {"LOG_LEVEL": "WARNING"}
+        self.servers = _servers(log_dir / "platform", layout, TOPIC)
+        env = _common_env(self.servers) | {"LOG_LEVEL": "WARNING", "ORDER_EVENTS_TOPIC": TOPIC}
         if source is not None:  # another checkout's code (e.g. a worktree of an older commit)
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [str(source.resolve()), os.environ.get("PYTHONPATH")])
             )
+            env["ORDER_CREATED_TOPIC"] = TOPIC  # the only name an older checkout reads
         if otlp_endpoint:
             env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp_endpoint
         own = {
@@ -164,7 +166,7 @@ class Baseline:
     name = "baseline"
 
     def __init__(self, run_script: Path, log_dir: Path, *, layout: str) -> None:
-        self.servers = _servers(log_dir / "baseline", layout)
+        self.servers = _servers(log_dir / "baseline", layout, BASELINE_TOPIC)
         write_port, read_port = _free_port(), _free_port()
         env = {
             **{k: v for k, v in os.environ.items() if k != "READ_MONGODB_URI"},

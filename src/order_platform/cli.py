@@ -20,7 +20,10 @@ from uvicorn.config import STARTUP_FAILURE
 
 from order_platform.building_blocks.http.server import server_config
 from order_platform.building_blocks.runtime.settings import ServiceSettings
-from order_platform.building_blocks.runtime.structured_logging import configure_logging
+from order_platform.building_blocks.runtime.structured_logging import (
+    configure_logging,
+    log_renamed_settings,
+)
 from order_platform.building_blocks.runtime.task_supervisor import process_exit
 from order_platform.building_blocks.runtime.tracing import configure_tracing
 from order_platform.operations.dlq_command import add_dlq_command, run_dlq
@@ -251,6 +254,7 @@ def _rebuild_read_model(args: argparse.Namespace) -> int:
         """The read service's settings and where the Order Service is, read at once."""
 
     settings = ReadModelRebuildSettings()
+    log_renamed_settings(settings, command="order-platform-read-model")
     return run_rebuild(args, settings, lambda: open_rebuild_target(settings))
 
 

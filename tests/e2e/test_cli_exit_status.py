@@ -64,7 +64,7 @@ def test_guarantee_8_a_consumer_that_never_recovers_makes_the_service_exit_non_z
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
         "MONGODB_URI": "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100",
         "REDIS_URL": "redis://127.0.0.1:9/0",
-        "ORDER_CREATED_TOPIC": unique_name,
+        "ORDER_EVENTS_TOPIC": unique_name,
         "LOG_FORMAT": "json",
     }
     started = time.monotonic()

@@ -93,7 +93,7 @@ def running_system(
         "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
         "MONGODB_URI": mongodb_uri,
         "REDIS_URL": redis_url,
-        "ORDER_CREATED_TOPIC": name,
+        "ORDER_EVENTS_TOPIC": name,
         "LOG_FORMAT": "json",
     }
     reads = [

@@ -42,20 +42,20 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
             order=urls(settings.order_service_url),
             read=reads,
             notification=workers,
-            topic=settings.order_created_topic,
+            topic=settings.order_events_topic,
             read_group=settings.read_consumer_group,
             notification_group=settings.notification_consumer_group,
         )
         pipeline = PipelineMonitor(services, targets)
         stream = KafkaOrderStream(
             settings.kafka_bootstrap_servers,
-            settings.order_created_topic,
+            settings.order_events_topic,
             kept=settings.console_orders_kept,
         )
         dead_letters = DeadLetterMonitor(
             KafkaDeadLetterDesk(
                 settings.kafka_bootstrap_servers,
-                topic=settings.order_created_topic,
+                topic=settings.order_events_topic,
                 enable_idempotence=settings.kafka_enable_idempotence,
                 timeout=10.0,
             ),
@@ -106,7 +106,7 @@ async def bootstrap(settings: ConsoleSettings) -> Started[ConsoleApi]:
         attention=attention,
         refresh_ms=int(settings.console_refresh_interval_seconds * 1000),
     )
-    log.info("console_started", services=pipeline.urls, topic=settings.order_created_topic)
+    log.info("console_started", services=pipeline.urls, topic=settings.order_events_topic)
     # Ready while it serves; what it cannot see is shown on the page (and reported here).
     readiness = Readiness(
         {}, optional={"topic": topic_read, "tasks": supervisor.check("console-topic")}

@@ -132,7 +132,7 @@ async def bootstrap(
     log.info(
         "notification_service_started",
         group=settings.consumer_group,
-        topic=settings.order_created_topic,
+        topic=settings.order_events_topic,
         sender=settings.notification_sender,
     )
     return Started(

@@ -20,6 +20,7 @@ from typing import TextIO
 from pydantic import ValidationError
 
 from order_platform.building_blocks.runtime.settings import ServiceSettings
+from order_platform.building_blocks.runtime.structured_logging import log_renamed_settings
 from order_platform.contracts import dead_letter_headers as dlq
 from order_platform.operations.dead_letter_redrive import (
     DeadLetter,
@@ -44,7 +45,7 @@ def add_dlq_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
         "dlq",
         help="look at a consumer group's dead letters, and send them back to it",
         description="Dead letters of one consumer group (<topic>.<group>.dlq). Reads "
-        "KAFKA_BOOTSTRAP_SERVERS, KAFKA_ENABLE_IDEMPOTENCE and ORDER_CREATED_TOPIC.",
+        "KAFKA_BOOTSTRAP_SERVERS, KAFKA_ENABLE_IDEMPOTENCE and ORDER_EVENTS_TOPIC.",
     )
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
 
@@ -113,9 +114,10 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
         )
         print(f"order-platform dlq: invalid environment: {problems}", file=err)
         return EXIT_USAGE
+    log_renamed_settings(settings, command="order-platform-dlq")
     redrive = DeadLetterRedrive(
         settings.kafka_bootstrap_servers,
-        topic=settings.order_created_topic,
+        topic=settings.order_events_topic,
         group=args.group,
         enable_idempotence=settings.kafka_enable_idempotence,
         timeout_seconds=args.timeout,

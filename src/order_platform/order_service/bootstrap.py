@@ -116,7 +116,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         )
         publisher = KafkaPublisher(
             settings.kafka_bootstrap_servers,
-            settings.order_created_topic,
+            settings.order_events_topic,
             enable_idempotence=settings.kafka_enable_idempotence,
         )
         stack.push_async_callback(publisher.close)
@@ -198,7 +198,7 @@ async def bootstrap(settings: OrderServiceSettings) -> Started[OrderServiceApi]:
         await close_all()
         log.info("order_service_stopped", published=relay.published, held=relay.pending)
 
-    log.info("order_service_started", relay_owner=owner, topic=settings.order_created_topic)
+    log.info("order_service_started", relay_owner=owner, topic=settings.order_events_topic)
     return Started(api, readiness, stop)
 
 

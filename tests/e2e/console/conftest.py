@@ -33,7 +33,7 @@ def console(system: System, tmp_path: Path) -> Iterator[PlatformService]:
         env={
             "KAFKA_BOOTSTRAP_SERVERS": system.kafka_bootstrap,
             "KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "ORDER_CREATED_TOPIC": system.topic,
+            "ORDER_EVENTS_TOPIC": system.topic,
             "ORDER_SERVICE_URL": system.order.url,
             "READ_SERVICE_URL": ",".join(read.url for read in system.reads),
             "NOTIFICATION_SERVICE_URL": ",".join(worker.url for worker in system.workers),

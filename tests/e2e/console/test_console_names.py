@@ -28,7 +28,7 @@ def console(kafka_bootstrap: str, unique_name: str, tmp_path: Path) -> Iterator[
         env={
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
             "KAFKA_ENABLE_IDEMPOTENCE": "false",
-            "ORDER_CREATED_TOPIC": unique_name,
+            "ORDER_EVENTS_TOPIC": unique_name,
             "ORDER_SERVICE_URL": nowhere,
             "READ_SERVICE_URL": nowhere,
             "NOTIFICATION_SERVICE_URL": nowhere,

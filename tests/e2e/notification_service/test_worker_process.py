@@ -32,7 +32,7 @@ def env(kafka_bootstrap: str, redis_url: str, unique_name: str) -> dict[str, str
     return {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": unique_name,
+        "ORDER_EVENTS_TOPIC": unique_name,
         "REDIS_URL": redis_url,
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
@@ -58,7 +58,7 @@ def deduplicated(service: PlatformService) -> float:
 async def test_guarantee_2_one_log_line_per_order_across_crashes_restarts_and_duplicate_publishes(
     env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    topic = env["ORDER_CREATED_TOPIC"]
+    topic = env["ORDER_EVENTS_TOPIC"]
     first = [order_created(customer_name="Lucas", total_amount="199.9") for _ in range(3)]
     later = [order_created(customer_name=f"Ana {n}") for n in range(2)]
     worker = PlatformService("notification-service", env=env, log_dir=tmp_path)
@@ -88,7 +88,7 @@ async def test_guarantee_2_one_log_line_per_order_across_crashes_restarts_and_du
 async def test_guarantee_6_sigterm_finishes_the_send_in_flight_commits_and_exits_within_10_s(
     env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    topic = env["ORDER_CREATED_TOPIC"]
+    topic = env["ORDER_EVENTS_TOPIC"]
     in_flight = order_created()
     key = str(in_flight.order_id).encode()
     with WebhookReceiver() as receiver:

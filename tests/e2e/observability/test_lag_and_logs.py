@@ -21,7 +21,7 @@ def env(mongodb_uri: str, kafka_bootstrap: str, redis_url: str, unique_name: str
         "MONGODB_URI": mongodb_uri,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": unique_name,
+        "ORDER_EVENTS_TOPIC": unique_name,
         "REDIS_URL": redis_url,
         "KAFKA_SESSION_TIMEOUT_MS": "2000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "300",

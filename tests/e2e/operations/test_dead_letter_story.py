@@ -72,7 +72,7 @@ async def test_dead_letters_of_a_receiver_that_was_down_are_redriven_once_to_the
     kafka = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": name,
+        "ORDER_EVENTS_TOPIC": name,
     }
     common = kafka | {
         "KAFKA_SESSION_TIMEOUT_MS": "2000",

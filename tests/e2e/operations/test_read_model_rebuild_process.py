@@ -132,7 +132,7 @@ async def test_rebuild_after_the_topic_lost_its_events_still_reads_every_stored_
         "read-service",
         env=system.reads[0].env
         | {
-            "ORDER_CREATED_TOPIC": fresh,
+            "ORDER_EVENTS_TOPIC": fresh,
             "MONGODB_DATABASE": f"{fresh}-read",
             "CONSUMER_GROUP": f"{fresh}-reads",
             "CACHE_KEY_PREFIX": f"{fresh}:",

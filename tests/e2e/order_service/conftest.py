@@ -26,7 +26,7 @@ def env(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> dict[str, s
         "MONGODB_DATABASE": unique_name,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": unique_name,
+        "ORDER_EVENTS_TOPIC": unique_name,
         "OUTBOX_LEASE_SECONDS": "3",
         "LOG_FORMAT": "json",
     }

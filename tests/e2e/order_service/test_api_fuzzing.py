@@ -46,7 +46,7 @@ def order_service(
         "MONGODB_DATABASE": "fuzzing",
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": "fuzzing",
+        "ORDER_EVENTS_TOPIC": "fuzzing",
         "LOG_LEVEL": "WARNING",
     }
     log_dir: Path = tmp_path_factory.mktemp("fuzzing")

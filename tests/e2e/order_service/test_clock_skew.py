@@ -72,7 +72,7 @@ async def test_guarantee_5_replicas_whose_clocks_are_30_s_apart_publish_each_eve
             broker_path.heal()
             wait_until(lambda: pending(database) == 0, timeout=30, what="outbox drained")
             published = await published_order_ids(
-                kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+                kafka_server.bootstrap_servers, env["ORDER_EVENTS_TOPIC"]
             )
             logs = punctual.log() + ahead.log()
 

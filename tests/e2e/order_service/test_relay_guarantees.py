@@ -43,7 +43,7 @@ async def test_guarantee_1_an_event_held_through_a_crash_is_published_exactly_on
     with PlatformService("order-service", env=env, log_dir=tmp_path):
         wait_until(lambda: pending(database) == 0, timeout=30, what="outbox drained")
         published = await published_order_ids(
-            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+            kafka_server.bootstrap_servers, env["ORDER_EVENTS_TOPIC"]
         )
 
     assert published == Counter({order_id: 1})
@@ -68,7 +68,7 @@ async def test_guarantee_1_events_written_while_the_broker_is_away_follow_when_i
             wait_until(lambda: publish_failures(service) >= 2, timeout=30, what="retrying")
         wait_until(lambda: pending(database) == 0, timeout=30, what="held events published")
         published = await published_order_ids(
-            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+            kafka_server.bootstrap_servers, env["ORDER_EVENTS_TOPIC"]
         )
 
     assert published == Counter(dict.fromkeys(during, 1)), service.log()
@@ -100,7 +100,7 @@ async def test_guarantee_5_two_relays_share_a_backlog_and_strand_nothing(
             replica.start()
         wait_until(lambda: pending(database) == 0, timeout=60, what="backlog drained")
         published = await published_order_ids(
-            kafka_server.bootstrap_servers, env["ORDER_CREATED_TOPIC"]
+            kafka_server.bootstrap_servers, env["ORDER_EVENTS_TOPIC"]
         )
         logs = [replica.log() for replica in replicas]
     finally:

@@ -38,7 +38,7 @@ def service_env(
         "MONGODB_DATABASE": name,
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "ORDER_CREATED_TOPIC": name,
+        "ORDER_EVENTS_TOPIC": name,
         "CONSUMER_GROUP": f"{name}-reads",
         "REDIS_URL": redis_url,
         "CACHE_KEY_PREFIX": f"{name}:",
@@ -78,7 +78,7 @@ async def test_guarantee_2_a_crash_in_the_middle_of_a_backlog_loses_and_doubles_
     env: dict[str, str], database: Database[dict[str, Any]], tmp_path: Path
 ) -> None:
     backlog = [order_created(customer_name=f"C{n}") for n in range(5000)]
-    await produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["ORDER_CREATED_TOPIC"], backlog)
+    await produce(env["KAFKA_BOOTSTRAP_SERVERS"], env["ORDER_EVENTS_TOPIC"], backlog)
 
     with PlatformService("read-service", env=env, log_dir=tmp_path) as crashed:
         wait_until(

@@ -27,7 +27,7 @@ def environment(
         "MONGODB_URI": mongodb_uri,
         "MONGODB_DATABASE": unique_name,
         "REDIS_URL": redis_url,
-        "ORDER_CREATED_TOPIC": unique_name,
+        "ORDER_EVENTS_TOPIC": unique_name,
         "CONSUMER_GROUP": unique_name,
         "LOG_FORMAT": "json",
     }

@@ -214,7 +214,7 @@ def test_kafka_topic_is_created_with_partitions_to_spread_consumers(
     compose: dict[str, Any],
 ) -> None:
     command = compose["services"]["kafka-init"]["command"]
-    assert _option(command, "--topic") == OrderServiceSettings().order_created_topic
+    assert _option(command, "--topic") == OrderServiceSettings().order_events_topic
     assert int(_option(command, "--partitions")) >= 3
 
 

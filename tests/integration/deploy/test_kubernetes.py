@@ -605,10 +605,11 @@ def test_settings_accept_the_values_and_target_the_servers_deployed_here(
     settings: Any = SETTINGS[service_name]()  # raises on a value the service would refuse
 
     assert settings.kafka_enable_idempotence, "real Kafka takes the idempotent producer"
+    assert settings.renamed_in_use == (), "no deprecated setting name"
     assert settings.log_format == "json"
     assert (
-        settings.order_created_topic
-        == OrderServiceSettings.model_fields["order_created_topic"].default
+        settings.order_events_topic
+        == OrderServiceSettings.model_fields["order_events_topic"].default
     )
     kafka = _one(dev, "Kafka")
     [listener] = [
@@ -747,7 +748,7 @@ def test_consumers_scale_on_the_lag_of_their_group(
     [trigger] = [trigger for trigger in spec["triggers"] if trigger["type"] == "kafka"]
     metadata = trigger["metadata"]
     kafka = _one(resources, "Kafka")
-    topic_name = SETTINGS[service_name].model_fields["order_created_topic"].default
+    topic_name = SETTINGS[service_name].model_fields["order_events_topic"].default
     topic = _topic(resources, topic_name)
 
     assert scaled["apiVersion"] == "keda.sh/v1alpha1"
@@ -819,8 +820,8 @@ def test_kafka_runs_in_kraft_mode_on_three_nodes(dev: list[dict[str, Any]]) -> N
     assert "topicOperator" in spec["entityOperator"], "it manages the KafkaTopic"
 
 
-def test_order_created_topic_is_replicated(dev: list[dict[str, Any]]) -> None:
-    topic = _topic(dev, OrderServiceSettings().order_created_topic)
+def test_order_events_topic_is_replicated(dev: list[dict[str, Any]]) -> None:
+    topic = _topic(dev, OrderServiceSettings().order_events_topic)
     compose = _load_compose()["services"]["kafka-init"]["command"]
 
     assert (

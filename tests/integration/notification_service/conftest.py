@@ -29,7 +29,7 @@ def settings(
     return NotificationServiceSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_enable_idempotence=False,
-        order_created_topic=unique_name,
+        order_events_topic=unique_name,
         redis_url=redis_url,
         kafka_session_timeout_ms=2000,
         kafka_heartbeat_interval_ms=300,

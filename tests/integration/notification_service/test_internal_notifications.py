@@ -54,7 +54,7 @@ async def test_the_worker_serves_the_notification_time_of_an_event(
 ) -> None:
     event = order_created()
     async with running(settings) as client:
-        await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [event])
+        await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [event])
 
         async def notified() -> dict[str, str]:
             response = await client.get(

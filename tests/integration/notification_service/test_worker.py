@@ -42,7 +42,7 @@ def read_side(
     """A second consumer group, as the read service's, on the same topic."""
     config = ConsumerConfig(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.order_created_topic,
+        topic=settings.order_events_topic,
         group_id="order-read-service",
         session_timeout_ms=2000,
         heartbeat_interval_ms=300,
@@ -54,7 +54,7 @@ type Record = ConsumerRecord[bytes, bytes]
 
 
 async def dead_letters(settings: NotificationServiceSettings, count: int) -> list[Record]:
-    topic = dead_letter_topic(settings.order_created_topic, settings.consumer_group)
+    topic = dead_letter_topic(settings.order_events_topic, settings.consumer_group)
 
     async def letters() -> list[Record]:
         found = await read_topic(settings.kafka_bootstrap_servers, topic)
@@ -78,7 +78,7 @@ async def test_fan_out_every_event_reaches_the_read_side_and_the_notifier(
     projection = RecordingProjection()
 
     async with read_side(settings, projection), running(settings):
-        await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, events)
+        await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, events)
         await received(receiver, len(events))
 
         async def projected() -> bool:
@@ -101,7 +101,7 @@ async def test_guarantee_3_failing_webhook_calls_are_retried_then_dead_lettered_
     # One partition (one key), so `after` has to get past the failures.
     await produce(
         settings.kafka_bootstrap_servers,
-        settings.order_created_topic,
+        settings.order_events_topic,
         [m.to_json() for m in (first, slow, broken, refused, after)],
         key=key,
     )
@@ -120,7 +120,7 @@ async def test_guarantee_3_failing_webhook_calls_are_retried_then_dead_lettered_
     assert "NotificationRejected" in errors["Refused Lucas"]
     for record in by_customer.values():
         headers = dict(record.headers)
-        assert headers["dlq-original-topic"] == settings.order_created_topic.encode()
+        assert headers["dlq-original-topic"] == settings.order_events_topic.encode()
         assert headers["dlq-original-partition"].isdigit()
         assert headers["dlq-original-offset"].isdigit()
         assert headers["dlq-consumer-group"] == settings.consumer_group.encode()
@@ -139,8 +139,8 @@ async def test_guarantee_3_poison_events_are_dead_lettered_with_their_headers(
     ]
     after = order_created()
     key = str(after.order_id).encode()
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, poison, key=key)
-    await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [after])
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, poison, key=key)
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [after])
 
     async with running(settings):
         letters = await dead_letters(settings, 3)
@@ -150,7 +150,7 @@ async def test_guarantee_3_poison_events_are_dead_lettered_with_their_headers(
     for record in letters:
         headers = dict(record.headers)
         assert headers["dlq-error"].startswith(b"invalid event")
-        assert headers["dlq-original-topic"] == settings.order_created_topic.encode()
+        assert headers["dlq-original-topic"] == settings.order_events_topic.encode()
         assert headers["dlq-original-offset"].isdigit()
     assert receiver.event_ids() == {str(after.event_id): 1}
 
@@ -163,7 +163,7 @@ async def test_guarantee_2_two_replicas_and_duplicate_publishes_send_each_event_
     # partitions, often held by different replicas; slow answers widen the race.
     receiver.delay_seconds = 0.05
     copies = [e.to_json() for e in events]
-    topic = settings.order_created_topic
+    topic = settings.order_events_topic
     await produce(settings.kafka_bootstrap_servers, topic, copies, key=b"first")
     await produce(settings.kafka_bootstrap_servers, topic, copies, key=b"second-copy")
 
@@ -187,7 +187,7 @@ async def test_guarantee_2_redis_down_is_waited_for_without_dead_lettering(
     async with running(settings) as worker:
         await eventually(lambda: _ready(worker), what="worker ready")
         with redis_server.stopped():
-            await produce(settings.kafka_bootstrap_servers, settings.order_created_topic, [event])
+            await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [event])
 
             async def not_ready() -> bool:
                 response = await worker.get("/health/ready")
@@ -205,7 +205,7 @@ async def test_guarantee_2_redis_down_is_waited_for_without_dead_lettering(
         await eventually(lambda: _ready(worker), what="ready again")
 
     assert receiver.event_ids() == {str(event.event_id): 1}
-    dlq = dead_letter_topic(settings.order_created_topic, settings.consumer_group)
+    dlq = dead_letter_topic(settings.order_events_topic, settings.consumer_group)
     assert await read_topic(settings.kafka_bootstrap_servers, dlq) == []
 
 
@@ -248,7 +248,7 @@ async def test_a_cancel_whose_confirmation_comes_late_is_notified_after_it(
     placed, other = order_created(customer_name="Ana"), order_created(customer_name="Bia")
     order = placed.order_id
     key = str(order).encode()
-    topic, servers = settings.order_created_topic, settings.kafka_bootstrap_servers
+    topic, servers = settings.order_events_topic, settings.kafka_bootstrap_servers
     cancel = order_cancelled(order, reason="Changed my mind")
 
     async with running(settings):

@@ -57,7 +57,7 @@ async def platform(
         "mongodb_uri": mongodb_uri,
         "kafka_bootstrap_servers": kafka_bootstrap,
         "kafka_enable_idempotence": False,
-        "order_created_topic": name,
+        "order_events_topic": name,
         "redis_url": redis_url,
         "kafka_session_timeout_ms": 2000,
         "kafka_heartbeat_interval_ms": 300,

@@ -51,7 +51,7 @@ def config(kafka_bootstrap: str, unique_name: str) -> ConsumerConfig:
 def cli_env(config: ConsumerConfig, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", config.bootstrap_servers)
     monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", "false")
-    monkeypatch.setenv("ORDER_CREATED_TOPIC", config.topic)
+    monkeypatch.setenv("ORDER_EVENTS_TOPIC", config.topic)
 
 
 async def dlq(config: ConsumerConfig, *args: str) -> int:

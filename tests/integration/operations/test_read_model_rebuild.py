@@ -60,7 +60,7 @@ async def orders_service(
         mongodb_database=f"{unique_name}-write",
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_enable_idempotence=False,
-        order_created_topic=unique_name,
+        order_events_topic=unique_name,
     )
     async with serving(create_http_app(settings), "orders") as client:
         yield client
@@ -370,7 +370,7 @@ async def test_with_auth_on_the_export_needs_an_admin_and_the_rebuild_keeps_each
             mongodb_database=f"{unique_name}-write",
             kafka_bootstrap_servers=kafka_bootstrap,
             kafka_enable_idempotence=False,
-            order_created_topic=unique_name,
+            order_events_topic=unique_name,
             auth_jwks_url=jwks_url,
             auth_issuer=ISSUER,
             auth_audience=AUDIENCE,

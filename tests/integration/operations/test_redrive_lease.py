@@ -50,7 +50,7 @@ def topic(unique_name: str) -> str:
 def cli_env(kafka_bootstrap: str, topic: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", kafka_bootstrap)
     monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", "false")
-    monkeypatch.setenv("ORDER_CREATED_TOPIC", topic)
+    monkeypatch.setenv("ORDER_EVENTS_TOPIC", topic)
 
 
 async def three_dead_letters(bootstrap: str, topic: str) -> None:

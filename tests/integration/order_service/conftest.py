@@ -23,7 +23,7 @@ def settings(mongodb_uri: str, kafka_bootstrap: str, unique_name: str) -> OrderS
         mongodb_database=unique_name,
         kafka_bootstrap_servers=kafka_bootstrap,
         kafka_enable_idempotence=False,
-        order_created_topic=unique_name,
+        order_events_topic=unique_name,
         outbox_lease_seconds=2,
         mongodb_timeout_seconds=2,
     )

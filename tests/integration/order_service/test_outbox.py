@@ -140,7 +140,7 @@ class WriteCommands(pymongo.monitoring.CommandListener):
 async def _published(
     kafka_bootstrap: str, settings: OrderServiceSettings, count: int, *, exactly: bool = False
 ) -> bool:
-    records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+    records = await read_topic(kafka_bootstrap, settings.order_events_topic)
     return len(records) == count if exactly else len(records) >= count
 
 
@@ -162,7 +162,7 @@ async def test_the_relay_publishes_right_after_the_commit_not_at_a_sweep(
         order_id = response.json()["id"]
 
         async def published() -> bool:
-            records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+            records = await read_topic(kafka_bootstrap, settings.order_events_topic)
             return any(record.key == order_id.encode() for record in records)
 
         await eventually(published, timeout=10, what="event published without a sweep")

@@ -79,7 +79,7 @@ async def test_one_post_publishes_exactly_one_valid_event_keyed_by_the_order_id(
     assert response.headers["x-correlation-id"] == "checkout-42"
 
     await eventually(lambda: published_everything(database), what="outbox emptied")
-    records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+    records = await read_topic(kafka_bootstrap, settings.order_events_topic)
 
     assert len(records) == 1
     (record,) = records

@@ -76,9 +76,9 @@ async def test_guarantee_7_an_insert_answered_too_late_is_never_reported_as_not_
     late_id = stored["_id"]
 
     async def late_event_published() -> bool:
-        counts = await published(kafka_bootstrap, settings.order_created_topic)
+        counts = await published(kafka_bootstrap, settings.order_events_topic)
         return counts[late_id] >= 1
 
     await eventually(late_event_published, timeout=15, what="the late order's event published")
-    counts = await published(kafka_bootstrap, settings.order_created_topic)
+    counts = await published(kafka_bootstrap, settings.order_events_topic)
     assert counts == Counter({warm.json()["id"]: 1, late_id: 1})

@@ -56,7 +56,7 @@ async def test_guarantee_1_entries_beyond_the_in_memory_cap_are_published_once_t
         broker_path.heal()
 
         async def all_published() -> Counter[str]:
-            records = await read_topic(kafka_bootstrap, settings.order_created_topic)
+            records = await read_topic(kafka_bootstrap, settings.order_events_topic)
             counts = Counter(str(OrderCreatedV1.from_json(r.value).order_id) for r in records)
             return counts if set(counts) >= set(order_ids) else Counter()
 

@@ -38,7 +38,7 @@ from tests.unit.notification_service.fakes import FakeLedger, FakeOrderProgress,
 def delivered(event: OrderEventV1, offset: int = 0) -> Delivery[OrderEventV1]:
     value = event.to_json()
     record = ConsumerRecord(
-        topic="order-created",
+        topic="orders",
         partition=0,
         offset=offset,
         timestamp=0,

@@ -17,7 +17,7 @@ from order_platform.operations.dead_letter_redrive import (
 def letter(partition: int, offset: int, *, at: int = 0, **headers: str) -> DeadLetter:
     fields = {
         "dlq-error": "handler failed: boom",
-        "dlq-original-topic": "order-created",
+        "dlq-original-topic": "orders",
         "dlq-original-partition": "2",
         "dlq-original-offset": "40",
     } | {name.replace("_", "-"): value for name, value in headers.items()}
@@ -77,7 +77,7 @@ def test_a_redriven_message_carries_the_event_headers_and_one_more_redrive_of_hi
     assert names.count("dlq-redrive-count") == 1
     assert values["dlq-redrive-count"] == b"2"
     assert json.loads(values["dlq-previous-errors"]) == ["first", "handler failed: boom"]
-    assert values["dlq-original-topic"] == b"order-created"
+    assert values["dlq-original-topic"] == b"orders"
     assert values["dlq-original-offset"] == b"40"
     assert values["dlq-redriven-from"] == b"1:3"
 

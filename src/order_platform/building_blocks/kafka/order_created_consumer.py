@@ -81,7 +81,7 @@ def _consumer[E: _Event](
     )
     config = ConsumerConfig(
         bootstrap_servers=settings.kafka_bootstrap_servers,
-        topic=settings.order_created_topic,
+        topic=settings.order_events_topic,
         group_id=group_id,
         max_batch=max_batch,
         session_timeout_ms=settings.kafka_session_timeout_ms,

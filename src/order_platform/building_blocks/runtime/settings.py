@@ -1,9 +1,10 @@
 """Settings every service reads from the environment (12-factor); each service extends them.
 
-A setting that is renamed keeps its old name for one release: list it in the service's
-`renamed` (old field name -> new one). The old environment variable (or keyword) is still
-read, the new name wins when both are set, and `warn_renamed()`, called once logging is
-configured, logs a WARNING that names the variable to use instead.
+A setting that is renamed keeps its old name for one release: list it in `renamed` (old field
+name -> new one) of the class that holds it; a subclass's `renamed` adds to its bases'. The
+old environment variable (or keyword) is still read, the new name wins when both are set, and
+`warn_renamed()`, called once logging is configured, logs a WARNING that names both: the
+variable to use instead, or, when both are set, that the old one is ignored.
 """
 
 import ipaddress
@@ -33,12 +34,17 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
     # Old field name -> new field name, accepted (with a warning) for one release.
-    renamed: ClassVar[Mapping[str, str]] = {}
+    renamed: ClassVar[Mapping[str, str]] = {
+        # Every order event (not only OrderCreated) goes to one topic since the lifecycle.
+        "order_created_topic": "order_events_topic",
+    }
 
     kafka_bootstrap_servers: str = "localhost:9092"
     # The embedded broker (Tansu) rejects InitProducerId, so `dev` and the tests turn this off.
     kafka_enable_idempotence: bool = True
-    order_created_topic: str = "order-created"
+    # The one topic of every order event (OrderCreated, OrderConfirmed, ...), keyed by order
+    # id; dead letters go to `<topic>.<group>.dlq`.
+    order_events_topic: str = "orders"
     mongodb_uri: str = "mongodb://localhost:27017"
     redis_url: str = "redis://localhost:6379/0"
     # Consumers: Tansu (embedded) joins a group in about session_timeout / 2.
@@ -63,7 +69,16 @@ class ServiceSettings(BaseSettings):
     # the peer address. Forwarded and X-Real-IP are never read.
     trusted_proxies: str = ""
 
-    _renamed_in_use: tuple[str, ...] = PrivateAttr(default=())
+    # The old names that were given, each with whether its new name was given too.
+    _renamed_in_use: tuple[tuple[str, bool], ...] = PrivateAttr(default=())
+
+    @classmethod
+    def renames(cls) -> dict[str, str]:
+        """Every renamed setting of this class: its own `renamed` and its bases'."""
+        merged: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            merged |= vars(klass).get("renamed", {})
+        return merged
 
     @classmethod
     def settings_customise_sources(
@@ -74,18 +89,18 @@ class ServiceSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        old_names = _OldEnvironmentNames(settings_cls, list(cls.renamed))
+        old_names = _OldEnvironmentNames(settings_cls, list(cls.renames()))
         return init_settings, env_settings, old_names, dotenv_settings, file_secret_settings
 
     @model_validator(mode="wrap")
     @classmethod
     def _accept_old_names(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
-        in_use: list[str] = []
-        if isinstance(data, dict) and cls.renamed:
+        in_use: list[tuple[str, bool]] = []
+        if isinstance(data, dict) and (renames := cls.renames()):
             data = dict(data)
-            for old, new in cls.renamed.items():
+            for old, new in renames.items():
                 if old in data:
-                    in_use.append(old)
+                    in_use.append((old, new in data))
                     value = data.pop(old)
                     data.setdefault(new, value)  # the new name wins when both are set
         settings = handler(data)
@@ -110,17 +125,29 @@ class ServiceSettings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         return _comma_separated(self.trusted_proxies)
 
+    @property
+    def renamed_in_use(self) -> tuple[str, ...]:
+        """The old names this configuration was given (as environment variables)."""
+        return tuple(old.upper() for old, _ in self._renamed_in_use)
+
     def warn_renamed(self) -> None:
         """One WARNING per old setting name that was used (call it once, at start)."""
-        for old in self._renamed_in_use:
-            old_name, new_name = old.upper(), self.renamed[old].upper()
+        renames = self.renames()
+        for old, new_given_too in self._renamed_in_use:
+            old_name, new_name = old.upper(), renames[old].upper()
             log.warning(
                 "deprecated_setting",
                 category="DeprecationWarning",
                 setting=old_name,
                 use_instead=new_name,
-                message=f"{old_name} is deprecated and is read for one more release only: "
-                f"set {new_name} instead",
+                ignored=new_given_too,
+                message=(
+                    f"{old_name} is deprecated and ignored, since {new_name} is set too: "
+                    f"remove {old_name}"
+                    if new_given_too
+                    else f"{old_name} is deprecated and is read for one more release only: "
+                    f"set {new_name} instead"
+                ),
             )
 
 

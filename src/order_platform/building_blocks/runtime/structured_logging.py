@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import structlog
 
+from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.building_blocks.runtime.tracing import trace_id_of
 from order_platform.contracts.user_text import CONTROL_CHARACTERS
 
@@ -114,3 +115,11 @@ def configure_logging(*, service: str, level: str = "INFO", log_format: str = "c
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(EscapingFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+def log_renamed_settings(settings: ServiceSettings, *, command: str) -> None:
+    """For a command that prints its results and sets up no logging: the deprecated setting
+    names it was given, logged on stderr as the services log them (nothing set up otherwise)."""
+    if settings.renamed_in_use:
+        configure_logging(service=command, level=settings.log_level, log_format=settings.log_format)
+        settings.warn_renamed()
