@@ -1,5 +1,7 @@
-"""`order-platform dev` as a developer runs it: up, the printed curl works, the notification
-shows in the terminal once, Ctrl-C leaves no process behind, a taken port is one sentence.
+"""`order-platform dev` as a developer runs it: up, the printed curls work as printed (the token
+printed once, as `export TOKEN=…`, each curl using `$TOKEN`; an order placed, confirmed and
+shipped, another cancelled), the notification shows in the terminal once, Ctrl-C leaves no
+process behind, a taken port is one sentence.
 """
 
 from __future__ import annotations
@@ -52,11 +54,29 @@ def alive(pids: set[int]) -> set[int]:
     return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
 
 
-def printed_post(banner: str) -> str:
-    """The POST curl of the banner, both of its lines, exactly as printed."""
-    lines = banner.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip().startswith("curl -si"))
-    return "\n".join(lines[start : start + 2])
+def printed_commands(banner: str) -> list[str]:
+    """The banner's shell commands (continuation lines joined), exactly as printed."""
+    commands: list[str] = []
+    for line in banner.splitlines():
+        if commands and commands[-1].endswith("\\"):
+            commands[-1] += "\n" + line
+        elif line.startswith(("  curl ", "  export ", "  ORDER_ID=")):
+            commands.append(line)
+    return commands
+
+
+def printed(banner: str, *needles: str) -> str:
+    """The one printed command holding every needle."""
+    [command] = [c for c in printed_commands(banner) if all(n in c for n in needles)]
+    return command
+
+
+def run_printed(*commands: str) -> list[str]:
+    """Run the commands in one shell, as pasted; each one's output, apart."""
+    script = "\n".join(f"{command}\necho; echo ---" for command in commands)
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [output.strip() for output in done.stdout.split("\n---\n")][: len(commands)]
 
 
 def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
@@ -81,7 +101,12 @@ def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
         )
         banner = err.read_text()
         assert dev.poll() is None, banner
-        assert f"curl -si http://127.0.0.1:{base + 1}/orders -H 'Authorization: Bearer " in banner
+        [export] = [c for c in printed_commands(banner) if c.startswith("  export TOKEN=")]
+        token = export.removeprefix("  export TOKEN=")
+        assert banner.count(token) == 1, "the token is printed once"
+        curls = [c for c in printed_commands(banner) if "curl " in c]
+        assert len(curls) == 7
+        assert all('-H "Authorization: Bearer $TOKEN"' in curl for curl in curls)
         spawned = children(dev.pid)
         assert len(spawned) >= 6, spawned  # three servers, three services
 
@@ -92,15 +117,38 @@ def test_dev_serves_the_printed_curl_shows_the_notification_and_stops_cleanly(
             timeout=10,
         )
         assert refused.status_code == 401
-        # The printed curl, run as printed (token included), creates the order.
-        curl = subprocess.run(
-            ["sh", "-c", printed_post(banner)], capture_output=True, text=True, timeout=20
-        )
-        assert curl.stdout.startswith("HTTP/1.1 201"), curl.stdout + curl.stderr
-        created = json.loads(curl.stdout.splitlines()[-1])
+        # The printed curl, run as printed after the printed export, creates the order.
+        [_, answer] = run_printed(export, printed(banner, "curl -si", "/orders -H"))
+        assert answer.startswith("HTTP/1.1 201"), answer
+        created = json.loads(answer.splitlines()[-1])
         assert created["customerId"] == "demo-customer"
         line = f"📩 Notification sent to Lucas | Order: {created['id']} | Total: $199.90"
         wait_until(lambda: line in out.read_text(), timeout=15, what="notification shown")
+
+        # An order's life, as printed: its id kept in ORDER_ID, then read, confirmed, shipped;
+        # another one (the same line again) cancelled.
+        keep_id = printed(banner, "ORDER_ID=$(")
+        _, state, confirmed, shipped = run_printed(
+            export,
+            keep_id,
+            printed(banner, "curl -si", "/orders/$ORDER_ID "),
+            printed(banner, "/confirm"),
+            printed(banner, "/ship"),
+        )[1:]
+        assert state.startswith("HTTP/1.1 200"), state
+        assert 'etag: "1"' in state.lower()
+        assert json.loads(state.splitlines()[-1])["status"] == "placed"
+        assert (json.loads(confirmed)["status"], json.loads(confirmed)["version"]) == (
+            "confirmed",
+            2,
+        )
+        assert (json.loads(shipped)["status"], json.loads(shipped)["trackingNumber"]) == (
+            "shipped",
+            "TRACK-0001",
+        )
+        [_, _, cancelled] = run_printed(export, keep_id, printed(banner, "/cancel"))
+        assert json.loads(cancelled)["status"] == "cancelled"
+        assert json.loads(cancelled)["cancellationReason"] == "changed my mind"
 
         # The operator console reads every service with its own admin token: all four hops.
         def hops_in_console() -> list[str]:

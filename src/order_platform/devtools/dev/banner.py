@@ -1,11 +1,13 @@
-"""What `dev` prints once everything is up: the URLs, the servers, and a curl that works."""
+"""What `dev` prints once everything is up: the URLs, the servers, and curls that work as
+printed (pasted in that order into one shell): the token once, as `export TOKEN=…`, then each
+curl with `$TOKEN`; an order placed, its id kept in `$ORDER_ID`, and each command of its life."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from order_platform.devtools.dev.dev_identity import DEMO_CUSTOMER
+from order_platform.devtools.dev.dev_identity import DEMO_CUSTOMER, DEMO_SCOPES
 from order_platform.devtools.dev.options import DevOptions
 from order_platform.devtools.dev.port_plan import (
     NOTIFICATION_REPLICA_OFFSET,
@@ -29,7 +31,6 @@ def banner(
     consoles = [s for s in rest if s.service == "console"]
     read = reads[0].url
     data = f"MongoDB data in {options.data_dir}" if options.data_dir else "data in memory only"
-    bearer = f" -H 'Authorization: Bearer {token}'" if token else ""
     lines = [
         "",
         f"order-platform is up ({data}; the embedded broker keeps no messages across runs).",
@@ -78,13 +79,47 @@ def banner(
         f"  Redis           {servers.redis_url}",
         f"  Logs            {log_dir}",
         "",
-        "Try it" + (f" (as {DEMO_CUSTOMER}; the token is valid for 12 hours):" if token else ":"),
-        f"  curl -si {order.url}/orders{bearer} -H 'Content-Type: application/json' \\",
-        """    -d '{"customerName": "Lucas", "totalAmount": 199.90}'""",
-        f"  curl -s {read}/orders{bearer}     # the order, once projected (milliseconds later)",
+        *_try_it(order.url, read, token),
         "",
         "Notification lines (and errors) from the services are shown below.",
         "Ctrl-C stops everything.",
         "",
     ]
     return "\n".join(lines)
+
+
+# Double quotes, so that the shell expands $TOKEN; the JSON bodies stay in single quotes.
+BEARER = ' -H "Authorization: Bearer $TOKEN"'
+JSON = " -H 'Content-Type: application/json'"
+NEW_ORDER = """-d '{"customerName": "Lucas", "totalAmount": 199.90}'"""
+ID_OF_ANSWER = """python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'"""
+
+
+def _try_it(order: str, read: str, token: str | None) -> list[str]:
+    """The curls, each as a shell command that works once the lines above it have run."""
+    bearer = BEARER if token else ""
+    scopes = " ".join(DEMO_SCOPES)
+    return [
+        "Try it"
+        + (
+            f" (as {DEMO_CUSTOMER} with {scopes}; the token is valid for 12 hours):"
+            if token
+            else ":"
+        ),
+        *([f"  export TOKEN={token}"] if token else []),
+        f"  curl -si {order}/orders{bearer}{JSON} \\",
+        f"    {NEW_ORDER}",
+        f"  curl -s {read}/orders{bearer}     # the order, once projected (milliseconds later)",
+        "",
+        "An order's life: place one and keep its id (the POST's answer's \"id\") in ORDER_ID,",
+        f"  ORDER_ID=$(curl -s {order}/orders{bearer}{JSON} \\",
+        f"    {NEW_ORDER} | {ID_OF_ANSWER})",
+        "then (GET on the Order Service: the write model's state, its version as the ETag):",
+        f"  curl -si {order}/orders/$ORDER_ID{bearer}",
+        f"  curl -s -X POST {order}/orders/$ORDER_ID/confirm{bearer}",
+        f"  curl -s {order}/orders/$ORDER_ID/ship{bearer}{JSON} \\",
+        """    -d '{"trackingNumber": "TRACK-0001"}'""",
+        "or, instead of ship (a shipped order stays shipped):",
+        f"  curl -s {order}/orders/$ORDER_ID/cancel{bearer}{JSON} \\",
+        """    -d '{"reason": "changed my mind"}'""",
+    ]

@@ -25,9 +25,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+from order_platform.building_blocks.auth.bearer_auth import SCOPE_ADMIN, SCOPE_READ, SCOPE_WRITE
+
 DEV_ISSUER = "urn:order-platform:dev"
 DEV_AUDIENCE = "order-platform"
 DEMO_CUSTOMER = "demo-customer"
+# The printed token may do everything the printed curls do: place and read its orders, and
+# (as the shop) confirm and ship them.
+DEMO_SCOPES = (SCOPE_WRITE, SCOPE_READ, SCOPE_ADMIN)
 KEY_FILE = "dev-signing-key.pem"
 JWKS_PATH = "/.well-known/jwks.json"
 

@@ -20,6 +20,7 @@ from order_platform.building_blocks.auth.bearer_auth import SCOPE_ADMIN
 from order_platform.devtools.dev.banner import banner
 from order_platform.devtools.dev.dev_identity import (
     DEMO_CUSTOMER,
+    DEMO_SCOPES,
     DEV_AUDIENCE,
     DEV_ISSUER,
     DevIdentity,
@@ -37,7 +38,6 @@ SERVICE_STARTUP_TIMEOUT = 60.0  # several Python processes importing at once on 
 DEMO_TOKEN_SECONDS = 12 * 3600
 CONSOLE_SUBJECT = "order-platform-console"
 CONSOLE_TOKEN_SECONDS = 7 * 24 * 3600
-DEMO_SCOPES = ("orders:write", "orders:read")
 
 
 class DevSupervisor:
