@@ -136,6 +136,10 @@ class _SimModel:
         model = self._model()
         await self._generations._call(lambda: model.apply(views))
 
+    async def catch_up(self, views: Sequence[OrderView]) -> None:
+        model = self._model()
+        await self._generations._call(lambda: model.catch_up(views))
+
     async def stage_changes(
         self, changes: Sequence[OrderChange], release_for: Sequence[UUID] = ()
     ) -> StagedChanges:

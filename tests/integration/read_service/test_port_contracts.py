@@ -292,6 +292,24 @@ async def test_a_status_lists_the_orders_in_it_now_newest_first_page_by_page(
     assert await walk("placed", "c0") == ["C6"]
 
 
+async def test_a_rebuilds_copy_catches_up_an_order_stored_behind_it(read_model: ReadModel) -> None:
+    # The projection stored the creation in the generation being built; the order's changes
+    # had been projected before the rebuild began, into the live one only.
+    placed, later = view(), view(T0 + timedelta(seconds=1))
+    await read_model.apply([placed, later])
+    cancelled = replace(
+        placed, status="cancelled", version=3, updated_at=T0, cancellation_reason="r"
+    )
+
+    await read_model.apply([cancelled])  # the copy: already stored, left as it is
+    await read_model.catch_up([cancelled, later])
+    await read_model.catch_up([replace(placed, status="confirmed", version=2)])  # older: nothing
+
+    assert await read_model.get(placed.id) == cancelled
+    assert (await read_model.page(10, None, status="cancelled")).orders == [cancelled]
+    assert await read_model.get(later.id) == later
+
+
 async def test_an_empty_model_lists_nothing(read_model: ReadModel) -> None:
     assert await read_model.page(10, None) == Page([], None)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -92,6 +92,18 @@ class FakeReadModel:
                 self.orders[view.id] = view
                 del self.staged_changes[view.id]
 
+    async def catch_up(self, views: Sequence[OrderView]) -> None:
+        self._check_available()
+        for view in views:
+            stored = self.orders.get(view.id)
+            staged = self.staged_changes.get(view.id)
+            if stored is None or stored.version >= view.version:
+                continue
+            if staged is not None and staged.version >= view.version:
+                continue
+            self.orders[view.id] = replace(stored, **_life_of(view))
+            self.staged_changes.pop(view.id, None)
+
     async def parked(self) -> list[ParkedChange]:
         self._check_available()
         return list(self.parked_changes.values())
@@ -131,6 +143,16 @@ class FakeReadModel:
     def _check_available(self) -> None:
         if not self.available:
             raise ReadModelUnavailable("fake read model is away")
+
+
+def _life_of(view: OrderView) -> dict[str, object]:
+    return {
+        "status": view.status,
+        "version": view.version,
+        "updated_at": view.updated_at,
+        "tracking_number": view.tracking_number,
+        "cancellation_reason": view.cancellation_reason,
+    }
 
 
 class FakeReadModelGenerations:

@@ -83,6 +83,12 @@ class ReadModel(Protocol):
         """Make the staged changes readable by id (idempotent)."""
         ...
 
+    async def catch_up(self, views: Sequence[OrderView]) -> None:
+        """The rebuild's copy of orders already stored (`apply`): each order whose stored
+        version is below its copy's takes the copy's state, and is listed under its status.
+        A model being built is read by nobody yet: no staging, no cache."""
+        ...
+
     async def parked(self) -> list[ParkedChange]:
         """Every parked change, with the version each waits for."""
         ...

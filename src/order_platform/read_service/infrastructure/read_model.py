@@ -375,6 +375,34 @@ class MongoReadModel:
                 ordered=False,
             )
 
+    async def catch_up(self, views: Sequence[OrderView]) -> None:
+        behind = [view for view in views if view.version > 1]
+        if not behind:
+            return
+        with translate_unavailable(ReadModelUnavailable):
+            await self._orders.bulk_write(
+                [
+                    UpdateOne(
+                        {
+                            "_id": str(view.id),
+                            "$or": [
+                                {"version": {"$lt": view.version}},
+                                {"version": {"$exists": False}},
+                            ],
+                            "staged.version": {"$not": {"$gte": view.version}},
+                        },
+                        {
+                            "$set": life_fields(view),
+                            "$unset": {"staged": ""}
+                            | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
+                        },
+                    )
+                    for view in behind
+                ],
+                ordered=False,
+            )
+            await self._list(behind, scopes=_status_scopes, head=False)
+
     async def parked(self) -> list[ParkedChange]:
         with translate_unavailable(ReadModelUnavailable):
             return [

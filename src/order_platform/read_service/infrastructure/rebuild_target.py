@@ -98,6 +98,9 @@ class ReadModelRebuildTarget:
         ]
         model = self._generations.model(generation)
         await self._reachable(model.apply(views))
+        # An order the projection stored here first (its creation arrived during the copy)
+        # may be behind what the write model holds now: the copy's state wins if newer.
+        await self._reachable(model.catch_up(views))
         # Changes the projection parked in this generation before the copy got there.
         released = await self._reachable(model.stage_changes([], [view.id for view in views]))
         await self._reachable(model.reveal_changes(released))
