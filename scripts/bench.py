@@ -13,6 +13,10 @@ with every request loop bounded in count and time:
   4. GET /orders first page, uncached (first read after a projection) and cached;
   5. with `--list-orders N` (the platform only): the read model filled to N orders through the
      topic, then the first page again, uncached, and while orders are written at 100/s;
+  6. the platform only, unless `--no-lifecycle`: orders placed before (the earlier phases',
+     topped up to `--lifecycle-orders`) confirmed, then shipped, by closed-loop clients for
+     at most 15 s: transitions per second, the commands' latency, freshness (200 -> the new
+     version readable), catch-up, and CPU per transition beside CPU per order of phase 1;
 with the CPU the services and the servers spent, and the services' memory after the load.
 With `--baseline`, the baseline design (`../shared/baseline/run.sh`) runs first on servers
 of its own, then the platform, under the same load, `--repeat` times, and the table shows
@@ -50,6 +54,7 @@ from bench_systems import LAYOUTS, TOPIC, Baseline, Platform, System
 FRESHNESS_POLL_SECONDS = 0.002
 FRESHNESS_GIVE_UP_SECONDS = 30.0
 CATCH_UP_GIVE_UP_SECONDS = NOTIFIED_GIVE_UP_SECONDS = 120.0
+LIFECYCLE_SECONDS = 15.0  # at most (and at most --duration): the phase adds to every run
 
 
 def ms(seconds: float) -> float:
@@ -101,14 +106,20 @@ class Load:
         """Seconds from the 201 to the first 200 on GET /orders/{id}; None if it never came."""
         return await self.readable(order_id, acknowledged, FRESHNESS_GIVE_UP_SECONDS)
 
-    async def readable(self, order_id: str, since: float, give_up_s: float) -> float | None:
+    async def readable(
+        self, order_id: str, since: float, give_up_s: float, version: int = 1
+    ) -> float | None:
+        """Seconds from `since` until the read side answers the order at `version` or later
+        (the baseline's orders have no version: only the platform's are asked for more than 1)."""
         # The poll interval grows with the wait (5 % of it, 2 to 50 ms): fine resolution where
         # it matters, and a read side that is far behind is not buried under the probes' GETs.
         deadline = since + give_up_s
         while (now := time.perf_counter()) < deadline:
             async with self.session.get(f"{self.read_url}/orders/{order_id}") as response:
-                await response.read()
-                if response.status == 200:
+                body = await response.read()
+                if response.status == 200 and (
+                    version == 1 or json.loads(body)["version"] >= version
+                ):
                     return time.perf_counter() - since
             await asyncio.sleep(min(max(FRESHNESS_POLL_SECONDS, (now - since) / 20), 0.05))
         self.give_ups += 1
@@ -135,10 +146,14 @@ async def closed_loop(
     return latencies, time.monotonic() - started
 
 
-async def wait_notified(system: System, expected: int) -> float:
-    """Seconds until `expected` notifications were sent (NaN if they never were)."""
+async def wait_notified(
+    system: System, expected: int, count: Callable[[], int] | None = None
+) -> float:
+    """Seconds until `expected` notifications were sent (NaN if they never were); `count`, when
+    given, counts another kind of notification than the system's order-created ones."""
+    count = count or system.notifications
     started = time.perf_counter()
-    while system.notifications() < expected:
+    while count() < expected:
         if time.perf_counter() - started > NOTIFIED_GIVE_UP_SECONDS:
             return float("nan")
         await asyncio.sleep(0.02)
@@ -299,6 +314,10 @@ async def measure(args: argparse.Namespace, system: System) -> dict[str, Any]:
         }
         if args.list_orders and isinstance(system, Platform):
             figures["list_at_scale"] = await list_at_scale(args.list_orders, system, load)
+        if args.lifecycle and isinstance(system, Platform):
+            figures["lifecycle"] = await lifecycle(
+                args, system, load, creation_cpu=figures["cpu_ms_per_order"]
+            )
     figures["timeline"] = timeline
     return figures
 
@@ -388,6 +407,138 @@ async def list_at_scale(orders: int, system: Platform, load: Load) -> dict[str, 
     }
 
 
+async def lifecycle(
+    args: argparse.Namespace, system: Platform, load: Load, creation_cpu: dict[str, float]
+) -> dict[str, Any]:
+    """Orders placed before, confirmed then shipped by closed-loop clients (each takes an
+    order, confirms it, ships it once the confirmation is answered, takes the next): how many
+    transitions are answered 200 per second and how fast, how soon each is readable with its
+    new version (every 50th probed) and notified, and the CPU a transition costs beside the CPU
+    an order's creation cost in phase 1 of the same run."""
+    duration = min(args.duration, LIFECYCLE_SECONDS)
+    # Setup, not measured: the earlier phases' orders (all readable by now), topped up to
+    # --lifecycle-orders at full load, and the newest waited for on the read side.
+    missing = max(args.lifecycle_orders - len(load.created), 0)
+    topped_up = iter(range(missing))
+
+    async def place() -> None:
+        while (number := next(topped_up, None)) is not None:
+            await load.post(5_000_000 + number)
+
+    await asyncio.gather(*(place() for _ in range(args.concurrency)))
+    placed = time.perf_counter()
+    ready = await asyncio.gather(
+        *(
+            load.readable(order_id, placed, CATCH_UP_GIVE_UP_SECONDS)
+            for order_id in load.created[-args.concurrency :]
+        )
+    )
+    if None in ready:
+        return {"error": "the orders placed for the phase were not readable in time"}
+    pool = iter(list(load.created))
+
+    services, servers = system.service_processes(), system.server_processes()
+    latencies: dict[str, list[float]] = {"confirm": [], "ship": []}
+    refused: dict[str, int] = {}
+    fresh: list[float] = []
+    gave_up = 0
+    probes: list[asyncio.Task[None]] = []
+    newest: deque[tuple[str, int]] = deque(maxlen=args.concurrency)  # last answered, spread
+    notified_before = system.lifecycle_notifications()
+    transitions = 0
+
+    async def sample(order_id: str, version: int, answered: float) -> None:
+        nonlocal gave_up
+        seconds = await load.readable(order_id, answered, FRESHNESS_GIVE_UP_SECONDS, version)
+        if seconds is None:
+            gave_up += 1
+        else:
+            fresh.append(seconds)
+
+    async def transition(order_id: str, command: str, body: dict[str, str] | None) -> bool:
+        nonlocal transitions
+        started = time.perf_counter()
+        url = f"{system.order_url}/orders/{order_id}/{command}"
+        async with load.session.post(url, json=body) as response:
+            payload = await response.read()
+        answered = time.perf_counter()
+        if response.status != 200:
+            key = f"{command} {response.status}"
+            refused[key] = refused.get(key, 0) + 1
+            return False
+        latencies[command].append(answered - started)
+        version = int(json.loads(payload)["version"])
+        newest.append((order_id, version))
+        transitions += 1
+        if transitions % 50 == 0:
+            probes.append(asyncio.create_task(sample(order_id, version, answered)))
+        return True
+
+    deadline = time.monotonic() + duration
+
+    async def client() -> None:
+        while time.monotonic() < deadline and (order_id := next(pool, None)) is not None:
+            if await transition(order_id, "confirm", None) and time.monotonic() < deadline:
+                await transition(order_id, "ship", {"trackingNumber": f"BENCH-{order_id[:8]}"})
+
+    cpu_before = cpu_seconds(services | servers)
+    started = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(args.concurrency)))
+    elapsed = time.monotonic() - started
+    stopped = time.perf_counter()
+    pool_exhausted = next(pool, None) is None
+    notified = asyncio.create_task(
+        wait_notified(system, notified_before + transitions, system.lifecycle_notifications)
+    )
+    caught_up = await asyncio.gather(
+        *(
+            load.readable(order_id, stopped, CATCH_UP_GIVE_UP_SECONDS, version)
+            for order_id, version in newest
+        )
+    )
+    read_catch_up = time.perf_counter() - stopped if None not in caught_up else float("nan")
+    notify_catch_up = await notified
+    await asyncio.gather(*probes)
+    cpu_after = cpu_seconds(services | servers)
+    spent = {name: cpu_after[name] - cpu_before[name] for name in cpu_after}
+    all_done = max(read_catch_up, notify_catch_up)
+    if read_catch_up != read_catch_up or notify_catch_up != notify_catch_up:
+        all_done = float("nan")
+    per_transition = {
+        "services": round(sum(spent[n] for n in services) * 1000 / max(transitions, 1), 3),
+        "servers": round(sum(spent[n] for n in servers) * 1000 / max(transitions, 1), 3),
+    }
+    return {
+        "seconds": round(elapsed, 2),
+        "orders_available": len(load.created),
+        "orders_placed_in_setup": missing,
+        "pool_exhausted": pool_exhausted,
+        "transitions": transitions,
+        "confirmed": len(latencies["confirm"]),
+        "shipped": len(latencies["ship"]),
+        "refused": refused,
+        "per_second": round(transitions / elapsed, 1),
+        "post": percentiles(latencies["confirm"] + latencies["ship"]),
+        "confirm": percentiles(latencies["confirm"]),
+        "ship": percentiles(latencies["ship"]),
+        "freshness": {"samples": len(fresh), "give_ups": gave_up, **percentiles(fresh)},
+        "read_side_catch_up_after_load_s": round(read_catch_up, 3),
+        "notified_after_load_s": round(notify_catch_up, 3),
+        "fully_processed_per_second": round(transitions / (elapsed + all_done), 1),
+        "cpu_ms_per_transition": {
+            **per_transition,
+            # Beside phase 1's CPU per order of the same run: a transition is one
+            # compare-and-set write and one event, a creation one insert and one event.
+            "services_vs_creation": round(per_transition["services"] / creation_cpu["services"], 2),
+            "servers_vs_creation": round(per_transition["servers"] / creation_cpu["servers"], 2),
+            **{
+                name: round(seconds * 1000 / max(transitions, 1), 3)
+                for name, seconds in spent.items()
+            },
+        },
+    }
+
+
 class SpanSink:
     """Accepts OTLP/HTTP exports and throws them away: the collector's cost is not ours."""
 
@@ -435,6 +586,33 @@ TABLE: list[tuple[str, tuple[str, ...], str]] = [
 ]
 
 
+# The lifecycle phase's rows, the platform's alone (the baseline has no lifecycle).
+LIFECYCLE_TABLE: list[tuple[str, tuple[str, ...]]] = [
+    ("transitions per second (confirm, then ship; answered 200)", ("per_second",)),
+    ("POST p50 ms (confirm and ship)", ("post", "p50_ms")),
+    ("POST p99 ms (confirm and ship)", ("post", "p99_ms")),
+    ("read side caught up after the load, s", ("read_side_catch_up_after_load_s",)),
+    ("notified after the load, s", ("notified_after_load_s",)),
+    ("freshness p50 ms (200 -> new version readable)", ("freshness", "p50_ms")),
+    ("freshness p99 ms (200 -> new version readable)", ("freshness", "p99_ms")),
+    ("freshness give-ups", ("freshness", "give_ups")),
+    (
+        "transitions fully processed per second (readable and notified)",
+        ("fully_processed_per_second",),
+    ),
+    ("services' CPU ms per transition", ("cpu_ms_per_transition", "services")),
+    (
+        "... ÷ services' CPU ms per order (creation, same run)",
+        ("cpu_ms_per_transition", "services_vs_creation"),
+    ),
+    ("servers' CPU ms per transition", ("cpu_ms_per_transition", "servers")),
+    (
+        "... ÷ servers' CPU ms per order (creation, same run)",
+        ("cpu_ms_per_transition", "servers_vs_creation"),
+    ),
+]
+
+
 def pick(figures: dict[str, Any], path: tuple[str, ...]) -> float:
     value: Any = figures
     for key in path:
@@ -462,6 +640,20 @@ def side_by_side(runs: list[dict[str, dict[str, Any]]]) -> str:
             f"| {label} | {', '.join(map(number, base))} | {', '.join(map(number, ours))} "
             f"| {', '.join(f'{r:.2f}×' if r == r else 'n/a' for r in ratios)} |"
         )
+    return "\n".join(lines)
+
+
+def lifecycle_table(runs: list[dict[str, dict[str, Any]]]) -> str:
+    """A Markdown table of the lifecycle phase, one value per run."""
+    phases = [run["platform"].get("lifecycle") for run in runs]
+    if not any(phases) or any(phase is None or "error" in phase for phase in phases):
+        return "\n".join(f"run {n}: {json.dumps(p)}" for n, p in enumerate(phases, 1))
+    lines = ["| figure | platform |", "| --- | --- |"]
+    for label, path in LIFECYCLE_TABLE:
+        values = [pick(phase, path) for phase in phases if phase]
+        lines.append(f"| {label} | {', '.join(map(number, values))} |")
+    refused = [sum(phase["refused"].values()) for phase in phases if phase]
+    lines.append(f"| refused (not 200) | {', '.join(map(str, refused))} |")
     return "\n".join(lines)
 
 
@@ -570,6 +762,20 @@ def main() -> int:
         help="run the platform's services from this src/ directory (e.g. of a `git worktree` of "
         "an older commit), to compare designs beside the same baseline",
     )
+    parser.add_argument(
+        "--lifecycle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the other phases, the platform's orders confirmed then shipped, for "
+        f"--duration but at most {LIFECYCLE_SECONDS:.0f} s (default: on)",
+    )
+    parser.add_argument(
+        "--lifecycle-orders",
+        type=int,
+        default=5_000,
+        help="orders the lifecycle phase may change: the earlier phases' orders, topped up to "
+        "this many by a setup step before it (the phase ends early when they run out)",
+    )
     parser.add_argument("--plot", type=Path, help="write latency and freshness over time (PNG)")
     parser.add_argument(
         "--tracing",
@@ -640,6 +846,10 @@ def main() -> int:
         for layout, runs in results.items():
             print(f"\n### {LAYOUTS[layout]} (`{layout}`)\n")
             print(side_by_side(runs))
+    if args.lifecycle:
+        for layout, runs in results.items():
+            print(f"\n### lifecycle (platform only), {LAYOUTS[layout]} (`{layout}`)\n")
+            print(lifecycle_table(runs))
     for entry in entries:
         if scale := entry["platform"].get("list_at_scale"):
             print(

@@ -27,6 +27,8 @@ TOPIC = "orders"  # the platform's (ORDER_EVENTS_TOPIC)
 BASELINE_TOPIC = "order-created"  # hard-coded in the baseline
 TOPIC_PARTITIONS = 4  # the embedded broker's default for an auto-created topic
 NOTIFICATION_MARK = b"Notification sent to"
+# The platform's lines for an order's changes (notification_service/domain/notification.py).
+LIFECYCLE_NOTIFICATION_MARKS = ("✅ Order ".encode(), "📦 Order ".encode(), "❌ Order ".encode())
 
 # How a system's MongoDB is laid out: its write side, read side and read model on one server,
 # or the read model (the platform's read service, the baseline's `READ_MONGODB_URI`) on a
@@ -54,8 +56,9 @@ class System(Protocol):
 class NotificationCounter:
     """Counts notification lines in a growing log file, reading only what is new."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, marks: tuple[bytes, ...] = (NOTIFICATION_MARK,)) -> None:
         self._path = path
+        self._marks = marks
         self._offset = 0
         self._count = 0
 
@@ -65,7 +68,7 @@ class NotificationCounter:
                 log.seek(self._offset)
                 data = log.read()
             complete = data.rfind(b"\n") + 1  # a half-written line is counted next time
-            self._count += data[:complete].count(NOTIFICATION_MARK)
+            self._count += sum(data[:complete].count(mark) for mark in self._marks)
             self._offset += complete
         return self._count
 
@@ -146,7 +149,12 @@ class Platform:
             raise
         self.order_url = self.services["order-service"].url
         self.read_url = self.services["read-service"].url
-        self.notifications = NotificationCounter(self.services["notification-service"].log_path)
+        notifier_log = self.services["notification-service"].log_path
+        self.notifications = NotificationCounter(notifier_log)
+        # Confirmed, shipped, cancelled: counted apart, as the lifecycle phase's own effect.
+        self.lifecycle_notifications = NotificationCounter(
+            notifier_log, LIFECYCLE_NOTIFICATION_MARKS
+        )
 
     def service_processes(self) -> dict[str, psutil.Process]:
         return {name: psutil.Process(s.pid) for name, s in self.services.items() if s.pid}
