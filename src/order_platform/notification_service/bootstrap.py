@@ -1,7 +1,8 @@
 """Composition root of the Notification Service: the only module that knows the concrete classes.
 
 `bootstrap(settings)` builds the adapters and the consumer from settings; `wire(sender,
-ledger, orders)` builds the use case and its batch handler on whatever ports it is given.
+ledger, orders)` builds the use case and its batch handler on whatever ports it is given;
+`open_parked_events(settings)` builds the notifier's side of `dlq list` (its parked events).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import structlog
 from fastapi import FastAPI
@@ -35,6 +37,9 @@ from order_platform.notification_service.entrypoints.worker import (
     report_record,
 )
 from order_platform.notification_service.infrastructure.log_sender import LogNotificationSender
+from order_platform.notification_service.infrastructure.parked_listing import (
+    NotifierParkedEvents,
+)
 from order_platform.notification_service.infrastructure.redis_ledger import (
     RedisNotificationLedger,
     new_redis_client,
@@ -140,6 +145,20 @@ async def bootstrap(
         Readiness({"redis": ledger.ping, "consumer": consuming}),
         stop,
     )
+
+
+def open_parked_events(settings: NotificationServiceSettings) -> NotifierParkedEvents:
+    """The events parked in the orders' progress records, as `dlq list --group` of the
+    notifier's group shows them; closing it closes the client."""
+    redis = new_redis_client(settings.redis_url, timeout_seconds=settings.redis_timeout_seconds)
+    orders = RedisOrderProgress(
+        redis,
+        key_prefix=settings.notification_dedup_key_prefix,
+        keep_for=timedelta(hours=settings.notification_dedup_ttl_hours),
+    )
+    url = urlsplit(settings.redis_url)
+    where = f"{url.hostname or 'localhost'}:{url.port or 6379}"
+    return NotifierParkedEvents(orders, where=where, close=redis.aclose)
 
 
 def create_http_app(settings: NotificationServiceSettings) -> FastAPI:

@@ -2,7 +2,8 @@
 
 `bootstrap(settings)` builds the adapters and the consumer from settings; `wire(generations,
 cache)` builds the queries and the projection on whatever ports it is given (fakes in tests);
-`open_rebuild_target(settings)` builds the read model's side of `read-model rebuild`.
+`open_rebuild_target(settings)` builds the read model's side of `read-model rebuild`, and
+`open_parked_events(settings)` its side of `dlq list` (the projection's parked changes).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from order_platform.read_service.application.queries import (
 from order_platform.read_service.entrypoints.api import ReadServiceApi, create_app
 from order_platform.read_service.infrastructure.cache import RedisViewCache
 from order_platform.read_service.infrastructure.generations import MongoReadModelGenerations
+from order_platform.read_service.infrastructure.parked_listing import ReadModelParkedEvents
 from order_platform.read_service.infrastructure.projection_consumer import ProjectionHandler
 from order_platform.read_service.infrastructure.rebuild_target import (
     ReadModelRebuildTarget,
@@ -135,6 +137,17 @@ def open_rebuild_target(settings: ReadServiceSettings) -> ReadModelRebuildTarget
     return ReadModelRebuildTarget(
         MongoReadModelGenerations(mongo[settings.mongodb_database]),
         where=hosts_of(settings.mongodb_uri),
+        close=mongo.close,
+    )
+
+
+def open_parked_events(settings: ReadServiceSettings) -> ReadModelParkedEvents:
+    """The projection's parked changes in the live generation, as `dlq list --group` of the
+    read service's group shows them; closing it closes the client."""
+    mongo = new_client(settings.mongodb_uri, timeout_seconds=settings.mongodb_timeout_seconds)
+    return ReadModelParkedEvents(
+        MongoReadModelGenerations(mongo[settings.mongodb_database]),
+        where=f"{hosts_of(settings.mongodb_uri)}, database {settings.mongodb_database}",
         close=mongo.close,
     )
 

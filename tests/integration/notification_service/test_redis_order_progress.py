@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import cast
 from uuid import uuid4
 
 import pytest
@@ -15,6 +16,7 @@ from order_platform.notification_service.application.ports import (
     OrderProgressLedger,
 )
 from order_platform.notification_service.domain import OrderProgress
+from order_platform.notification_service.infrastructure.parked_listing import OrdersWithParked
 from order_platform.notification_service.infrastructure.redis_ledger import new_redis_client
 from order_platform.notification_service.infrastructure.redis_order_progress import (
     RedisOrderProgress,
@@ -103,6 +105,46 @@ async def test_contract_a_parked_event_of_an_order_without_a_record_is_kept(
     confirmation = confirmed(order)
 
     assert await orders.park(confirmation) == OrderProgress(parked={2: confirmation})
+
+
+@pytest.fixture(params=["fake", "redis"])
+def listed_orders(request: pytest.FixtureRequest) -> OrdersWithParked:
+    if request.param == "fake":
+        return FakeOrderProgress()
+    orders: OrdersWithParked = request.getfixturevalue("redis_orders")
+    return orders
+
+
+async def test_contract_orders_with_parked_events_are_listed_and_no_others(
+    listed_orders: OrdersWithParked,
+) -> None:
+    """`order-platform dlq list` reads them (read-only, bounded)."""
+    orders = cast(OrderProgressLedger, listed_orders)
+    waiting, notified, other = uuid4(), uuid4(), uuid4()
+    await orders.remember_customer(waiting, "Ana")
+    await orders.park(cancelled(waiting, version=4))
+    await orders.advance(notified, 2)
+    await orders.park(confirmed(other))  # its creation not seen yet
+
+    found, complete = await listed_orders.with_parked(limit=10, scan_at_most=1000)
+
+    assert complete
+    assert {order: (p.waiting_for, sorted(p.parked)) for order, p in found} == {
+        waiting: (1, [4]),
+        other: (1, [2]),
+    }
+
+
+async def test_contract_the_listing_of_orders_with_parked_events_stops_at_its_limit(
+    listed_orders: OrdersWithParked,
+) -> None:
+    orders = cast(OrderProgressLedger, listed_orders)
+    for _ in range(3):
+        await orders.park(confirmed(uuid4()))
+
+    found, complete = await listed_orders.with_parked(limit=2, scan_at_most=1000)
+
+    assert (len(found), complete) == (2, False)
 
 
 async def test_the_record_shares_the_retention_of_sent_records_refreshed_by_every_write(

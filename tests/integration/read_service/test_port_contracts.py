@@ -237,6 +237,24 @@ async def test_a_change_before_its_creation_waits_for_it(read_model: ReadModel) 
     assert await read_model.parked() == []
 
 
+async def test_parked_changes_are_listed_by_order_and_version_up_to_a_limit(
+    read_model: ReadModel,
+) -> None:
+    """`order-platform dlq list` asks for a bounded listing."""
+    first, second = sorted([view(), view()], key=lambda order: str(order.id))
+    parked = [change(second, 4), change(first, 3), change(second, 3), change(first, 4)]
+    assert await changed(read_model, *parked) == []
+
+    listed = await read_model.parked(limit=3)
+
+    assert [(p.change.order_id, p.change.version, p.waiting_for) for p in listed] == [
+        (first.id, 3, 1),
+        (first.id, 4, 1),
+        (second.id, 3, 1),
+    ]
+    assert len(await read_model.parked()) == 4
+
+
 async def test_a_change_staged_and_never_revealed_is_finished_by_a_redelivery(
     read_model: ReadModel,
 ) -> None:

@@ -137,6 +137,15 @@ class FakeOrderProgress:
         parked = {v: n for v, n in known.parked.items() if v != version}
         return self._store(order_id, replace(known, notified_version=notified, parked=parked))
 
+    async def with_parked(
+        self, *, limit: int, scan_at_most: int
+    ) -> tuple[list[tuple[UUID, OrderProgress]], bool]:
+        self._check()
+        seen = list(self.orders.items())[:scan_at_most]
+        found = [(order_id, progress) for order_id, progress in seen if progress.parked]
+        complete = len(seen) == len(self.orders) and len(found) <= limit
+        return found[:limit], complete
+
     def forget(self, order_id: UUID) -> None:
         """What the retention does to an order's record left alone long enough."""
         self.orders.pop(order_id, None)

@@ -104,9 +104,15 @@ class FakeReadModel:
             self.orders[view.id] = replace(stored, **_life_of(view))
             self.staged_changes.pop(view.id, None)
 
-    async def parked(self) -> list[ParkedChange]:
+    async def parked(self, limit: int | None = None) -> list[ParkedChange]:
         self._check_available()
-        return list(self.parked_changes.values())
+        if limit is None:
+            return list(self.parked_changes.values())
+        by_order = sorted(
+            self.parked_changes.values(),
+            key=lambda p: (str(p.change.order_id), p.change.version),
+        )
+        return by_order[:limit]
 
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         self._check_available()

@@ -11,6 +11,8 @@ the record and its parked events share one retention, refreshed by every write.
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from uuid import UUID
@@ -27,6 +29,8 @@ from order_platform.notification_service.infrastructure.parked_notification_json
 )
 
 PARKED = "parked:"
+# Keys per SCAN step when listing parked events (a hint to Redis, not a bound).
+SCAN_STEP = 200
 
 _REMEMBER_CUSTOMER = """
 redis.call('HSET', KEYS[1], 'name', ARGV[1])
@@ -89,6 +93,41 @@ class RedisOrderProgress:
             self._advance, order_id, str(version), f"{PARKED}{version}", self._keep_ms
         )
 
+    async def with_parked(
+        self, *, limit: int, scan_at_most: int
+    ) -> tuple[list[tuple[UUID, OrderProgress]], bool]:
+        """Orders with parked events, for the operator (`dlq list`): SCAN MATCH over the
+        orders' records, read-only, until `limit` such orders or `scan_at_most` records were
+        seen; True when the scan went through every record and found no more than `limit`."""
+        pattern = f"{_glob_escaped(self._prefix)}:order-progress:*"
+        found: list[tuple[UUID, OrderProgress]] = []
+        scanned = 0
+        cursor: int = 0
+        try:
+            while True:
+                cursor, keys = await self._client.scan(cursor, match=pattern, count=SCAN_STEP)
+                scanned += len(keys)
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.hgetall(key)
+                    records = await pipe.execute()
+                for key, fields in zip(keys, records, strict=True):
+                    order_id = _order_id_of(_text(key))
+                    if order_id is None or not any(
+                        _text(field).startswith(PARKED) for field in fields
+                    ):
+                        continue
+                    with contextlib.suppress(ValueError):  # unreadable: not for a listing
+                        found.append((order_id, _progress(fields)))
+                if len(found) > limit:
+                    return found[:limit], False
+                if cursor == 0:
+                    return found, True
+                if scanned >= scan_at_most:
+                    return found, False
+        except (RedisError, OSError) as error:
+            raise LedgerUnavailable(f"redis: {error!r}") from error
+
     async def _run(self, script: AsyncScript, order_id: UUID, *args: str) -> OrderProgress:
         try:
             flat = await script(keys=[self.key(order_id)], args=list(args))
@@ -112,6 +151,18 @@ def _progress(stored: Mapping[bytes | str, bytes | str]) -> OrderProgress:
         customer_name=name,
         parked=parked,
     )
+
+
+def _glob_escaped(text: str) -> str:
+    """`text` matched literally in a SCAN MATCH pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+def _order_id_of(key: str) -> UUID | None:
+    try:
+        return UUID(key.rpartition(":")[2])
+    except ValueError:
+        return None
 
 
 def _text(stored: bytes | str) -> str:

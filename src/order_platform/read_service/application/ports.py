@@ -89,8 +89,9 @@ class ReadModel(Protocol):
         A model being built is read by nobody yet: no staging, no cache."""
         ...
 
-    async def parked(self) -> list[ParkedChange]:
-        """Every parked change, with the version each waits for."""
+    async def parked(self, limit: int | None = None) -> list[ParkedChange]:
+        """Every parked change, with the version each waits for; with `limit`, the first
+        `limit` by order id and version."""
         ...
 
     async def get(self, order_id: UUID) -> OrderView | None: ...

@@ -403,11 +403,13 @@ class MongoReadModel:
             )
             await self._list(behind, scopes=_status_scopes, head=False)
 
-    async def parked(self) -> list[ParkedChange]:
+    async def parked(self, limit: int | None = None) -> list[ParkedChange]:
+        found = self._parked.find({})
+        if limit is not None:
+            found = found.sort([("orderId", 1), ("version", 1)]).limit(limit)
         with translate_unavailable(ReadModelUnavailable):
             return [
-                ParkedChange(_change_from_parked(doc), doc["waitingFor"])
-                async for doc in self._parked.find({})
+                ParkedChange(_change_from_parked(doc), doc["waitingFor"]) async for doc in found
             ]
 
     async def get(self, order_id: UUID) -> OrderView | None:
