@@ -26,7 +26,8 @@ from order_platform.building_blocks.runtime.structured_logging import (
 )
 from order_platform.building_blocks.runtime.task_supervisor import process_exit
 from order_platform.building_blocks.runtime.tracing import configure_tracing
-from order_platform.operations.dlq_command import add_dlq_command, run_dlq
+from order_platform.contracts.parked_events import ParkedEvents
+from order_platform.operations.dlq_command import ParkingService, add_dlq_command, run_dlq
 from order_platform.operations.rebuild_command import (
     RebuildSettings,
     add_rebuild_command,
@@ -258,6 +259,51 @@ def _rebuild_read_model(args: argparse.Namespace) -> int:
     return run_rebuild(args, settings, lambda: open_rebuild_target(settings))
 
 
+def _run_dlq(args: argparse.Namespace) -> int:
+    return run_dlq(args, services=PARKING_SERVICES)
+
+
+def _read_service_group() -> str:
+    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+    return ReadServiceSettings().consumer_group
+
+
+def _open_read_service_parked() -> ParkedEvents:
+    from order_platform.read_service.bootstrap import open_parked_events
+    from order_platform.read_service.infrastructure.settings import ReadServiceSettings
+
+    return open_parked_events(ReadServiceSettings())
+
+
+def _notifier_group() -> str:
+    from order_platform.notification_service.infrastructure.settings import (
+        NotificationServiceSettings,
+    )
+
+    return NotificationServiceSettings().consumer_group
+
+
+def _open_notifier_parked() -> ParkedEvents:
+    from order_platform.notification_service.bootstrap import open_parked_events
+    from order_platform.notification_service.infrastructure.settings import (
+        NotificationServiceSettings,
+    )
+
+    return open_parked_events(NotificationServiceSettings())
+
+
+# Where `dlq list` finds each group's parked events: its service's own adapter, on its settings.
+PARKING_SERVICES = (
+    ParkingService(
+        "read-service", "order-read-service", _read_service_group, _open_read_service_parked
+    ),
+    ParkingService(
+        "notification-service", "notification-service", _notifier_group, _open_notifier_parked
+    ),
+)
+
+
 COMMANDS: dict[str, Command] = {
     "order-service": Command(
         _service_parser("order-service", summary="command side: POST /orders (HTTP)", port=8001),
@@ -294,7 +340,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "dev": Command(_add_dev, _run_dev),
     "token": Command(_add_token, _run_token),
-    "dlq": Command(add_dlq_command, run_dlq),
+    "dlq": Command(add_dlq_command, _run_dlq),
     "read-model": Command(add_rebuild_command, _rebuild_read_model),
 }
 

@@ -1,8 +1,15 @@
 """`order-platform dlq list|replay`: the command line of `dead_letter_redrive`.
 
+`dlq list` also lists the group's parked events (they skip a version of their order and wait
+for it: not dead, released by themselves once it is applied), read from the store the group's
+service keeps them in (`contracts.parked_events`): the read service's read model (MongoDB, its
+live generation), the notifier's order progress (Redis). Which service a group belongs to comes
+from `--service`, else from the environment (CONSUMER_GROUP, or the default group names).
+
 Exit status: 0 done (also: nothing to redrive, or a dry run); 1 some chosen dead letter could
 not be redriven (not in the DLQ, or its original is gone; each is printed with why); 2 bad
-arguments or environment; 3 Kafka unreachable or too slow, in one sentence on stderr (the
+arguments or environment; 3 Kafka unreachable or too slow, or (`list`) the store of the
+group's parked events, in one sentence on stderr (the dead letters are listed first; the
 redrive mark is committed only after every send was acknowledged, so a failed replay has
 moved nothing; it may have sent some, which the consumers' idempotence absorbs); 4 another
 replay of the group (the console's or a command's) holds its lease: nothing was sent.
@@ -15,6 +22,8 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TextIO
 
 from pydantic import ValidationError
@@ -22,6 +31,11 @@ from pydantic import ValidationError
 from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.building_blocks.runtime.structured_logging import log_renamed_settings
 from order_platform.contracts import dead_letter_headers as dlq
+from order_platform.contracts.parked_events import (
+    ParkedEvents,
+    ParkedListing,
+    ParkedStoreUnavailable,
+)
 from order_platform.operations.dead_letter_redrive import (
     DeadLetter,
     DeadLetterRedrive,
@@ -37,22 +51,83 @@ EXIT_NOT_REDRIVEN = 1
 EXIT_USAGE = 2
 EXIT_KAFKA_UNAVAILABLE = 3
 EXIT_REDRIVE_HELD = 4
+PARKED_SHOWN = 1000  # parked events listed without --limit
 
 
-def add_dlq_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+@dataclass(frozen=True, slots=True)
+class ParkingService:
+    """A service whose consumer group parks events, and how `dlq list` reads them."""
+
+    name: str  # as `--service` names it
+    default_group: str
+    configured_group: Callable[[], str]  # reads the service's environment
+    open: Callable[[], ParkedEvents]
+
+
+class UnknownService(Exception):
+    """Which service's parked events to list cannot be told: the message says why."""
+
+
+def parking_service(
+    group: str, services: Sequence[ParkingService], chosen: str | None
+) -> ParkingService:
+    """The service `--service` names, else the one whose configured group is `group`, else
+    the one whose default group it is; raises `UnknownService`."""
+    if chosen is not None:
+        for service in services:
+            if service.name == chosen:
+                return service
+        raise UnknownService(f"no service named {chosen!r} parks events")
+    configured = [service for service in services if service.configured_group() == group]
+    if len(configured) == 1:
+        return configured[0]
+    by_default = [service for service in services if service.default_group == group]
+    if len(by_default) == 1:
+        return by_default[0]
+    if configured:
+        raise UnknownService(
+            f"{group!r} is the group of {' and '.join(s.name for s in configured)} in this "
+            "environment (CONSUMER_GROUP)"
+        )
+    names = ", ".join(f"{s.name} ({s.configured_group()})" for s in services)
+    raise UnknownService(f"{group!r} is the group of none of {names}")
+
+
+def add_dlq_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    services: Sequence[str] = ("read-service", "notification-service"),
+) -> None:
     """Register `dlq list` and `dlq replay` on the CLI's subcommands."""
     dlq = commands.add_parser(
         "dlq",
-        help="look at a consumer group's dead letters, and send them back to it",
+        help="look at a consumer group's dead letters (and parked events), and send them back",
         description="Dead letters of one consumer group (<topic>.<group>.dlq). Reads "
-        "KAFKA_BOOTSTRAP_SERVERS, KAFKA_ENABLE_IDEMPOTENCE and ORDER_EVENTS_TOPIC.",
+        "KAFKA_BOOTSTRAP_SERVERS, KAFKA_ENABLE_IDEMPOTENCE and ORDER_EVENTS_TOPIC; `list` "
+        "also reads the group's parked events with its service's environment: the read "
+        "service's MONGODB_URI and MONGODB_DATABASE, the notifier's REDIS_URL and "
+        "NOTIFICATION_DEDUP_KEY_PREFIX.",
     )
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
 
-    listing = actions.add_parser("list", help="the dead letters, oldest first (read-only)")
+    listing = actions.add_parser(
+        "list",
+        help="the dead letters, oldest first, then the parked events, each with the version "
+        "it waits for (read-only)",
+    )
     _common(listing)
-    listing.add_argument("--limit", type=_positive, help="show the oldest N only")
+    listing.add_argument(
+        "--limit",
+        type=_positive,
+        help=f"show the oldest N dead letters and the first N parked events only (parked: "
+        f"{PARKED_SHOWN} unless given)",
+    )
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument(
+        "--service",
+        choices=services,
+        help="whose group it is, for its parked events (default: told by the environment's "
+        "CONSUMER_GROUP or the default group names)",
+    )
 
     replay = actions.add_parser(
         "replay", help="send dead letters back to that group only, each at most once"
@@ -104,15 +179,35 @@ def _coordinates(text: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run_dlq(
+    args: argparse.Namespace,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    services: Sequence[ParkingService] = (),
+) -> int:
     out, err = out or sys.stdout, err or sys.stderr
+    parked: ParkedEvents | None = None
     try:
         settings = ServiceSettings()
+        if args.dlq_command == "list":
+            try:
+                parking = parking_service(args.group, services, getattr(args, "service", None))
+            except UnknownService as why:
+                print(
+                    f"order-platform dlq: {why}: listing dead letters only (pass --service "
+                    "to list its parked events too)",
+                    file=err,
+                )
+            else:
+                parked = parking.open()
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in error.errors()
         )
         print(f"order-platform dlq: invalid environment: {problems}", file=err)
+        return EXIT_USAGE
+    except ValueError as error:  # e.g. a REDIS_URL that is no URL
+        print(f"order-platform dlq: invalid environment: {error}", file=err)
         return EXIT_USAGE
     log_renamed_settings(settings, command="order-platform-dlq")
     redrive = DeadLetterRedrive(
@@ -128,8 +223,14 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     kafka_log.setLevel(logging.CRITICAL)
     try:
         if args.dlq_command == "list":
-            letters = asyncio.run(redrive.dead_letters(args.limit))
+            letters, listing = asyncio.run(_listed(redrive, parked, args.limit))
             _print_letters(letters, as_json=args.json, out=out, topic=redrive.dlq_topic)
+            if parked is None:
+                return EXIT_OK
+            if isinstance(listing, ParkedStoreUnavailable):
+                print(f"order-platform dlq: {listing}", file=err)
+                return EXIT_KAFKA_UNAVAILABLE
+            _print_parked(listing, as_json=args.json, out=out, err=err, where=parked.where)
             return EXIT_OK
         report = asyncio.run(
             redrive.replay(
@@ -147,6 +248,51 @@ def run_dlq(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | N
     _print_report(report, redrive, dry_run=args.dry_run, out=out)
     not_redriven = [why for _, why in report.skipped if why is not Skip.ALREADY_REDRIVEN]
     return EXIT_NOT_REDRIVEN if not_redriven else EXIT_OK
+
+
+async def _listed(
+    redrive: DeadLetterRedrive, parked: ParkedEvents | None, limit: int | None
+) -> tuple[list[DeadLetter], ParkedListing | ParkedStoreUnavailable]:
+    """The dead letters, then (a store away is reported after them) the parked events."""
+    try:
+        letters = await redrive.dead_letters(limit)
+        if parked is None:
+            return letters, ParkedListing([], complete=True)
+        try:
+            return letters, await parked.parked(limit or PARKED_SHOWN)
+        except ParkedStoreUnavailable as error:
+            return letters, error
+    finally:
+        if parked is not None:
+            await parked.close()
+
+
+def _print_parked(
+    listing: ParkedListing, *, as_json: bool, out: TextIO, err: TextIO, where: str
+) -> None:
+    more = "" if listing.complete else "there may be more parked events than listed (--limit)"
+    if as_json:
+        for event in listing.events:
+            print(json.dumps(event.as_json(), ensure_ascii=False), file=out)
+        if more:
+            print(f"order-platform dlq: {more}", file=err)
+        return
+    if not listing.events:
+        print(f"no parked events in {where}", file=out)
+        return
+    print(
+        f"parked in {where} (not dead: each is applied by itself once the version it waits "
+        "for is, e.g. redriven from the dead letters):",
+        file=out,
+    )
+    for event in listing.events:
+        print(
+            f"  order {event.order_id}  version {event.version} {event.event_type or '?'}  "
+            f"waiting for version {event.waiting_for}  event {event.event_id or '?'}",
+            file=out,
+        )
+    if more:
+        print(f"  ({more})", file=out)
 
 
 def _print_letters(letters: list[DeadLetter], *, as_json: bool, out: TextIO, topic: str) -> None:
