@@ -148,3 +148,35 @@ async def test_inserting_and_missing_by_id_does_not_scan_the_collection(
     assert insert_reads == expected_reads
     # The stock engine's scan also reads the newly inserted document.
     assert miss_reads in (expected_reads, expected_reads + 1)
+
+
+@pytest.mark.parametrize("new_id", ID_FACTORIES.values(), ids=ID_FACTORIES.keys())
+async def test_an_id_in_query_finds_what_the_stock_engine_finds_in_its_order(
+    db: AsyncDatabase[dict[str, Any]], new_id: Callable[[], object]
+) -> None:
+    ids = [new_id() for _ in range(30)]
+    await db.orders.insert_many([{"_id": i, "n": n, "even": n % 2 == 0} for n, i in enumerate(ids)])
+    wanted = [ids[20], ids[3], new_id(), ids[11], ids[3]]  # one missing, one twice
+
+    found = [doc["n"] async for doc in db.orders.find({"_id": {"$in": wanted}})]
+    evens = [doc["n"] async for doc in db.orders.find({"_id": {"$in": wanted}, "even": True})]
+    changed = await db.orders.update_many({"_id": {"$in": wanted}}, {"$set": {"seen": True}})
+
+    assert found == [3, 11, 20]  # natural order, each once
+    assert evens == [20]  # the rest of the query still applies
+    assert changed.matched_count == 3
+    assert await db.orders.count_documents({"seen": True}) == 3
+
+
+async def test_an_id_in_query_does_not_scan_the_collection() -> None:
+    counter = ReadCounter()
+    async with InProcessClient(_counting_engine(FastIdMemoryEngine, counter)) as client:
+        orders = client["db"]["orders"]
+        await orders.insert_many([{"_id": f"o-{i}"} for i in range(300)])
+        counter.reads = 0
+
+        found = await orders.find({"_id": {"$in": ["o-7", "o-200", "o-missing"]}}).to_list()
+        await orders.update_many({"_id": {"$in": ["o-7"]}}, {"$set": {"x": 1}})
+
+    assert [doc["_id"] for doc in found] == ["o-7", "o-200"]
+    assert counter.reads <= 10  # the documents asked for (a few reads each), not the 300

@@ -6,6 +6,11 @@ the collection. Both exist for `_id` values whose equality is looser than their 
 (numbers: 1 == 1.0; documents; collation-aware reads). For a `str`, `uuid.UUID` or ObjectId
 the storage key *is* the equality, so the key lookup the engine already does decides alone.
 That turns inserts and missed lookups from O(collection) into O(1) (see docs/design.md, Servers).
+
+Likewise `_id: {$in: [...]}` (the read model's page of current states, a projection's batch of
+orders, the relay's documents after a publish): the stock engine scans the whole collection
+for it, where a real MongoDB walks its `_id` index; here the storage keys decide, so it costs
+what the ids cost, not what the collection holds.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any, override
 
 from bson import ObjectId as BsonObjectId
 from mongoeco import ObjectId as MongoEcoObjectId
+from mongoeco.core.query_plan import AndCondition, InCondition
+from mongoeco.engines._memory_collection import MemoryCollection
 from mongoeco.engines.memory import MemoryEngine
 
 # Exact types, not isinstance: `bson.Code` subclasses `str` but compares with its scope.
@@ -70,7 +77,29 @@ class FastIdMemoryEngine(MemoryEngine):
             id_lookup = self._direct_id_lookup_from_plan(query_plan)
             if has_exact_match_id(id_lookup) and self._storage_key(id_lookup) not in coll:
                 return []
+            ids = _id_in_values(query_plan)
+            if ids is not None and all(map(has_exact_match_id, ids)):
+                # Candidates only: the caller still matches every one against the whole query.
+                keys = {self._storage_key(value) for value in ids}
+                if isinstance(coll, MemoryCollection):
+                    ordered = coll.ordered_keys(keys)  # natural order, as a scan would give
+                else:
+                    ordered = [key for key in coll if key in keys]
+                return [(key, coll[key]) for key in ordered]
         result: list[tuple[Any, Any]] = super()._candidate_items_for_plan_locked(
             coll, query_plan, collation=collation, **kwargs
         )
         return result
+
+
+def _id_in_values(query_plan: Any) -> tuple[Any, ...] | None:
+    """The values of an `_id: {$in: [...]}` the whole query requires, if it has one."""
+    clauses = query_plan.clauses if isinstance(query_plan, AndCondition) else (query_plan,)
+    for clause in clauses:
+        if (
+            isinstance(clause, InCondition)
+            and clause.field == "_id"
+            and not clause.null_matches_undefined
+        ):
+            return tuple(clause.values)
+    return None
