@@ -1,4 +1,4 @@
-"""Build and produce `OrderCreated` v1 messages for consumer tests."""
+"""Build and produce `OrderCreated` v1 messages (and any order event) for consumer tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from aiokafka import AIOKafkaProducer
 
 from order_platform.contracts import OrderCreatedV1, event_headers
+from order_platform.contracts.order_events import OrderEventV1
 
 
 def order_created(
@@ -34,7 +35,7 @@ def order_created(
 async def produce(
     bootstrap_servers: str,
     topic: str,
-    messages: Sequence[OrderCreatedV1 | bytes],
+    messages: Sequence[OrderEventV1 | bytes],
     *,
     key: bytes | None = None,
 ) -> None:
@@ -45,12 +46,15 @@ async def produce(
         # In order, and all acknowledged before returning; sends are batched by the producer.
         deliveries = []
         for message in messages:
-            if isinstance(message, OrderCreatedV1):
-                value, message_key = message.to_json(), str(message.order_id).encode()
+            if isinstance(message, bytes):
+                value, message_key, event_type = message, key, "OrderCreated"
             else:
-                value, message_key = message, key
+                value, message_key = message.to_json(), str(message.order_id).encode()
+                event_type = message.event_type
             deliveries.append(
-                await producer.send(topic, value, key=message_key, headers=event_headers())
+                await producer.send(
+                    topic, value, key=message_key, headers=event_headers(event_type=event_type)
+                )
             )
         await asyncio.gather(*deliveries)
     finally:

@@ -141,7 +141,7 @@ async def bootstrap(
         sender=settings.notification_sender,
     )
     return Started(
-        NotificationServiceApi(sent_times=ledger),
+        NotificationServiceApi(sent_times=ledger, orders=orders),
         Readiness({"redis": ledger.ping, "consumer": consuming}),
         stop,
     )

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+from order_platform.contracts.order_events import OrderCancelledV1
 from order_platform.notification_service.application.ports import ClaimState
 from order_platform.notification_service.infrastructure.redis_ledger import (
     RedisNotificationLedger,
@@ -70,3 +71,32 @@ async def test_the_worker_serves_the_notification_time_of_an_event(
     assert set(found) == {str(event.event_id)}
     sent_at = datetime.fromisoformat(found[str(event.event_id)])
     assert abs(datetime.now(UTC) - sent_at) < timedelta(seconds=30)
+
+
+async def test_the_worker_serves_the_parked_events_of_the_orders_asked_for(
+    settings: NotificationServiceSettings,
+) -> None:
+    """The console shows a parked event as parked, with the version it waits for."""
+    event = order_created()
+    cancel = OrderCancelledV1(
+        event_id=uuid4(), occurred_at=datetime.now(UTC), order_id=event.order_id, order_version=3
+    )
+    async with running(settings) as client:
+        await produce(
+            settings.kafka_bootstrap_servers, settings.order_events_topic, [event, cancel]
+        )
+
+        async def parked() -> dict[str, object]:
+            response = await client.get(
+                "/internal/notifications",
+                params=[("eventId", str(cancel.event_id)), ("orderId", str(event.order_id))],
+            )
+            assert response.status_code == 200, response.text
+            found: dict[str, object] = response.json()["parked"]
+            return found
+
+        found = await eventually(parked, timeout=30, what="the cancellation parked")
+
+    assert found == {
+        str(cancel.event_id): {"orderId": str(event.order_id), "version": 3, "waitingFor": 2}
+    }

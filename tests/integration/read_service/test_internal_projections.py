@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import uuid4
 
 import httpx
 
+from order_platform.contracts.order_events import OrderShippedV1
 from order_platform.read_service.infrastructure.settings import ReadServiceSettings
 from tests.support.events import order_created, produce
 from tests.support.waiting import eventually
@@ -50,3 +52,29 @@ async def test_projections_refuse_a_request_without_order_ids_or_with_bad_ones(
     assert (await client.get("/internal/projections")).status_code == 422
     bad = await client.get("/internal/projections", params={"orderId": "not-a-uuid"})
     assert bad.status_code == 422
+
+
+async def test_each_order_says_its_version_and_its_changes_parked_waiting_for_a_missing_one(
+    client: httpx.AsyncClient, settings: ReadServiceSettings
+) -> None:
+    """The console shows each event of an order: projected up to `version`, or parked."""
+    event = order_created()
+    at = datetime.now(UTC)
+    shipped = OrderShippedV1(
+        event_id=uuid4(), occurred_at=at, order_id=event.order_id, order_version=3
+    )
+    await produce(settings.kafka_bootstrap_servers, settings.order_events_topic, [event, shipped])
+
+    async def answered() -> dict[str, Any]:
+        response = await client.get(
+            "/internal/projections", params={"orderId": str(event.order_id)}
+        )
+        body: dict[str, Any] = response.json()
+        return body if body["parked"] else {}
+
+    body = await eventually(answered, timeout=20, what="the shipment parked")
+
+    assert body["projections"][str(event.order_id)]["version"] == 1
+    assert body["parked"] == {
+        str(event.order_id): [{"eventId": str(shipped.event_id), "version": 3, "waitingFor": 2}]
+    }

@@ -255,6 +255,23 @@ async def test_parked_changes_are_listed_by_order_and_version_up_to_a_limit(
     assert len(await read_model.parked()) == 4
 
 
+async def test_the_parked_changes_of_chosen_orders_are_listed_by_version(
+    read_model: ReadModel,
+) -> None:
+    """The operator console asks for the orders it shows."""
+    first, second, third = view(), view(), view()
+    await changed(read_model, change(first, 4), change(first, 3), change(second, 3))
+    await changed(read_model, change(third, 5))
+
+    listed = await read_model.parked_of([first.id, second.id])
+
+    expected = [(first.id, 3), (first.id, 4), (second.id, 3)]
+    assert [(p.change.order_id, p.change.version) for p in listed] == sorted(
+        expected, key=lambda found: (str(found[0]), found[1])
+    )
+    assert await read_model.parked_of([uuid4()]) == []
+
+
 async def test_a_change_staged_and_never_revealed_is_finished_by_a_redelivery(
     read_model: ReadModel,
 ) -> None:

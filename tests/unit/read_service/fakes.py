@@ -114,6 +114,12 @@ class FakeReadModel:
         )
         return by_order[:limit]
 
+    async def parked_of(self, order_ids: Sequence[UUID]) -> list[ParkedChange]:
+        self._check_available()
+        return [
+            p for p in await self.parked(len(self.parked_changes)) if p.change.order_id in order_ids
+        ]
+
     async def projected(self, order_id: UUID) -> tuple[OrderView, datetime | None] | None:
         self._check_available()
         if order_id not in self.readable:

@@ -1,11 +1,13 @@
-"""`GET /internal/notifications`: when events were notified, for the operator console.
+"""`GET /internal/notifications`: when events were notified, for the operator console, and
+the events parked of the orders it names (`orderId`), each with the version it waits for.
 
-Internal (not in the OpenAPI document); read from the ledger every replica shares, so any
-replica answers for all of them.
+Internal (not in the OpenAPI document); read from the ledger and the orders' progress every
+replica shares, so any replica answers for all of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
@@ -18,9 +20,15 @@ from order_platform.contracts.hop_times import (
     EVENT_ID_PARAMETER,
     MAX_IDS,
     NOTIFICATIONS_PATH,
+    ORDER_ID_PARAMETER,
+    ParkedHop,
     notifications_json,
 )
-from order_platform.notification_service.application.ports import LedgerUnavailable, SentTimes
+from order_platform.notification_service.application.ports import (
+    LedgerUnavailable,
+    OrderProgressLedger,
+    SentTimes,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class NotificationServiceApi:
     """What the worker's HTTP app serves besides health and metrics."""
 
     sent_times: SentTimes
+    orders: OrderProgressLedger
 
 
 internal_router = APIRouter(tags=["internal"], include_in_schema=False)
@@ -37,10 +46,20 @@ internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 async def notifications(
     api: Annotated[NotificationServiceApi, Depends(current_api)],
     event_id: Annotated[list[UUID], Query(alias=EVENT_ID_PARAMETER, max_length=MAX_IDS)],
+    order_id: Annotated[
+        list[UUID] | None, Query(alias=ORDER_ID_PARAMETER, max_length=MAX_IDS)
+    ] = None,
 ) -> object:
     """The format of `contracts.hop_times`."""
+    orders = list(dict.fromkeys(order_id or []))
     found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
-    return notifications_json(found)
+    progress = await asyncio.gather(*map(api.orders.progress, orders))
+    parked = [
+        ParkedHop(order, notification.event_id, version, known.waiting_for)
+        for order, known in zip(orders, progress, strict=True)
+        for version, notification in sorted(known.parked.items())
+    ]
+    return notifications_json(found, parked)
 
 
 # What to tell the caller; status and Retry-After come with the category (`install_details`).

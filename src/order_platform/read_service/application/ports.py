@@ -94,6 +94,10 @@ class ReadModel(Protocol):
         `limit` by order id and version."""
         ...
 
+    async def parked_of(self, order_ids: Sequence[UUID]) -> list[ParkedChange]:
+        """The parked changes of these orders, by order and version."""
+        ...
+
     async def get(self, order_id: UUID) -> OrderView | None: ...
 
     async def page(

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from order_platform.read_service.application.ports import (
     Page,
+    ParkedChange,
     ReadModel,
     ReadModelGenerations,
     ViewCache,
@@ -94,3 +95,8 @@ class ProjectionTimes:
             for order_id, projected in zip(order_ids, found, strict=True)
             if projected is not None
         }
+
+    async def parked(self, order_ids: Sequence[UUID]) -> list[ParkedChange]:
+        """These orders' changes parked in the live generation, waiting for a missing one."""
+        read_model = self.generations.model((await self.generations.current()).active)
+        return await read_model.parked_of(order_ids)

@@ -3,11 +3,13 @@
 Internal (not in the public OpenAPI document): the console asks for the orders it is
 following, a few at a time, and shows the time as the "projected" hop of an order; the
 order's `createdAt` and `eventId` let it show the other hops of an order it did not see on
-the topic. With auth on it needs `orders:admin`, like every order's data.
+the topic; its `version`, and its changes parked waiting for a missing version, let it show
+each event of the order. With auth on it needs `orders:admin`, like every order's data.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any, Protocol
 from uuid import UUID
 
@@ -23,6 +25,7 @@ from order_platform.contracts.hop_times import (
     MAX_IDS,
     ORDER_ID_PARAMETER,
     PROJECTIONS_PATH,
+    ParkedHop,
     ProjectionTime,
     projections_json,
 )
@@ -45,12 +48,22 @@ async def projections(
     order_id: Annotated[list[UUID], Query(alias=ORDER_ID_PARAMETER, max_length=MAX_IDS)],
 ) -> dict[str, Any]:
     """The format of `contracts.hop_times`."""
-    found = await api.projection_times(list(dict.fromkeys(order_id)))
+    asked = list(dict.fromkeys(order_id))
+    found, parked = await asyncio.gather(
+        api.projection_times(asked), api.projection_times.parked(asked)
+    )
     return projections_json(
         {
             order: ProjectionTime(
-                projected_at=at, created_at=view.created_at, event_id=view.event_id
+                projected_at=at,
+                created_at=view.created_at,
+                event_id=view.event_id,
+                version=view.version,
             )
             for order, (view, at) in found.items()
-        }
+        },
+        [
+            ParkedHop(p.change.order_id, p.change.event_id, p.change.version, p.waiting_for)
+            for p in parked
+        ],
     )

@@ -412,6 +412,14 @@ class MongoReadModel:
                 ParkedChange(_change_from_parked(doc), doc["waitingFor"]) async for doc in found
             ]
 
+    async def parked_of(self, order_ids: Sequence[UUID]) -> list[ParkedChange]:
+        found = self._parked.find({"orderId": {"$in": [str(order) for order in order_ids]}})
+        with translate_unavailable(ReadModelUnavailable):
+            parked = [
+                ParkedChange(_change_from_parked(doc), doc["waitingFor"]) async for doc in found
+            ]
+        return sorted(parked, key=lambda p: (str(p.change.order_id), p.change.version))
+
     async def get(self, order_id: UUID) -> OrderView | None:
         document = await self._readable_document(order_id)
         return None if document is None else view_from_document(document)
