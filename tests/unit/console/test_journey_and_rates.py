@@ -8,7 +8,13 @@ from uuid import uuid4
 import pytest
 
 from order_platform.console.domain import CounterHistory, HopState, OrderFacts, journey
-from order_platform.console.domain.journey import end_to_end_ms, end_to_end_skew_ms
+from order_platform.console.domain.journey import (
+    ConsumerSide,
+    EventFacts,
+    end_to_end_ms,
+    end_to_end_skew_ms,
+    event_journey,
+)
 from order_platform.console.domain.rates import series_key
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -147,3 +153,28 @@ def test_no_negative_times_on_the_console_when_clocks_disagree() -> None:
     )
     assert end_to_end_ms(late) == 9.0
     assert end_to_end_skew_ms(late) is None
+
+
+def test_an_events_hops_say_parked_with_the_version_it_waits_for() -> None:
+    """A later event of an order: applied without a recorded time (the read model is past its
+    version), parked by the notifier until version 2 is notified."""
+    event = EventFacts(
+        3,
+        "OrderShipped",
+        uuid4(),
+        stored_at=T0,
+        published_at=T0 + timedelta(milliseconds=4),
+        projected=ConsumerSide(applied=True),
+        notified=ConsumerSide(waiting_for=2),
+    )
+
+    hops = event_journey(event)
+
+    assert [(h.name, h.state, h.waiting_for) for h in hops] == [
+        ("accepted", HopState.REACHED, None),
+        ("published", HopState.REACHED, None),
+        ("projected", HopState.REACHED, None),
+        ("notified", HopState.PARKED, 2),
+    ]
+    assert hops[1].latency_ms == 4.0
+    assert hops[2].at is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
@@ -19,9 +20,12 @@ from order_platform.console.application.orders import OrderTracker
 from order_platform.console.application.pipeline import PipelineMonitor, Targets
 from order_platform.console.application.ports import (
     DeadLetterSummary,
+    Parked,
+    ProjectedEvents,
     Projection,
     RedriveOutcome,
     Scrape,
+    SeenEvent,
     SeenOrder,
     ServiceUnavailable,
 )
@@ -35,6 +39,7 @@ READS, NOTIFICATIONS = "reads", "notifications"
 class FakeStream:
     def __init__(self, orders: Sequence[SeenOrder]) -> None:
         self.orders = list(orders)
+        self.changes: list[SeenEvent] = []
         self.status: str | None = None
 
     def recent(self, limit: int) -> list[SeenOrder]:
@@ -43,6 +48,15 @@ class FakeStream:
     def find(self, query: str) -> SeenOrder | None:
         return next((o for o in self.orders if query in (str(o.order_id), o.correlation_id)), None)
 
+    def events(self, order_id: UUID) -> list[SeenEvent]:
+        creations = [
+            SeenEvent(o.order_id, o.event_id, "OrderCreated", 1, o.created_at, o.published_at)
+            for o in self.orders
+            if o.order_id == order_id
+        ]
+        changes = [e for e in self.changes if e.order_id == order_id]
+        return sorted([*creations, *changes], key=lambda e: e.version)
+
 
 class FakeHops:
     def __init__(self) -> None:
@@ -50,6 +64,8 @@ class FakeHops:
         self.notified: dict[UUID, datetime] = {}
         self.read_service_down = False
         self.asked = 0
+        self.read_parked: dict[UUID, list[Parked]] = {}
+        self.notifier_parked: dict[UUID, list[Parked]] = {}
 
     async def projections(self, order_ids: Sequence[UUID]) -> dict[UUID, Projection]:
         self.asked += 1
@@ -59,6 +75,16 @@ class FakeHops:
 
     async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         return {i: self.notified[i] for i in event_ids if i in self.notified}
+
+    async def projected_events(self, order_id: UUID) -> ProjectedEvents:
+        if self.read_service_down:
+            raise ServiceUnavailable("connection refused")
+        projection = self.projected.get(order_id)
+        parked = {p.event_id: p for p in self.read_parked.get(order_id, [])}
+        return ProjectedEvents(projection.version if projection else None, parked)
+
+    async def parked_notifications(self, order_id: UUID) -> dict[UUID, Parked]:
+        return {p.event_id: p for p in self.notifier_parked.get(order_id, [])}
 
 
 class FakeDesk:
@@ -114,10 +140,21 @@ def attention() -> Attention:
 
 
 @pytest.fixture
+def streams() -> list[FakeStream]:
+    """The stream the client's console reads (one), for tests that add events to it."""
+    return []
+
+
+@pytest.fixture
 async def client(
-    order: SeenOrder, hops: FakeHops, desk: FakeDesk, attention: Attention
+    order: SeenOrder,
+    hops: FakeHops,
+    desk: FakeDesk,
+    attention: Attention,
+    streams: list[FakeStream],
 ) -> AsyncIterator[httpx.AsyncClient]:
     stream = FakeStream([order])
+    streams.append(stream)
     dead_letters = DeadLetterMonitor(desk, projection_group=READS, notification_group=NOTIFICATIONS)
     targets = Targets(["http://o"], ["http://r"], ["http://w"], "t", READS, NOTIFICATIONS)
 
@@ -220,6 +257,100 @@ async def test_a_dead_lettered_order_shows_failed_with_the_error(
 
     notified = found["hops"][3]
     assert (notified["state"], notified["error"]) == ("failed", "webhook said 400")
+
+
+def hop_states(event: dict[str, Any]) -> list[tuple[str, str, int | None]]:
+    return [(h["name"], h["state"], h["waitingFor"]) for h in event["hops"]]
+
+
+async def test_where_is_my_order_shows_each_event_of_the_order_with_its_four_hops(
+    client: httpx.AsyncClient, order: SeenOrder, hops: FakeHops, streams: list[FakeStream]
+) -> None:
+    confirmed = SeenEvent(order.order_id, uuid4(), "OrderConfirmed", 2, T0, T0)
+    shipped = SeenEvent(order.order_id, uuid4(), "OrderShipped", 3, T0, T0)
+    streams[0].changes = [confirmed, shipped]
+    hops.projected[order.order_id] = Projection(T0, order.created_at, order.event_id, version=3)
+    hops.notified |= {order.event_id: T0, confirmed.event_id: T0}
+
+    found = (await client.get("/api/orders/corr-1")).json()
+
+    assert [(e["eventType"], e["version"]) for e in found["events"]] == [
+        ("OrderCreated", 1),
+        ("OrderConfirmed", 2),
+        ("OrderShipped", 3),
+    ]
+    assert found["events"][1]["eventId"] == str(confirmed.event_id)
+    assert hop_states(found["events"][1]) == [
+        ("accepted", "reached", None),
+        ("published", "reached", None),
+        ("projected", "reached", None),
+        ("notified", "reached", None),
+    ]
+    assert [state for _, state, _ in hop_states(found["events"][2])] == [
+        "reached",
+        "reached",
+        "reached",
+        "pending",
+    ]
+    assert found["hops"] == found["events"][0]["hops"], "the creation's journey, as before"
+
+
+async def test_a_parked_event_shows_as_parked_with_the_version_it_waits_for(
+    client: httpx.AsyncClient,
+    order: SeenOrder,
+    hops: FakeHops,
+    desk: FakeDesk,
+    streams: list[FakeStream],
+) -> None:
+    """Version 2 was dead-lettered by the read side; version 3 waits for it on both sides."""
+    confirmed = SeenEvent(order.order_id, uuid4(), "OrderConfirmed", 2, T0, T0)
+    cancelled = SeenEvent(order.order_id, uuid4(), "OrderCancelled", 3, T0, T0)
+    streams[0].changes = [confirmed, cancelled]
+    hops.notified[confirmed.event_id] = T0
+    hops.projected[order.order_id] = Projection(T0, order.created_at, order.event_id, version=1)
+    hops.notified[order.event_id] = T0
+    hops.read_parked[order.order_id] = [Parked(cancelled.event_id, 3, 2)]
+    hops.notifier_parked[order.order_id] = [Parked(cancelled.event_id, 3, 2)]
+    desk.letters_by_group[READS].append(
+        DeadLetterSummary(READS, 0, 3, T0, "handler failed: boom", str(order.order_id), 0)
+    )
+    await client.post("/api/dead-letters/reads/redrive", json={"offsets": ["0:1"]})  # refreshes
+
+    found = (await client.get(f"/api/orders/{order.order_id}")).json()
+
+    creation, dead, parked = found["events"]
+    assert [h["state"] for h in creation["hops"]] == ["reached"] * 4
+    assert [(h["state"], h["error"]) for h in dead["hops"]][2:] == [
+        ("failed", "handler failed: boom"),
+        ("reached", None),
+    ]
+    assert (parked["eventType"], parked["version"]) == ("OrderCancelled", 3)
+    assert hop_states(parked) == [
+        ("accepted", "reached", None),
+        ("published", "reached", None),
+        ("projected", "parked", 2),
+        ("notified", "parked", 2),
+    ]
+
+
+async def test_an_event_known_only_as_parked_is_shown_by_its_version(
+    client: httpx.AsyncClient, order: SeenOrder, hops: FakeHops
+) -> None:
+    """Published before the console's window of the topic: the notifier still holds it."""
+    held = uuid4()
+    hops.projected[order.order_id] = Projection(T0, order.created_at, order.event_id, version=1)
+    hops.notifier_parked[order.order_id] = [Parked(held, 4, 3)]
+
+    found = (await client.get(f"/api/orders/{order.order_id}")).json()
+
+    (_, only_parked) = found["events"]
+    assert (only_parked["eventId"], only_parked["eventType"], only_parked["version"]) == (
+        str(held),
+        None,
+        4,
+    )
+    assert hop_states(only_parked)[3] == ("notified", "parked", 3)
+    assert hop_states(only_parked)[2] == ("projected", "pending", None)
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """Where is my order, and the recent ones: the topic says accepted and published, the read
 service when it was projected, the worker when it was notified, the dead letters why not.
+A search shows every event of the order (created, confirmed, shipped, cancelled) with its four
+hops; an event a consumer parked shows as parked, with the version it waits for.
 
 Hop times of recent orders are asked for in one request per service per refresh, for the
 orders still pending only: an order whose hops are all reached is never asked about again.
@@ -21,14 +23,20 @@ from order_platform.console.application.dead_letters import DeadLetterMonitor
 from order_platform.console.application.ports import (
     HopSources,
     OrderStream,
+    Parked,
     Projection,
+    SeenEvent,
     SeenOrder,
 )
 from order_platform.console.domain.journey import (
+    ConsumerSide,
+    EventFacts,
     Hop,
+    HopState,
     OrderFacts,
     end_to_end_ms,
     end_to_end_skew_ms,
+    event_journey,
     journey,
 )
 from order_platform.contracts.errors import Unavailable
@@ -99,14 +107,95 @@ class OrderTracker:
         return rows
 
     async def find(self, query: str) -> Json | None:
-        """The journey of the order with this id or correlation id; None if nobody knows it."""
+        """The journey of the order with this id or correlation id, each of its events with its
+        hops; None if nobody knows it."""
+        found = await self._find_creation(query)
+        if found is None:
+            return None
+        body, creation = found
+        body["events"] = [
+            {
+                "eventId": str(event.event_id) if event.event_id else None,
+                "eventType": event.event_type,
+                "version": event.version,
+                "hops": [hop_json(hop) for hop in event_journey(event)],
+            }
+            for event in await self._events(creation)
+        ]
+        body["unavailable"] = dict(self.unavailable)
+        return body
+
+    async def _events(self, creation: OrderFacts) -> list[EventFacts]:
+        """The creation as its journey has it, then every other event the topic window, the read
+        side or the notifier knows of, by version."""
+        order_id = creation.order_id
+        projected, notifier_parked_or_none = await asyncio.gather(
+            self._ask("read-service", self._hops.projected_events(order_id)),
+            self._ask("notification-service", self._hops.parked_notifications(order_id)),
+        )
+        projected_version = projected.version if projected is not None else None
+        read_parked: dict[UUID, Parked] = projected.parked if projected is not None else {}
+        notifier_parked: dict[UUID, Parked] = notifier_parked_or_none or {}
+        seen: dict[int, SeenEvent] = {e.version: e for e in self._stream.events(order_id)}
+        changes = [e.event_id for version, e in seen.items() if version > 1]
+        changes += [p.event_id for p in [*read_parked.values(), *notifier_parked.values()]]
+        notified: dict[UUID, datetime] = {}
+        if changes:
+            asked_notified = await self._ask(
+                "notification-service", self._hops.notifications(list(dict.fromkeys(changes)))
+            )
+            notified = asked_notified or {}
+        creation_seen = seen.get(1)
+        events = [
+            EventFacts(
+                1,
+                "OrderCreated",
+                creation_seen.event_id if creation_seen else None,
+                stored_at=creation.accepted_at,
+                published_at=creation.published_at,
+                projected=ConsumerSide(
+                    at=creation.projected_at,
+                    applied=creation.projected_at is None and projected_version is not None,
+                    error=creation.projection_error,
+                ),
+                notified=ConsumerSide(at=creation.notified_at, error=creation.notification_error),
+            )
+        ]
+        parked_ids = {p.version: p.event_id for p in read_parked.values()}
+        parked_ids.update({p.version: p.event_id for p in notifier_parked.values()})
+        versions = sorted((set(seen) | set(parked_ids)) - {1})
+        for version in versions:
+            event = seen.get(version)
+            event_id = event.event_id if event else parked_ids[version]
+            read, notifier = read_parked.get(event_id), notifier_parked.get(event_id)
+            events.append(
+                EventFacts(
+                    version,
+                    event.event_type if event else None,
+                    event_id,
+                    stored_at=event.occurred_at if event else None,
+                    published_at=event.published_at if event else None,
+                    projected=ConsumerSide(
+                        applied=projected_version is not None and projected_version >= version,
+                        waiting_for=read.waiting_for if read else None,
+                    ),
+                    notified=ConsumerSide(
+                        at=notified.get(event_id),
+                        waiting_for=notifier.waiting_for if notifier else None,
+                    ),
+                )
+            )
+        return _with_dead_letters(events, creation)
+
+    async def _find_creation(self, query: str) -> tuple[Json, OrderFacts] | None:
         query = query.strip()
         seen = self._stream.find(query)
         if seen is not None:
             if not self._known.get(seen.order_id, Known()).complete:
                 await self._learn([seen])
             facts = self._facts(seen, self._known.get(seen.order_id, Known()))
-            return self._journey_json(facts, seen.correlation_id, seen.event_id, on_topic=True)
+            body = self._journey_json(facts, seen.correlation_id, seen.event_id, on_topic=True)
+            return body, facts
         try:
             order_id = UUID(query)
         except ValueError:
@@ -126,7 +215,7 @@ class OrderTracker:
                 projection_error=failure.projection,
                 notification_error=failure.notification,
             )
-            return self._journey_json(facts, None, None, on_topic=False)
+            return self._journey_json(facts, None, None, on_topic=False), facts
         notified = None
         with contextlib.suppress(Unavailable):
             notified = (await self._hops.notifications([projection.event_id])).get(
@@ -140,7 +229,7 @@ class OrderTracker:
             notified_at=notified,
             notification_error=failure.notification,
         )
-        return self._journey_json(facts, None, projection.event_id, on_topic=False)
+        return self._journey_json(facts, None, projection.event_id, on_topic=False), facts
 
     def _journey_json(
         self,
@@ -205,6 +294,31 @@ class OrderTracker:
         return answer
 
 
+def _with_dead_letters(events: list[EventFacts], creation: OrderFacts) -> list[EventFacts]:
+    """The order's dead letter on each side is its first event there neither applied nor
+    parked (the creation's journey has its own): what the later ones, parked, wait for."""
+    marked = list(events)
+    creation_hops = {hop.name: hop.state for hop in event_journey(events[0])}
+    if creation.projection_error and creation_hops["projected"] is HopState.REACHED:
+        index = _first_open([event.projected for event in marked])
+        if index is not None:
+            side = replace(marked[index].projected, error=creation.projection_error)
+            marked[index] = replace(marked[index], projected=side)
+    if creation.notification_error and creation_hops["notified"] is HopState.REACHED:
+        index = _first_open([event.notified for event in marked])
+        if index is not None:
+            side = replace(marked[index].notified, error=creation.notification_error)
+            marked[index] = replace(marked[index], notified=side)
+    return marked
+
+
+def _first_open(sides: list[ConsumerSide]) -> int | None:
+    for index, side in enumerate(sides):
+        if index and side.at is None and not side.applied and side.waiting_for is None:
+            return index
+    return None
+
+
 def hop_json(hop: Hop) -> Json:
     return {
         "name": hop.name,
@@ -214,6 +328,7 @@ def hop_json(hop: Hop) -> Json:
         "latencyMs": hop.latency_ms,
         "skewMs": hop.skew_ms,
         "error": hop.error,
+        "waitingFor": hop.waiting_for,
     }
 
 

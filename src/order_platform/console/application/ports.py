@@ -58,6 +58,19 @@ class SeenOrder:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class SeenEvent:
+    """Any event of an order as read from the topic; `published_at` is the record's timestamp,
+    `occurred_at` the write model's (createdAt for a creation)."""
+
+    order_id: UUID
+    event_id: UUID
+    event_type: str
+    version: int
+    occurred_at: datetime
+    published_at: datetime
+
+
 class OrderStream(Protocol):
     """The latest orders on the topic (a bounded window)."""
 
@@ -66,6 +79,10 @@ class OrderStream(Protocol):
         ...
 
     def find(self, order_or_correlation_id: str) -> SeenOrder | None: ...
+
+    def events(self, order_id: UUID) -> list[SeenEvent]:
+        """The order's events in the window, by version (the first publish of each)."""
+        ...
 
     @property
     def status(self) -> str | None:
@@ -78,6 +95,25 @@ class Projection:
     projected_at: datetime | None
     created_at: datetime
     event_id: UUID
+    version: int | None = None  # the order's version in the read model; None: not said
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedEvents:
+    """The order's version in the read model (None: not projected, or not said) and the events
+    the read side parked, by event id."""
+
+    version: int | None = None
+    parked: dict[UUID, Parked] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """An event a consumer holds until version `waiting_for` of its order is applied."""
+
+    event_id: UUID
+    version: int
+    waiting_for: int
 
 
 class HopSources(Protocol):
@@ -89,6 +125,14 @@ class HopSources(Protocol):
 
     async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         """Raises `Unavailable`."""
+        ...
+
+    async def projected_events(self, order_id: UUID) -> ProjectedEvents:
+        """How far the read side got with the order; raises `Unavailable`."""
+        ...
+
+    async def parked_notifications(self, order_id: UUID) -> dict[UUID, Parked]:
+        """The notifier's parked events of the order; raises `Unavailable`."""
         ...
 
 

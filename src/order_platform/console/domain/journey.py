@@ -1,4 +1,5 @@
-"""Where an order is: its four hops, each reached (with its time), pending or failed.
+"""Where an order is: each of its events with four hops, each reached (with its time where
+known), pending, parked (it waits for a missing version of its order) or failed.
 
 accepted (the write model has it) -> published (the broker has the event) -> projected
 (readable) and notified, the last two in parallel after publishing. A hop's latency is
@@ -20,7 +21,7 @@ from uuid import UUID
 
 # Who stamped each hop's time.
 CLOCKS = {
-    "accepted": "order service (the order's createdAt)",
+    "accepted": "order service (the order's createdAt, or the event's occurredAt)",
     "published": "Kafka record timestamp (the relay's clock, or the broker's)",
     "projected": "read service",
     "notified": "notification worker",
@@ -30,6 +31,7 @@ CLOCKS = {
 class HopState(StrEnum):
     REACHED = "reached"
     PENDING = "pending"
+    PARKED = "parked"  # the consumer holds it until the version it waits for is applied
     FAILED = "failed"
 
 
@@ -42,6 +44,7 @@ class Hop:
     error: str | None = None
     # The hop's clock reads this much earlier than the previous hop's: no latency to show.
     skew_ms: float | None = None
+    waiting_for: int | None = None  # parked: the version of the order it waits for
 
     @property
     def clock(self) -> str:
@@ -67,6 +70,53 @@ def journey(facts: OrderFacts) -> list[Hop]:
     projected = _hop("projected", facts.projected_at, facts.published_at, facts.projection_error)
     notified = _hop("notified", facts.notified_at, facts.published_at, facts.notification_error)
     return [accepted, published, projected, notified]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSide:
+    """What one consumer (the projection, the notifier) says of one event."""
+
+    at: datetime | None = None  # when it was applied, where the consumer records it
+    applied: bool = False  # applied, time unknown (e.g. the read model is past its version)
+    waiting_for: int | None = None  # parked, waiting for this version
+    error: str | None = None  # its dead letter
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    """One event of an order (created, confirmed, shipped, cancelled) and its hops."""
+
+    version: int
+    event_type: str | None  # None: known only as parked by a consumer
+    event_id: UUID | None
+    stored_at: datetime | None = None  # the write model's createdAt or the event's occurredAt
+    published_at: datetime | None = None
+    projected: ConsumerSide = ConsumerSide()
+    notified: ConsumerSide = ConsumerSide()
+
+
+def event_journey(facts: EventFacts) -> list[Hop]:
+    accepted = _hop("accepted", facts.stored_at, None, None)
+    if facts.published_at is None and (facts.projected.applied or facts.notified.applied):
+        published = Hop("published", HopState.REACHED)  # consumed, so published: time unknown
+    else:
+        published = _hop("published", facts.published_at, facts.stored_at, None)
+    return [
+        accepted,
+        published,
+        _consumed("projected", facts.projected, facts.published_at),
+        _consumed("notified", facts.notified, facts.published_at),
+    ]
+
+
+def _consumed(name: str, side: ConsumerSide, published_at: datetime | None) -> Hop:
+    if side.at is not None or side.error is not None:
+        return _hop(name, side.at, published_at, side.error)
+    if side.applied:
+        return Hop(name, HopState.REACHED)
+    if side.waiting_for is not None:
+        return Hop(name, HopState.PARKED, waiting_for=side.waiting_for)
+    return Hop(name, HopState.PENDING)
 
 
 def end_to_end_ms(facts: OrderFacts) -> float | None:

@@ -13,15 +13,24 @@ from uuid import UUID
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from order_platform.console.application.ports import Projection, Scrape, ServiceUnavailable
+from order_platform.console.application.ports import (
+    Parked,
+    ProjectedEvents,
+    Projection,
+    Scrape,
+    ServiceUnavailable,
+)
 from order_platform.console.domain.rates import SeriesKey, series_key
 from order_platform.contracts.hop_times import (
     EVENT_ID_PARAMETER,
     NOTIFICATIONS_PATH,
     ORDER_ID_PARAMETER,
     PROJECTIONS_PATH,
+    ParkedHop,
     notifications_of,
+    notifications_parked_of,
     projections_of,
+    projections_parked_of,
 )
 
 
@@ -77,9 +86,24 @@ class HttpServices:
             f"{self._read}{PROJECTIONS_PATH}", [(ORDER_ID_PARAMETER, str(i)) for i in order_ids]
         )
         return {
-            order: Projection(hop.projected_at, hop.created_at, hop.event_id)
+            order: Projection(hop.projected_at, hop.created_at, hop.event_id, hop.version)
             for order, hop in projections_of(answer).items()
         }
+
+    async def projected_events(self, order_id: UUID) -> ProjectedEvents:
+        answer = await self._get(
+            f"{self._read}{PROJECTIONS_PATH}", [(ORDER_ID_PARAMETER, str(order_id))]
+        )
+        projection = projections_of(answer).get(order_id)
+        return ProjectedEvents(
+            projection.version if projection else None, _parked(projections_parked_of(answer))
+        )
+
+    async def parked_notifications(self, order_id: UUID) -> dict[UUID, Parked]:
+        answer = await self._get(
+            f"{self._notification}{NOTIFICATIONS_PATH}", [(ORDER_ID_PARAMETER, str(order_id))]
+        )
+        return _parked(notifications_parked_of(answer))
 
     async def notifications(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         answer = await self._get(
@@ -99,6 +123,10 @@ class HttpServices:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _parked(hops: Sequence[ParkedHop]) -> dict[UUID, Parked]:
+    return {hop.event_id: Parked(hop.event_id, hop.version, hop.waiting_for) for hop in hops}
 
 
 def _why(error: Exception) -> str:

@@ -1,11 +1,12 @@
-"""The latest orders on the topic, read by a client of the console's own.
+"""The latest orders on the topic, and their events, read by a client of the console's own.
 
 No consumer group: the console commits nothing and disturbs no group; it assigns itself every
 partition and starts `kept / partitions` records before each end, so that the recent orders
 show at once. Memory is bounded: the newest `kept` orders by record timestamp (trimmed once a
 tenth more have come, since partitions are read in no global order), indexed by order id and
-by correlation id. The record's timestamp is the published hop: set by the relay's producer when
-it sends (CreateTime), just before the broker's acknowledgement.
+by correlation id; the events of as many orders (created, confirmed, shipped, cancelled), the
+first publish of each version. The record's timestamp is the published hop: set by the relay's
+producer when it sends (CreateTime), just before the broker's acknowledgement.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from order_platform.building_blocks.kafka.partitions import partitions_of
-from order_platform.console.application.ports import SeenOrder
+from order_platform.console.application.ports import SeenEvent, SeenOrder
 from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.contracts.order_events import read_order_event
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +36,7 @@ class KafkaOrderStream:
         self._topic = topic
         self._kept = kept
         self._orders: OrderedDict[UUID, SeenOrder] = OrderedDict()
+        self._events: OrderedDict[UUID, dict[int, SeenEvent]] = OrderedDict()
         self._by_correlation: dict[str, UUID] = {}
         self._status: str | None = "not connected to Kafka yet"
 
@@ -56,11 +59,31 @@ class KafkaOrderStream:
         except ValueError:
             return None
 
+    def events(self, order_id: UUID) -> list[SeenEvent]:
+        return [seen for _, seen in sorted(self._events.get(order_id, {}).items())]
+
     def remember(self, record: ConsumerRecord[bytes, bytes]) -> None:
         try:
-            event = OrderCreatedV1.from_json(record.value or b"")
+            any_event = read_order_event(record.value or b"")
         except InvalidEvent:
             return  # poison is the consumers' business (and the dead letters' panel)
+        published_at = datetime.fromtimestamp(record.timestamp / 1000, UTC)
+        self._remember_event(
+            any_event.order_id,
+            SeenEvent(
+                order_id=any_event.order_id,
+                event_id=any_event.event_id,
+                event_type=any_event.event_type,
+                version=any_event.order_version,
+                occurred_at=any_event.created_at
+                if isinstance(any_event, OrderCreatedV1)
+                else any_event.occurred_at,
+                published_at=published_at,
+            ),
+        )
+        if not isinstance(any_event, OrderCreatedV1):
+            return
+        event = any_event
         correlation = next(
             (v.decode(errors="replace") for k, v in record.headers if k == CORRELATION_HEADER),
             None,
@@ -72,7 +95,7 @@ class KafkaOrderStream:
             customer_name=event.customer_name,
             total_amount=f"{event.total_amount:.2f}",
             created_at=event.created_at,
-            published_at=datetime.fromtimestamp(record.timestamp / 1000, UTC),
+            published_at=published_at,
             partition=record.partition,
             offset=record.offset,
         )
@@ -83,6 +106,13 @@ class KafkaOrderStream:
             self._by_correlation[correlation] = seen.order_id
         if len(self._orders) > self._kept + max(self._kept // 10, 1):
             self._trim()
+
+    def _remember_event(self, order_id: UUID, seen: SeenEvent) -> None:
+        known = self._events.setdefault(order_id, {})
+        known.setdefault(seen.version, seen)  # a duplicate publish: the first is the hop
+        self._events.move_to_end(order_id)
+        while len(self._events) > self._kept:
+            self._events.popitem(last=False)
 
     def _trim(self) -> None:
         newest = self.recent(self._kept)

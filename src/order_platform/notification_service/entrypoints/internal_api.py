@@ -45,14 +45,16 @@ internal_router = APIRouter(tags=["internal"], include_in_schema=False)
 @internal_router.get(NOTIFICATIONS_PATH, response_model=None)
 async def notifications(
     api: Annotated[NotificationServiceApi, Depends(current_api)],
-    event_id: Annotated[list[UUID], Query(alias=EVENT_ID_PARAMETER, max_length=MAX_IDS)],
+    event_id: Annotated[
+        list[UUID] | None, Query(alias=EVENT_ID_PARAMETER, max_length=MAX_IDS)
+    ] = None,
     order_id: Annotated[
         list[UUID] | None, Query(alias=ORDER_ID_PARAMETER, max_length=MAX_IDS)
     ] = None,
 ) -> object:
     """The format of `contracts.hop_times`."""
-    orders = list(dict.fromkeys(order_id or []))
-    found = await api.sent_times.sent_at(list(dict.fromkeys(event_id)))
+    events, orders = list(dict.fromkeys(event_id or [])), list(dict.fromkeys(order_id or []))
+    found = await api.sent_times.sent_at(events) if events else {}
     progress = await asyncio.gather(*map(api.orders.progress, orders))
     parked = [
         ParkedHop(order, notification.event_id, version, known.waiting_for)

@@ -76,10 +76,13 @@
   function hopChip(hop, withTimes) {
     // A hop stamped earlier than the one it follows has no latency: the two clocks disagree.
     const after = hop.latencyMs !== null ? ` +${ms(hop.latencyMs)}` : hop.skewMs !== null ? ` (clocks ${ms(hop.skewMs)} apart)` : "";
-    const label = hop.state === "reached" ? `${hop.name}${after}` : `${hop.name}: ${hop.state}`;
-    const title = hop.error || (hop.at ? `${hop.at} by the ${hop.clock} clock` : "");
+    // A parked event waits for a missing version of its order (redriven or late): not dead.
+    const waits = hop.waitingFor !== null && hop.waitingFor !== undefined ? `waits for version ${hop.waitingFor}` : "";
+    const label = hop.state === "reached" ? `${hop.name}${after}` : hop.state === "parked" ? `${hop.name}: parked, ${waits}` : `${hop.name}: ${hop.state}`;
+    const title = hop.error || (hop.at ? `${hop.at} by the ${hop.clock} clock` : waits);
     const chip = el("span", { class: `hop ${hop.state}`, "data-hop": hop.name, "data-state": hop.state, title }, label);
-    if (withTimes) chip.append(el("small", {}, hop.at ? time(hop.at) : hop.error || "not yet"));
+    if (hop.waitingFor !== null && hop.waitingFor !== undefined) chip.setAttribute("data-waiting-for", String(hop.waitingFor));
+    if (withTimes) chip.append(el("small", {}, hop.at ? time(hop.at) : hop.error || waits || (hop.state === "reached" ? "time not recorded" : "not yet")));
     return chip;
   }
 
@@ -141,13 +144,20 @@
       const response = await fetch(`/api/orders/${encodeURIComponent(current)}`);
       const body = await response.json();
       if (!response.ok) { box.replaceChildren(el("p", { class: "note" }, body.detail)); return; }
-      settled = body.endToEndMs !== null || body.endToEndSkewMs !== null;
+      // Settled once every event is through and the order's life is over; until then a later
+      // event (a confirmation, a release from parking) may still come.
+      const events = body.events || [];
+      const last = events[events.length - 1];
+      settled = events.every((e) => e.hops.every((hop) => hop.state === "reached")) && !!last && ["OrderShipped", "OrderCancelled"].includes(last.eventType);
       const notes = [];
       if (!body.seenOnTopic) notes.push("not among the console's latest orders on the topic: publish time unknown");
       for (const [service, why] of Object.entries(body.unavailable)) notes.push(`${service} unavailable: ${why}`);
       box.replaceChildren(
         el("p", {}, "order ", el("span", { class: "id", "data-field": "order-id" }, body.orderId), body.correlationId ? ` · correlation ${body.correlationId}` : "", ` · end to end ${endToEnd(body)}`),
-        el("div", { class: "hops" }, ...body.hops.map((hop) => hopChip(hop, true))),
+        el("table", { class: "events" }, el("tr", {}, el("th", {}, "version"), el("th", {}, "event"), el("th", {}, "hops")),
+          ...events.map((event) => el("tr", { "data-version": String(event.version), "data-event-type": event.eventType || "" },
+            el("td", {}, event.version), el("td", { title: event.eventId || "" }, event.eventType || "(known only as parked)"),
+            el("td", {}, el("div", { class: "hops" }, ...event.hops.map((hop) => hopChip(hop, true))))))),
         ...notes.map((note) => el("p", { class: "note" }, note)));
     } catch (error) {
       box.replaceChildren(el("p", { class: "error" }, `console unavailable: ${error}`));
