@@ -16,7 +16,7 @@ import structlog
 from fastapi import FastAPI
 
 from order_platform.building_blocks.http.service_app import Started
-from order_platform.building_blocks.kafka.order_created_consumer import order_events_consumer
+from order_platform.building_blocks.kafka.order_events_consumer import order_events_consumer
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
 from order_platform.notification_service.application.notify_customer import (

@@ -23,7 +23,7 @@ from order_platform.building_blocks.auth.bearer_auth import (
     authenticator_from,
 )
 from order_platform.building_blocks.http.service_app import Started
-from order_platform.building_blocks.kafka.order_created_consumer import order_events_consumer
+from order_platform.building_blocks.kafka.order_events_consumer import order_events_consumer
 from order_platform.building_blocks.mongo.client import new_client
 from order_platform.building_blocks.runtime.health import Readiness
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor

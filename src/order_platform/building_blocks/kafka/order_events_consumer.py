@@ -1,13 +1,10 @@
-"""A consumer of the order events, wired the same way in every consuming service: every
-event of an order's life (`order_events_consumer`), or `OrderCreated` v1 alone
-(`order_created_consumer`, for a service that knows no other)."""
+"""A consumer of every order event (`OrderCreated`, `OrderConfirmed`, `OrderShipped`,
+`OrderCancelled`), wired the same way in every consuming service."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, Unpack
+from typing import Unpack
 
 from order_platform.building_blocks.kafka.consumer import (
     BatchHandler,
@@ -19,18 +16,13 @@ from order_platform.building_blocks.kafka.dead_letters import DeadLetterPublishe
 from order_platform.building_blocks.runtime.health import Check
 from order_platform.building_blocks.runtime.settings import ServiceSettings
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
-from order_platform.contracts import InvalidEvent, OrderCreatedV1
+from order_platform.contracts import InvalidEvent
 from order_platform.contracts.order_events import OrderEventV1, read_order_event
 
 
-class _Event(Protocol):
-    @property
-    def occurred_at(self) -> datetime: ...
-
-
 @dataclass(frozen=True, slots=True)
-class OrderCreatedConsumer[E: _Event]:
-    runner: ConsumerRunner[E]
+class OrderEventsConsumer:
+    runner: ConsumerRunner[OrderEventV1]
     dead_letters: DeadLetterPublisher  # to close after the runner stopped
 
     def supervise(self, supervisor: TaskSupervisor, name: str) -> Check:
@@ -51,29 +43,7 @@ def order_events_consumer(
     handle: BatchHandler[OrderEventV1],
     max_batch: int,
     **retry: Unpack[RetryOptions],
-) -> OrderCreatedConsumer[OrderEventV1]:
-    return _consumer(settings, group_id, read_order_event, handle, max_batch, **retry)
-
-
-def order_created_consumer(
-    settings: ServiceSettings,
-    *,
-    group_id: str,
-    handle: BatchHandler[OrderCreatedV1],
-    max_batch: int,
-    **retry: Unpack[RetryOptions],
-) -> OrderCreatedConsumer[OrderCreatedV1]:
-    return _consumer(settings, group_id, OrderCreatedV1.from_json, handle, max_batch, **retry)
-
-
-def _consumer[E: _Event](
-    settings: ServiceSettings,
-    group_id: str,
-    decode: Callable[[bytes], E],
-    handle: BatchHandler[E],
-    max_batch: int,
-    **retry: Unpack[RetryOptions],
-) -> OrderCreatedConsumer[E]:
+) -> OrderEventsConsumer:
     dead_letters = DeadLetterPublisher(
         settings.kafka_bootstrap_servers,
         group_id,
@@ -91,10 +61,10 @@ def _consumer[E: _Event](
     )
     runner = ConsumerRunner(
         config,
-        decode=decode,
+        decode=read_order_event,
         handle=handle,
         dead_letters=dead_letters,
         invalid=InvalidEvent,
         occurred_at=lambda event: event.occurred_at,
     )
-    return OrderCreatedConsumer(runner, dead_letters)
+    return OrderEventsConsumer(runner, dead_letters)
