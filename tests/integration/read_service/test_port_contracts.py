@@ -135,6 +135,17 @@ async def test_a_redelivery_makes_an_order_readable_whose_first_batch_was_never_
     )
 
 
+async def test_a_batch_names_the_orders_it_stored_first_not_those_it_found_stored(
+    read_model: ReadModel,
+) -> None:
+    known, new = view(), view()
+    await read_model.apply([known])
+
+    batch = await read_model.stage([known, new, view(order_id=new.id, name="Someone else")])
+
+    assert list(batch.stored) == [new]
+
+
 async def test_a_readable_order_stays_readable_while_a_redelivery_is_staged(
     read_model: ReadModel,
 ) -> None:
@@ -812,6 +823,24 @@ async def test_a_cache_that_is_away_misses_and_never_raises(subject: CacheUnderT
     subject.away()
     assert await cache.get_order(earlier.id) == earlier
     assert await cache.get_order(placed.id) is None
+    subject.back()
+
+
+async def test_orders_added_are_found_and_never_cover_what_is_kept(
+    subject: CacheUnderTest,
+) -> None:
+    cache, placed, other = subject.cache, view(name="Zoë 李"), view()
+    confirmed = replace(placed, status="confirmed", version=2, updated_at=T0)
+    await cache.replace_order(confirmed)  # kept before the late addition
+
+    await cache.add_orders([placed, other])
+    await cache.add_orders([])
+
+    assert await cache.get_order(placed.id) == confirmed
+    assert await cache.get_order(other.id) == other
+    subject.away()
+    await cache.add_orders([view()])  # best effort: no error (the order may land late)
+    assert await cache.get_order(other.id) is None  # a miss while away
     subject.back()
 
 

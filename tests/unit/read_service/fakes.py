@@ -42,14 +42,16 @@ class FakeReadModel:
 
     async def stage(self, views: Sequence[OrderView]) -> Staged:
         self._check_available()
-        staged = Staged(f"batch-{next(self._batches)}")
-        listed = self._staged[staged.batch_id] = set()
+        batch_id, first_stored = f"batch-{next(self._batches)}", []
+        listed = self._staged[batch_id] = set()
         for view in views:
+            if view.id not in self.orders:
+                first_stored.append(view)
             stored = self.orders.setdefault(view.id, view)
             self.projected_times.setdefault(view.id, datetime.now(UTC))
             if stored.event_id == view.event_id:  # another event for the order changes nothing
                 listed.add(view.id)
-        return staged
+        return Staged(batch_id, first_stored)
 
     async def reveal(self, staged: Staged) -> None:
         self._check_available()
@@ -299,6 +301,11 @@ class FakeViewCache:
     async def put_order(self, view: OrderView) -> None:
         if self._reachable() or view.final:
             self._keep_newer(view)
+
+    async def add_orders(self, views: Sequence[OrderView]) -> None:
+        if self._reachable():
+            for view in views:
+                self._state.orders.setdefault((self.scope, view.id), view)
 
     async def replace_order(self, view: OrderView) -> None:
         if not self._reachable():

@@ -260,3 +260,35 @@ async def test_a_change_waits_for_the_cache_rather_than_leave_it_older() -> None
     await project([], [confirm])  # the consumer's retry of the batch
     assert (await GetOrder(generations, cache)(order.id) or order).status == "confirmed"
     assert (await model.get(order.id) or order).status == "confirmed"
+
+
+async def test_a_projected_orders_first_read_is_a_cache_hit() -> None:
+    model, cache = FakeReadModel(), FakeViewCache()
+    generations = FakeReadModelGenerations(model)
+
+    await ProjectOrders(generations, cache)([order := view()])
+
+    assert await GetOrder(generations, cache)(order.id) == order
+    assert model.reads == 0
+
+
+async def test_a_redelivered_creation_never_puts_a_changed_order_back_as_placed() -> None:
+    model = FakeReadModel()
+    generations = FakeReadModelGenerations(model)
+    await ProjectOrders(generations, FakeViewCache())([order := view()], [change(order, 2)])
+    cache = FakeViewCache()  # what was cached has expired
+
+    await ProjectOrders(generations, cache)([order])  # the creation delivered again
+
+    assert cache.orders == {}
+    assert (await GetOrder(generations, cache)(order.id) or order).status == "confirmed"
+
+
+async def test_during_a_rebuild_only_the_live_generations_new_orders_are_cached() -> None:
+    generations, cache = FakeReadModelGenerations(), FakeViewCache()
+    generations.pointer = Generations("", building="g1")
+
+    await ProjectOrders(generations, cache)([order := view()])
+
+    assert cache.scoped("").orders == {order.id: order}
+    assert cache.scoped("g1").orders == {}

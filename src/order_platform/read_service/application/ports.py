@@ -31,6 +31,9 @@ class Staged:
     """Orders a `ReadModel` has stored and listed, not yet readable by id (`reveal`)."""
 
     batch_id: str
+    # The orders this batch stored first (not those a redelivery found stored): nothing newer
+    # of them can exist yet, so a cache may take them without asking the model again.
+    stored: Sequence[OrderView] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,11 @@ class ViewCache(Protocol):
 
     async def put_order(self, view: OrderView) -> None:
         """Keep the order as a reader found it, unless a newer version of it is kept."""
+        ...
+
+    async def add_orders(self, views: Sequence[OrderView]) -> None:
+        """Keep orders just stored for the first time (their first reads then find them here),
+        each unless anything of it is kept already; best effort, in one round trip."""
         ...
 
     async def replace_order(self, view: OrderView) -> None:

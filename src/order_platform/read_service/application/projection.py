@@ -34,6 +34,10 @@ class ProjectOrders:
             await self.cache.invalidate_lists()
             for model, batch in zip(models, staged, strict=True):
                 await model.reveal(batch)
+            # First reads are the slow ones (a miss, the model, a put): the live generation's
+            # new orders go to the cache now. A redelivery's are not among them, so an order
+            # changed since is never put back as it was placed.
+            await self.cache.scoped(generations.active).add_orders(staged[0].stored)
         # Changes the same way, after the creations they may have waited for (parked); and
         # before an order reads as changed by id, the cache holds it so: no reader is served
         # its older version after that, from Redis or from MongoDB.

@@ -157,10 +157,11 @@ class MongoReadModel:
         await self.reveal(await self.stage(views))
 
     async def stage(self, views: Sequence[OrderView]) -> Staged:
-        staged = Staged(uuid.uuid4().hex)
+        batch_id = uuid.uuid4().hex
         first_per_order = list({view.id: view for view in reversed(views)}.values())
         with translate_unavailable(ReadModelUnavailable):
-            stored_before = await self._insert_new(first_per_order, staged.batch_id)
+            stored_before = await self._insert_new(first_per_order, batch_id)
+            staged = Staged(batch_id, [v for v in first_per_order if v not in stored_before])
             # Already stored: list it only if it is the very event stored (a redelivery after a
             # crash between the two writes); a different event for the same order changes nothing.
             stored = await asyncio.gather(
