@@ -117,10 +117,13 @@ def upcast(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
+_JSON_OBJECT: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
+
+
 def read_order_event(value: bytes | str) -> OrderEventV1:
     """Any order event from a message value; any failure is an `InvalidEvent`."""
     try:
-        message = TypeAdapter(dict[str, Any]).validate_json(value)
+        message = _JSON_OBJECT.validate_json(value)
         return _ANY_EVENT.validate_python(upcast(message), by_alias=True)
     except ValidationError as error:
         raise InvalidEvent(describe(error)) from error

@@ -13,17 +13,15 @@ The client retries a command whose reply timed out; a retried claim can then fin
 first try's claim, which is still this attempt's (not another one in flight).
 
 Claims and records issued in the same event-loop turn (a batch's notifications run
-concurrently) travel as one pipeline: one round trip per batch instead of one per event, each
-command keeping its own answer or error.
+concurrently) travel as one pipeline (`TurnPipeline`): one round trip per batch instead of one
+per event, each command keeping its own answer or error.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -39,6 +37,7 @@ from order_platform.notification_service.application.ports import (
     LedgerUnavailable,
     Recorded,
 )
+from order_platform.notification_service.infrastructure.redis_coalescing import TurnPipeline
 
 SENT = b"sent"
 PENDING = b"pending:"
@@ -68,51 +67,6 @@ def new_redis_client(url: str, *, timeout_seconds: float) -> Redis:
     )
 
 
-class SetCoalescer:
-    """`SET`s issued in one event-loop turn go out together, as one non-transactional
-    pipeline; a connection error fails them all, a command's own error only that command."""
-
-    def __init__(self, client: Redis) -> None:
-        self._client = client
-        self._queued: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    async def set(self, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Any] = loop.create_future()
-        self._queued.append((args, kwargs, answer))
-        if len(self._queued) == 1:
-            task = loop.create_task(self._send())
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-        return await answer
-
-    async def _send(self) -> None:
-        await asyncio.sleep(0)  # the rest of this turn's callers queue meanwhile
-        batch, self._queued = self._queued, []
-        pipeline = self._client.pipeline(transaction=False)
-        for args, kwargs, _ in batch:
-            pipeline.set(*args, **kwargs)
-        try:
-            results = await pipeline.execute(raise_on_error=False)
-        except Exception as error:
-            for _, _, answer in batch:
-                if not answer.done():
-                    answer.set_exception(error)
-            return
-        except BaseException:  # cancelled: so are the callers' answers
-            for _, _, answer in batch:
-                answer.cancel()
-            raise
-        for (_, _, answer), result in zip(batch, results, strict=True):
-            if answer.done():
-                continue  # its caller was cancelled
-            if isinstance(result, BaseException):
-                answer.set_exception(result)
-            else:
-                answer.set_result(result)
-
-
 class RedisNotificationLedger:
     def __init__(
         self, client: Redis, *, key_prefix: str, claim_for: timedelta, keep_sent_for: timedelta
@@ -122,7 +76,7 @@ class RedisNotificationLedger:
         self._claim_ms = int(claim_for.total_seconds() * 1000)
         self._keep_ms = int(keep_sent_for.total_seconds() * 1000)
         self._release = client.register_script(_RELEASE_SCRIPT)
-        self._sets = SetCoalescer(client)
+        self._pipelined = TurnPipeline(client)
 
     def key(self, event_id: UUID) -> str:
         return f"{self._prefix}:event:{event_id}"
@@ -131,8 +85,8 @@ class RedisNotificationLedger:
         token = uuid.uuid4().hex
         mine = PENDING + token.encode()
         try:
-            holder = await self._sets.set(
-                self.key(event_id), mine, nx=True, px=self._claim_ms, get=True
+            holder = await self._pipelined.run(
+                lambda p: p.set(self.key(event_id), mine, nx=True, px=self._claim_ms, get=True)
             )
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
@@ -145,8 +99,10 @@ class RedisNotificationLedger:
     async def mark_sent(self, claim: Claim) -> Recorded:
         token = claim.token.encode()
         try:
-            replaced = await self._sets.set(
-                self.key(claim.event_id), SENT + b":" + token, px=self._keep_ms, get=True
+            replaced = await self._pipelined.run(
+                lambda p: p.set(
+                    self.key(claim.event_id), SENT + b":" + token, px=self._keep_ms, get=True
+                )
             )
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error

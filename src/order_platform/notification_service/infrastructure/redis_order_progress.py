@@ -18,7 +18,6 @@ from datetime import timedelta
 from uuid import UUID
 
 from redis.asyncio import Redis
-from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from order_platform.notification_service.application.ports import LedgerUnavailable
@@ -27,6 +26,7 @@ from order_platform.notification_service.infrastructure.parked_notification_json
     notification_from_parked,
     parked_json,
 )
+from order_platform.notification_service.infrastructure.redis_coalescing import TurnPipeline
 
 PARKED = "parked:"
 # Keys per SCAN step when listing parked events (a hint to Redis, not a bound).
@@ -62,26 +62,25 @@ class RedisOrderProgress:
         self._client = client
         self._prefix = key_prefix
         self._keep_ms = str(int(keep_for.total_seconds() * 1000))
-        self._remember = client.register_script(_REMEMBER_CUSTOMER)
-        self._park = client.register_script(_PARK)
-        self._advance = client.register_script(_ADVANCE)
+        # A batch's orders take each step together: one round trip per step and batch.
+        self._pipelined = TurnPipeline(client)
 
     def key(self, order_id: UUID) -> str:
         return f"{self._prefix}:order-progress:{order_id}"
 
     async def progress(self, order_id: UUID) -> OrderProgress:
         try:
-            fields = await self._client.hgetall(self.key(order_id))
+            fields = await self._pipelined.run(lambda p: p.hgetall(self.key(order_id)))
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
         return _progress(fields)
 
     async def remember_customer(self, order_id: UUID, customer_name: str) -> OrderProgress:
-        return await self._run(self._remember, order_id, customer_name, self._keep_ms)
+        return await self._run(_REMEMBER_CUSTOMER, order_id, customer_name, self._keep_ms)
 
     async def park(self, notification: Notification) -> OrderProgress:
         return await self._run(
-            self._park,
+            _PARK,
             notification.order_id,
             f"{PARKED}{notification.order_version}",
             parked_json(notification),
@@ -90,7 +89,7 @@ class RedisOrderProgress:
 
     async def advance(self, order_id: UUID, version: int) -> OrderProgress:
         return await self._run(
-            self._advance, order_id, str(version), f"{PARKED}{version}", self._keep_ms
+            _ADVANCE, order_id, str(version), f"{PARKED}{version}", self._keep_ms
         )
 
     async def with_parked(
@@ -128,9 +127,11 @@ class RedisOrderProgress:
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
 
-    async def _run(self, script: AsyncScript, order_id: UUID, *args: str) -> OrderProgress:
+    async def _run(self, script: str, order_id: UUID, *args: str) -> OrderProgress:
+        # EVAL, not EVALSHA: the server caches the compiled script all the same, and a
+        # pipeline then never meets NOSCRIPT after a restart of Redis.
         try:
-            flat = await script(keys=[self.key(order_id)], args=list(args))
+            flat = await self._pipelined.run(lambda p: p.eval(script, 1, self.key(order_id), *args))
         except (RedisError, OSError) as error:
             raise LedgerUnavailable(f"redis: {error!r}") from error
         # A script answers `HGETALL` flat: field, value, field, value, ...
