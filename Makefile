@@ -9,8 +9,11 @@ RUN := $(UV) run --frozen --all-extras
 run: sync ## start the embedded servers, all three services and the operator console
 	$(RUN) order-platform dev $(ARGS)
 
+# Two workers (pytest-xdist): the suite waits on processes and servers about half its time.
+# `--dist load`, not `loadfile`: schemathesis gives each API operation's test the same node id,
+# and loadfile runs only one test per node id.
 test: sync lint test-packages ## lint, types, import contracts, then the whole test suite
-	$(RUN) pytest $(ARGS)
+	$(RUN) pytest -n 2 --dist load $(ARGS)
 
 test-packages: ## Debian packages the suite needs (libfaketime), when missing
 	scripts/install-test-packages
