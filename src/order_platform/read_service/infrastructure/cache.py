@@ -48,15 +48,15 @@ ORDER_HIT, ORDER_MISS = LOOKUPS.labels("order", "hit"), LOOKUPS.labels("order", 
 LIST_HIT, LIST_MISS = LOOKUPS.labels("list", "hit"), LOOKUPS.labels("list", "miss")
 
 
-# KEYS[1] the order's key; ARGV: its version, the value, the TTL in seconds. Values are
-# "<version>|<json>"; one cached before versions existed (no "|" prefix) counts as older.
+# KEYS[1] the order's key; ARGV: its version, its cached value (`_cached_value`), the TTL in
+# seconds. A value cached before versions existed (no "<version>|" prefix) counts as older.
 SET_IF_NEWER = """
 local cached = redis.call('GET', KEYS[1])
 if cached then
     local version = tonumber(string.match(cached, '^(%d+)|'))
     if version and version >= tonumber(ARGV[1]) then return 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', tonumber(ARGV[3]))
+redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
 return 1
 """
 
@@ -94,6 +94,10 @@ def _view_from_json(fields: list[Any]) -> OrderView:
         tracking_number=tracking,
         cancellation_reason=reason,
     )
+
+
+def _cached_value(view: OrderView) -> str:
+    return f"{view.version}|{json.dumps(_view_to_json(view))}"
 
 
 def _cached_view(raw: bytes | str) -> OrderView:
@@ -170,8 +174,11 @@ class RedisViewCache:
     def available(self) -> bool:
         return self._link.last_error is None
 
+    def _order_key(self, order_id: UUID) -> str:
+        return f"{self._prefix}order:{order_id}"
+
     async def get_order(self, order_id: UUID) -> OrderView | None:
-        key = f"{self._prefix}order:{order_id}"
+        key = self._order_key(order_id)
         if (recent := self._recent.get(key)) is not None:
             ORDER_HIT.inc()
             return recent
@@ -186,7 +193,7 @@ class RedisViewCache:
 
     async def put_order(self, view: OrderView) -> None:
         if view.final:
-            self._recent.put(f"{self._prefix}order:{view.id}", view)
+            self._recent.put(self._order_key(view.id), view)
         await self._safely(lambda: self._set_if_newer(view))
 
     async def add_orders(self, views: Sequence[OrderView]) -> None:
@@ -198,9 +205,9 @@ class RedisViewCache:
             # script; whatever is there (a reader's put in between) is at least as new.
             async with self._redis.pipeline(transaction=False) as pipe:
                 for view in views:
-                    key = f"{self._prefix}order:{view.id}"
-                    value = f"{view.version}|{json.dumps(_view_to_json(view))}"
-                    pipe.set(key, value, ex=self._order_ttl, nx=True)
+                    pipe.set(
+                        self._order_key(view.id), _cached_value(view), ex=self._order_ttl, nx=True
+                    )
                 await pipe.execute()
 
         await self._safely(set_absent)
@@ -211,12 +218,11 @@ class RedisViewCache:
         except (RedisError, OSError, TimeoutError) as error:
             raise CacheUnavailable(f"Redis: {error}") from error
         if view.final:
-            self._recent.put(f"{self._prefix}order:{view.id}", view)
+            self._recent.put(self._order_key(view.id), view)
 
     async def _set_if_newer(self, view: OrderView) -> None:
-        payload = json.dumps(_view_to_json(view))
-        key = f"{self._prefix}order:{view.id}"
-        await self._redis.eval(SET_IF_NEWER, 1, key, view.version, payload, self._order_ttl)
+        key, value = self._order_key(view.id), _cached_value(view)
+        await self._redis.eval(SET_IF_NEWER, 1, key, view.version, value, self._order_ttl)
 
     async def list_generation(self) -> int | None:
         raw = await self._safely(lambda: self._redis.get(self._generation_key))
