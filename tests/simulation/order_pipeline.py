@@ -298,8 +298,8 @@ class Replica:
 
     def spawn(self, work: asyncio.Future[object] | object) -> asyncio.Task[object]:
         task: asyncio.Task[object] = asyncio.ensure_future(work)  # type: ignore[arg-type]
-        self.process.tasks.add(task)
-        task.add_done_callback(self.process.tasks.discard)
+        self.process.tasks[task] = None
+        task.add_done_callback(lambda done: self.process.tasks.pop(done, None))
         return task
 
     def spawn_outside(self, work: object) -> None:
@@ -447,7 +447,7 @@ class Simulation:
                 self.world, self.side.generations, self._serving, f"operator.{self._names}"
             )
             task = asyncio.ensure_future(operator.rebuild_until_done(attempts=8))
-            operator.process.tasks.add(task)
+            operator.process.tasks[task] = None
             if self.rng.random() < 0.3 and loop.time() < CHAOS:
                 loop.call_later(self.rng.uniform(0.5, 12.0), self._crash_operator, operator)
             with contextlib.suppress(asyncio.CancelledError):

@@ -98,7 +98,9 @@ class Process:
     name: str
     alive: bool = True
     paused_until: float = 0.0
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    # A dict, not a set: a crash cancels its tasks in the order they started, the same in
+    # every process (a set's order follows addresses, which earlier seeds moved).
+    tasks: dict[asyncio.Task[Any], None] = field(default_factory=dict)
     resumed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def pause(self, until: float) -> None:
