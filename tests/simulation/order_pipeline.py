@@ -19,7 +19,7 @@ import contextlib
 import itertools
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -592,41 +592,26 @@ class Simulation:
         key = f"key-{name}" if self.rng.random() < 0.7 else None
         outcome = Outcome(name, key)
         self.outcomes.append(outcome)
-        for _ in range(8):
-            live = self._live()
-            if not live:
-                await asyncio.sleep(1.0)
-                continue
-            replica = self.rng.choice(live)
-            self.world.trace(outcome.name, f"POST /orders to {replica.process.name} (key {key})")
-            command = CreateOrder(outcome.name, Decimal("19.90"), idempotency_key=key)
-            task = replica.spawn(replica.create_order(command))
-            try:
-                created = await task
-            except asyncio.CancelledError:
-                outcome.answers.append("connection closed")  # the replica crashed
-                if key is None:
-                    return  # its outcome is unknown: a careful client does not repeat it
-            except StorageUnavailable:
-                outcome.answers.append("503 nothing stored")
-            except WriteOutcomeUnknown:
-                outcome.answers.append("503 outcome unknown")
-                if key is None:
-                    return
-            except RequestInFlight:
-                outcome.answers.append("409 in flight")
-            except (IdempotencyKeyReused, OrderAlreadyExists) as error:
-                outcome.answers.append(f"error {type(error).__name__}")
-                return
-            else:
-                outcome.answers.append("201" if not created.replayed else "201 replayed")
-                outcome.order_id = str(created.order.id)
-                self.world.trace(outcome.name, f"{outcome.answers[-1]} {outcome.order_id[-4:]}")
-                if self._lifecycle_on() and self.rng.random() < 0.6:
-                    self._lifecycles.append(asyncio.ensure_future(self._lifecycle(outcome)))
-                return
-            self.world.trace(outcome.name, outcome.answers[-1])
-            await asyncio.sleep(self.rng.uniform(0.2, 6.0))
+        command = CreateOrder(name, Decimal("19.90"), idempotency_key=key)
+        try:
+            created = await self._send(
+                name,
+                key,
+                outcome.answers,
+                "POST /orders",
+                "nothing stored",
+                lambda replica: replica.create_order(command),
+            )
+        except (IdempotencyKeyReused, OrderAlreadyExists) as error:
+            outcome.answers.append(f"error {type(error).__name__}")
+            return
+        if created is None:
+            return
+        outcome.answers.append("201" if not created.replayed else "201 replayed")
+        outcome.order_id = str(created.order.id)
+        self.world.trace(outcome.name, f"{outcome.answers[-1]} {outcome.order_id[-4:]}")
+        if self._lifecycle_on() and self.rng.random() < 0.6:
+            self._lifecycles.append(asyncio.ensure_future(self._lifecycle(outcome)))
 
     def _lifecycle_on(self) -> bool:
         return self.scenario is None or self.scenario.lifecycle
@@ -652,45 +637,66 @@ class Simulation:
         outcome = CommandOutcome(name, command, key)
         self.commands.append(outcome)
         change = ChangeOrder(order_id, Command(command), REQUESTER, idempotency_key=key)
+        try:
+            changed = await self._send(
+                name,
+                key,
+                outcome.answers,
+                f"POST /orders/{str(order_id)[-4:]}/{command}",
+                "nothing changed",
+                lambda replica: replica.change_order(change),
+            )
+        except (TransitionNotAllowed, OrderChangedMeanwhile) as refused:
+            outcome.answers.append(f"409 {type(refused).__name__}")
+            self.world.trace(name, outcome.answers[-1])
+            return
+        except Exception as error:  # any other answer is the check's to judge
+            outcome.answers.append(f"error {type(error).__name__}: {error}")
+            return
+        if changed is None:
+            return
+        outcome.answers.append("200" if not changed.replayed else "200 replayed")
+        if not changed.replayed:
+            outcome.version = changed.order.version
+        self.world.trace(name, f"{outcome.answers[-1]} v{changed.order.version}")
+
+    async def _send[T](
+        self,
+        name: str,
+        key: str | None,
+        answers: list[str],
+        request: str,
+        nothing_done: str,
+        call: Callable[[Replica], Awaitable[T]],
+    ) -> T | None:
+        """A request to a live replica, retried as a careful client does: with its key after
+        an unknown outcome, without one only after "nothing done" (503). None when the client
+        gives up; a refusal is raised to the caller, which judges it."""
         for _ in range(8):
             live = self._live()
             if not live:
                 await asyncio.sleep(1.0)
                 continue
             replica = self.rng.choice(live)
-            self.world.trace(
-                name, f"POST /orders/{str(order_id)[-4:]}/{command} to {replica.process.name}"
-            )
-            task = replica.spawn(replica.change_order(change))
+            self.world.trace(name, f"{request} to {replica.process.name} (key {key})")
+            task = replica.spawn(call(replica))
             try:
-                changed = await task
+                return await task
             except asyncio.CancelledError:
-                outcome.answers.append("connection closed")
+                answers.append("connection closed")  # the replica crashed
                 if key is None:
-                    return
+                    return None  # its outcome is unknown: a careful client does not repeat it
             except StorageUnavailable:
-                outcome.answers.append("503 nothing changed")
+                answers.append(f"503 {nothing_done}")
             except WriteOutcomeUnknown:
-                outcome.answers.append("503 outcome unknown")
+                answers.append("503 outcome unknown")
                 if key is None:
-                    return
+                    return None
             except RequestInFlight:
-                outcome.answers.append("409 in flight")
-            except (TransitionNotAllowed, OrderChangedMeanwhile) as refused:
-                outcome.answers.append(f"409 {type(refused).__name__}")
-                self.world.trace(name, outcome.answers[-1])
-                return
-            except Exception as error:  # any other answer is the check's to judge
-                outcome.answers.append(f"error {type(error).__name__}: {error}")
-                return
-            else:
-                outcome.answers.append("200" if not changed.replayed else "200 replayed")
-                if not changed.replayed:
-                    outcome.version = changed.order.version
-                self.world.trace(name, f"{outcome.answers[-1]} v{changed.order.version}")
-                return
-            self.world.trace(name, outcome.answers[-1])
+                answers.append("409 in flight")
+            self.world.trace(name, answers[-1])
             await asyncio.sleep(self.rng.uniform(0.2, 6.0))
+        return None
 
     def _lifecycle_problems(self, stored: dict[str, Any]) -> list[str]:
         """The shop's answers against what is stored: each version won once, no command
