@@ -221,6 +221,8 @@ INVALID: list[tuple[object, list[str]]] = [
     ({"customerName": " ", "totalAmount": 1}, ["customerName"]),  # a rule of the domain
     ({"customerName": "A", "totalAmount": 0}, ["totalAmount"]),  # a rule of the domain
     ({"customerName": "Lu\ncas", "totalAmount": 1}, ["customerName"]),
+    ({**LUCAS, "customerId": "someone-else"}, ["customerId"]),  # the token says who
+    ({**LUCAS, "currency": "EUR"}, ["currency"]),  # not stored without it
 ]
 
 
@@ -286,6 +288,7 @@ async def test_the_openapi_document_describes_the_body_answers_and_headers(
 
     body = operation["requestBody"]["content"]["application/json"]["schema"]
     assert set(body["properties"]) == {"customerName", "totalAmount"}
+    assert body["additionalProperties"] is False
     created = operation["responses"]["201"]
     assert created["content"]["application/json"]["schema"]["$ref"].endswith("/OrderStateResponse")
     assert set(created["headers"]) == {"Location", "ETag", "Idempotent-Replayed"}

@@ -82,8 +82,13 @@ IfMatch = Annotated[
 
 
 class CreateOrderRequest(BaseModel):
+    """Any other field is a 422, as on the commands: a client that sends `customerId` (the
+    token says who the customer is) or a field we do not have (`currency`) learns it, rather
+    than having its order stored without it."""
+
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"customerName": "Lucas", "totalAmount": 199.90}]}
+        extra="forbid",
+        json_schema_extra={"examples": [{"customerName": "Lucas", "totalAmount": 199.90}]},
     )
 
     customer_name: StrictStr = Field(
