@@ -296,6 +296,46 @@ async def test_a_change_staged_and_never_revealed_is_finished_by_a_redelivery(
     assert (await read_model.get(placed.id) or placed).status == "confirmed"
 
 
+async def test_a_released_change_never_revealed_is_finished_by_its_creations_redelivery(
+    read_model: ReadModel,
+) -> None:
+    # Simulator seed 41351: the creation's batch released the parked change and stopped
+    # before `reveal_changes`; the change's own event had been handled (parked) long before,
+    # so only the creation comes again, and the order read placed v1 for good.
+    placed = view()
+    cancel = change(placed, 2, "cancelled", cancellation_reason="r")
+    assert await changed(read_model, cancel) == []  # before its creation: parked
+    await read_model.apply([placed])
+    await read_model.stage_changes([], release_for=[placed.id])  # stopped before the reveal
+
+    await read_model.apply([placed])  # the creation's batch again
+    again = await read_model.stage_changes([], release_for=[placed.id])
+    await read_model.reveal_changes(again)
+
+    assert await read_model.get(placed.id) == cancel.applied_to(placed)
+    assert await read_model.parked() == []
+
+
+async def test_a_rebuilds_copy_finishes_a_released_change_never_revealed(
+    read_model: ReadModel,
+) -> None:
+    # As above, with the rebuild's copy (already at v2) coming before any redelivery.
+    placed = view()
+    cancel = change(placed, 2, "cancelled", cancellation_reason="r")
+    await changed(read_model, cancel)
+    await read_model.apply([placed])
+    await read_model.stage_changes([], release_for=[placed.id])  # stopped before the reveal
+    cancelled = cancel.applied_to(placed)
+
+    await read_model.apply([cancelled])  # the copy, as `ReadModelRebuildTarget.apply` writes
+    await read_model.catch_up([cancelled])
+    released = await read_model.stage_changes([], release_for=[placed.id])
+    await read_model.reveal_changes(released)
+
+    assert await read_model.get(placed.id) == cancelled
+    assert await read_model.parked() == []
+
+
 async def test_each_customers_list_shows_the_current_status(read_model: ReadModel) -> None:
     alices = OrderView(uuid4(), "A", Decimal("1.00"), T0, uuid4(), "alice")
     await read_model.apply([alices])

@@ -67,6 +67,7 @@ class FakeReadModel:
         for change in [*parked, *changes]:
             candidates.setdefault(change.order_id, {})[change.event_id] = change
         staged: list[OrderView] = []
+        released: list[UUID] = []  # unparked once revealed, as MongoReadModel does
         for order_id, by_event in candidates.items():
             ordered = sorted(by_event.values(), key=lambda change: change.version)
             if order_id not in self.orders:
@@ -81,11 +82,12 @@ class FakeReadModel:
                 elif change.version > view.version:
                     self.parked_changes[change.event_id] = ParkedChange(change, view.version + 1)
                     continue
-                self.parked_changes.pop(change.event_id, None)
+                if change.event_id in self.parked_changes:
+                    released.append(change.event_id)
             if changed:
                 self.staged_changes[order_id] = view
                 staged.append(view)
-        return StagedChanges(staged)
+        return StagedChanges(staged, released)
 
     async def reveal_changes(self, staged: StagedChanges) -> None:
         self._check_available()
@@ -93,6 +95,8 @@ class FakeReadModel:
             if (waiting := self.staged_changes.get(view.id)) and waiting.version == view.version:
                 self.orders[view.id] = view
                 del self.staged_changes[view.id]
+        for event_id in staged.released:
+            self.parked_changes.pop(event_id, None)
 
     async def catch_up(self, views: Sequence[OrderView]) -> None:
         self._check_available()

@@ -39,9 +39,12 @@ class Staged:
 @dataclass(frozen=True, slots=True)
 class StagedChanges:
     """Orders changed and listed as changed, not yet readable by id as changed
-    (`reveal_changes`): each as it will read then."""
+    (`reveal_changes`): each as it will read then. `released`: the parked changes (event
+    ids) done with, unparked only once revealed, so that a stop in between leaves them to be
+    released again by the creation's redelivery (the change's own event is long handled)."""
 
     views: Sequence[OrderView]
+    released: Sequence[UUID] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +86,8 @@ class ReadModel(Protocol):
         ...
 
     async def reveal_changes(self, staged: StagedChanges) -> None:
-        """Make the staged changes readable by id (idempotent)."""
+        """Make the staged changes readable by id, then unpark what they released
+        (idempotent)."""
         ...
 
     async def catch_up(self, views: Sequence[OrderView]) -> None:

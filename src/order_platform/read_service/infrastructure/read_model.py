@@ -339,9 +339,7 @@ class MongoReadModel:
                     ],
                     ordered=False,
                 )
-            if done_parked:
-                await self._parked.delete_many({"_id": {"$in": [str(e) for e in done_parked]}})
-        return StagedChanges(staged_views)
+        return StagedChanges(staged_views, done_parked)
 
     async def _stage_one(self, document: Document, view: OrderView) -> None:
         """A compare-and-set on the state read: the staged change, or the version revealed."""
@@ -358,23 +356,30 @@ class MongoReadModel:
             raise ChangedMeanwhile(f"order {document['_id']} changed while being projected")
 
     async def reveal_changes(self, staged: StagedChanges) -> None:
-        if not staged.views:
+        if not staged.views and not staged.released:
             return
         with translate_unavailable(ReadModelUnavailable):
-            await self._orders.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": str(view.id), "staged.version": view.version},
-                        {
-                            "$set": life_fields(view),
-                            "$unset": {"staged": ""}
-                            | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
-                        },
-                    )
-                    for view in staged.views
-                ],
-                ordered=False,
-            )
+            if staged.views:
+                await self._reveal_changed(staged.views)
+            if staged.released:
+                released = [str(event_id) for event_id in staged.released]
+                await self._parked.delete_many({"_id": {"$in": released}})
+
+    async def _reveal_changed(self, views: Sequence[OrderView]) -> None:
+        await self._orders.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": str(view.id), "staged.version": view.version},
+                    {
+                        "$set": life_fields(view),
+                        "$unset": {"staged": ""}
+                        | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
+                    },
+                )
+                for view in views
+            ],
+            ordered=False,
+        )
 
     async def catch_up(self, views: Sequence[OrderView]) -> None:
         behind = [view for view in views if view.version > 1]
