@@ -6,7 +6,12 @@ from uuid import uuid4
 
 import pytest
 
-from order_platform.read_service.application.ports import CacheUnavailable, Generations, Page
+from order_platform.read_service.application.ports import (
+    CacheUnavailable,
+    Generations,
+    Page,
+    ParkedChange,
+)
 from order_platform.read_service.application.projection import ProjectOrders
 from order_platform.read_service.application.queries import GetOrder, ListOrders
 from order_platform.read_service.domain import ListPosition, OrderChange, OrderView
@@ -292,3 +297,21 @@ async def test_during_a_rebuild_only_the_live_generations_new_orders_are_cached(
 
     assert cache.scoped("").orders == {order.id: order}
     assert cache.scoped("g1").orders == {}
+
+
+async def test_a_parked_change_found_applied_already_leaves_the_park() -> None:
+    # Left parked by a stop between a reveal and its unparking; the creation's redelivery
+    # releases it once more, finds it applied, and takes it off the park.
+    model = FakeReadModel()
+    generations = FakeReadModelGenerations(model)
+    project = ProjectOrders(generations, FakeViewCache())
+    order = view()
+    await project([], [confirm := change(order, 2)])  # before its creation: parked
+    await project([order])  # released: staged and revealed
+    assert (await model.get(order.id) or order).version == 2
+    model.parked_changes[confirm.event_id] = ParkedChange(confirm, 1)  # never unparked
+
+    await project([order])  # the creation delivered again
+
+    assert await model.parked() == []
+    assert (await model.get(order.id) or order).version == 2

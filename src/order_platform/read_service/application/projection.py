@@ -43,11 +43,11 @@ class ProjectOrders:
         # its older version after that, from Redis or from MongoDB.
         release_for = [view.id for view in views]
         changed = [await model.stage_changes(changes, release_for) for model in models]
-        if not any(batch.views for batch in changed):
-            return
-        await self.cache.invalidate_lists()
-        live = self.cache.scoped(generations.active)
-        for view in changed[0].views:  # the live generation's
-            await live.replace_order(view)
+        if any(batch.views for batch in changed):
+            await self.cache.invalidate_lists()
+            live = self.cache.scoped(generations.active)
+            for view in changed[0].views:  # the live generation's
+                await live.replace_order(view)
+        # Also with nothing to reveal: a parked change found applied already leaves the park.
         for model, changes_staged in zip(models, changed, strict=True):
             await model.reveal_changes(changes_staged)
