@@ -180,6 +180,11 @@ async def changed(read_model: ReadModel, *changes: OrderChange) -> list[OrderVie
     return list(staged.views)
 
 
+async def released(read_model: ReadModel, order: OrderView) -> None:
+    """What a creation's batch does after storing the order: release its parked changes."""
+    await read_model.reveal_changes(await read_model.stage_changes([], release_for=[order.id]))
+
+
 async def test_a_change_is_listed_once_staged_and_readable_by_id_once_revealed(
     read_model: ReadModel,
 ) -> None:
@@ -241,8 +246,7 @@ async def test_a_change_before_its_creation_waits_for_it(read_model: ReadModel) 
     assert [p.waiting_for for p in await read_model.parked()] == [1]
 
     await read_model.apply([placed])
-    staged = await read_model.stage_changes([], release_for=[placed.id])
-    await read_model.reveal_changes(staged)
+    await released(read_model, placed)
 
     assert await read_model.get(placed.id) == confirm.applied_to(placed)
     assert await read_model.parked() == []
@@ -296,43 +300,42 @@ async def test_a_change_staged_and_never_revealed_is_finished_by_a_redelivery(
     assert (await read_model.get(placed.id) or placed).status == "confirmed"
 
 
-async def test_a_released_change_never_revealed_is_finished_by_its_creations_redelivery(
+async def cancel_released_and_never_revealed(
     read_model: ReadModel,
-) -> None:
-    # Simulator seed 41351: the creation's batch released the parked change and stopped
-    # before `reveal_changes`; the change's own event had been handled (parked) long before,
-    # so only the creation comes again, and the order read placed v1 for good.
+) -> tuple[OrderView, OrderView]:
+    """Simulator seed 41351: the order's cancel came before its creation (parked); the
+    creation's batch released it and stopped before `reveal_changes`. The cancel's own event
+    was handled long before: it never comes again. The order as placed, and as cancelled."""
     placed = view()
     cancel = change(placed, 2, "cancelled", cancellation_reason="r")
     assert await changed(read_model, cancel) == []  # before its creation: parked
     await read_model.apply([placed])
     await read_model.stage_changes([], release_for=[placed.id])  # stopped before the reveal
+    return placed, cancel.applied_to(placed)
+
+
+async def test_a_released_change_never_revealed_is_finished_by_its_creations_redelivery(
+    read_model: ReadModel,
+) -> None:
+    placed, cancelled = await cancel_released_and_never_revealed(read_model)
 
     await read_model.apply([placed])  # the creation's batch again
-    again = await read_model.stage_changes([], release_for=[placed.id])
-    await read_model.reveal_changes(again)
+    await released(read_model, cancelled)
 
-    assert await read_model.get(placed.id) == cancel.applied_to(placed)
+    assert await read_model.get(cancelled.id) == cancelled
     assert await read_model.parked() == []
 
 
 async def test_a_rebuilds_copy_finishes_a_released_change_never_revealed(
     read_model: ReadModel,
 ) -> None:
-    # As above, with the rebuild's copy (already at v2) coming before any redelivery.
-    placed = view()
-    cancel = change(placed, 2, "cancelled", cancellation_reason="r")
-    await changed(read_model, cancel)
-    await read_model.apply([placed])
-    await read_model.stage_changes([], release_for=[placed.id])  # stopped before the reveal
-    cancelled = cancel.applied_to(placed)
+    _, cancelled = await cancel_released_and_never_revealed(read_model)
 
     await read_model.apply([cancelled])  # the copy, as `ReadModelRebuildTarget.apply` writes
     await read_model.catch_up([cancelled])
-    released = await read_model.stage_changes([], release_for=[placed.id])
-    await read_model.reveal_changes(released)
+    await released(read_model, cancelled)
 
-    assert await read_model.get(placed.id) == cancelled
+    assert await read_model.get(cancelled.id) == cancelled
     assert await read_model.parked() == []
 
 
