@@ -144,11 +144,12 @@ class ExpiringLedger(FakeLedger):
                 if self.entries.get(event_id, "").startswith("pending:"):
                     del self.entries[event_id]
 
-    async def claim(self, event_id: UUID) -> Claim:
+    async def claim(self, event_id: UUID, token: str | None = None) -> Claim:
         self._expire()
-        claim = await super().claim(event_id)
+        claim = await super().claim(event_id, token)
         if claim.state is ClaimState.CLAIMED:
-            self._claimed_at[event_id] = self._world.loop.time()
+            # Made again with its token, a claim keeps its expiry (`SET NX` leaves the TTL).
+            self._claimed_at.setdefault(event_id, self._world.loop.time())
         return claim
 
     async def mark_sent(self, claim: Claim) -> Recorded:
@@ -175,8 +176,8 @@ class SimLedger:
             apply,
         )
 
-    async def claim(self, event_id: UUID) -> Claim:
-        return await self._call(lambda: self._ledger.claim(event_id))
+    async def claim(self, event_id: UUID, token: str | None = None) -> Claim:
+        return await self._call(lambda: self._ledger.claim(event_id, token))
 
     async def mark_sent(self, claim: Claim) -> Recorded:
         return await self._call(lambda: self._ledger.mark_sent(claim))

@@ -64,6 +64,25 @@ async def test_contract_the_first_claim_wins_and_the_rest_see_it_in_flight(
     assert sorted(claim.state.value for claim in claims) == ["claimed"] + ["in_flight"] * 4
 
 
+async def test_contract_a_claim_made_again_with_its_token_is_its_own(
+    ledger: NotificationLedger,
+) -> None:
+    """What a replica does after a claim's answer was lost: it claims with the same token."""
+    event_id = uuid4()
+    first = await ledger.claim(event_id, "attempt-1")
+    again = await ledger.claim(event_id, "attempt-1")
+    another = await ledger.claim(event_id, "attempt-2")
+
+    assert (first.state, again.state, another.state) == (
+        ClaimState.CLAIMED,
+        ClaimState.CLAIMED,
+        ClaimState.IN_FLIGHT,
+    )
+    assert again.token == "attempt-1"
+    assert await ledger.mark_sent(again) is Recorded.OWN_CLAIM
+    assert (await ledger.claim(event_id, "attempt-1")).state is ClaimState.SENT
+
+
 async def test_contract_a_sent_event_stays_sent(ledger: NotificationLedger) -> None:
     event_id = uuid4()
     await ledger.mark_sent(await ledger.claim(event_id))

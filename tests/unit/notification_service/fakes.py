@@ -30,14 +30,18 @@ class FakeLedger:
         self.entries: dict[UUID, str] = {}
         self.available = True
         self.fail_mark_sent = False
+        self.lose_claim_replies = 0  # claims to apply and then answer `LedgerUnavailable`
         self._tokens = (str(n) for n in itertools.count(1))
 
-    async def claim(self, event_id: UUID) -> Claim:
+    async def claim(self, event_id: UUID, token: str | None = None) -> Claim:
         self._check()
+        token = token or next(self._tokens)
         holder = self.entries.get(event_id)
-        if holder is None:
-            token = next(self._tokens)
+        if holder is None or holder == f"pending:{token}":
             self.entries[event_id] = f"pending:{token}"
+            if self.lose_claim_replies:
+                self.lose_claim_replies -= 1
+                raise LedgerUnavailable("fake ledger: claim applied, reply lost")
             return Claim(event_id, ClaimState.CLAIMED, token)
         if holder.startswith(_SENT):
             return Claim(event_id, ClaimState.SENT)

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from order_platform.notification_service.application import notify_customer
 from order_platform.notification_service.application.notify_customer import (
     NotificationInFlight,
     NotifyCustomerHandler,
@@ -116,6 +117,44 @@ async def test_an_unavailable_ledger_sends_nothing(
         await notify(notification())
 
     assert sender.sent == []
+
+
+async def test_a_claim_whose_answer_was_lost_is_this_replicas_own_on_the_next_try(
+    notify: NotifyCustomerHandler, sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    """Not held up for the claim's lifetime (30 s) by its own claim: the next try claims with
+    the same token. Another replica still sees the claim in flight."""
+    event = notification()
+    ledger.lose_claim_replies = 1
+    with pytest.raises(LedgerUnavailable):
+        await notify(event)
+    other_replica = NotifyCustomerHandler(sender=sender, ledger=ledger)
+
+    with pytest.raises(NotificationInFlight):
+        await other_replica(event)
+    assert await notify(event) is Outcome.SENT
+    assert sender.sent == [event]
+    assert ledger.sent() == {event.event_id}
+
+
+async def test_the_tokens_of_unanswered_claims_are_bounded_and_the_oldest_forgotten(
+    notify: NotifyCustomerHandler,
+    sender: RecordingSender,
+    ledger: FakeLedger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(notify_customer, "MAX_UNANSWERED_CLAIMS", 2)
+    oldest, older, newest = notification(), notification(), notification()
+    for event in (oldest, older, newest):
+        ledger.lose_claim_replies = 1
+        with pytest.raises(LedgerUnavailable):
+            await notify(event)
+
+    with pytest.raises(NotificationInFlight):  # forgotten: its claim has to expire
+        await notify(oldest)
+    assert await notify(older) is Outcome.SENT
+    assert await notify(newest) is Outcome.SENT
+    assert sender.sent == [older, newest]
 
 
 async def test_a_send_the_ledger_could_not_record_is_recorded_without_sending_again(

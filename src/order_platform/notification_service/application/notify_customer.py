@@ -12,7 +12,9 @@ A send whose record fails (the ledger stalled) is remembered in this process, an
 never the send, is retried: by the next delivery of the event here, and by
 `retry_unrecorded_forever` in the background, whoever owns the partition by then. Meanwhile the
 claim stays live in the ledger, so a replica that takes the partition over sees it in flight
-and sends nothing; once the record lands it sees *sent*. A duplicate therefore needs one of:
+and sends nothing; once the record lands it sees *sent*. A claim whose answer was lost may
+have landed: the next try here claims with the same token and finds it its own, instead of
+seeing it in flight and holding the partition until it expires. A duplicate therefore needs one of:
 
 (a) the process that sent dies between sending and recording (its claim then expires and the
     next delivery sends again); or
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -45,6 +48,9 @@ from order_platform.notification_service.application.ports import (
     Recorded,
 )
 from order_platform.notification_service.domain import Notification
+
+# Tokens of claims whose answer was lost, kept at most (the oldest is forgotten first).
+MAX_UNANSWERED_CLAIMS = 1000
 
 
 class NotificationInFlight(Unavailable):
@@ -82,6 +88,9 @@ class NotifyCustomerHandler:
     # Sent, but the ledger did not take the record yet: only the record is retried.
     _unrecorded: dict[UUID, Claim] = field(default_factory=dict, init=False, repr=False)
     _to_record: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    # Claims whose answer never came (the ledger may hold them): the next try claims with the
+    # same token, so it finds its own claim instead of waiting out its lifetime as another's.
+    _unanswered_claims: dict[UUID, str] = field(default_factory=dict, init=False, repr=False)
 
     async def __call__(self, notification: Notification) -> Outcome:
         event_id = notification.event_id
@@ -92,7 +101,7 @@ class NotifyCustomerHandler:
             raise LedgerUnavailable(
                 f"{len(self._unrecorded)} sends wait for their record; no more until it is back"
             )
-        claim = await self.ledger.claim(event_id)
+        claim = await self._claim(event_id)
         if claim.state is ClaimState.SENT:
             return Outcome.DUPLICATE
         if claim.state is ClaimState.IN_FLIGHT:
@@ -144,6 +153,17 @@ class NotifyCustomerHandler:
                 await asyncio.sleep(self.record_retry_seconds)
             else:
                 self._to_record.clear()
+
+    async def _claim(self, event_id: UUID) -> Claim:
+        token = self._unanswered_claims.pop(event_id, None) or uuid.uuid4().hex
+        try:
+            return await self.ledger.claim(event_id, token)
+        except BaseException:  # unavailable, or cancelled: either way it may have landed
+            if len(self._unanswered_claims) >= MAX_UNANSWERED_CLAIMS:
+                # Forgetting one is safe: its claim, if it landed, expires on its own.
+                del self._unanswered_claims[next(iter(self._unanswered_claims))]
+            self._unanswered_claims[event_id] = token
+            raise
 
     async def _record(self, claim: Claim) -> None:
         recorded = await self.ledger.mark_sent(claim)

@@ -65,11 +65,13 @@ class NotificationLedger(Protocol):
     Every method raises `LedgerUnavailable` when the store does not answer.
     """
 
-    async def claim(self, event_id: UUID) -> Claim:
+    async def claim(self, event_id: UUID, token: str | None = None) -> Claim:
         """Atomically take the event for sending, unless it was sent or is claimed already.
 
         A claim expires on its own after a short time, so that one whose holder crashed
-        mid-send is taken over by the next delivery.
+        mid-send is taken over by the next delivery. `token` names the attempt (the ledger
+        draws one when it is `None`): a claim made again with the token of one whose answer
+        was lost finds that claim its own (`CLAIMED`), not another attempt's (`IN_FLIGHT`).
         """
         ...
 

@@ -10,7 +10,8 @@ an attempt that did send records, so `sent` is true whenever it lands and may re
 what it replaced tells whether another attempt took over and sent too.
 
 The client retries a command whose reply timed out; a retried claim can then find its own
-first try's claim, which is still this attempt's (not another one in flight).
+first try's claim, which is still this attempt's (not another one in flight). So does a claim
+made again with the token of one whose answer never came (`NotifyCustomerHandler` keeps it).
 
 Claims and records issued in the same event-loop turn (a batch's notifications run
 concurrently) travel as one pipeline (`TurnPipeline`): one round trip per batch instead of one
@@ -81,8 +82,8 @@ class RedisNotificationLedger:
     def key(self, event_id: UUID) -> str:
         return f"{self._prefix}:event:{event_id}"
 
-    async def claim(self, event_id: UUID) -> Claim:
-        token = uuid.uuid4().hex
+    async def claim(self, event_id: UUID, token: str | None = None) -> Claim:
+        token = token or uuid.uuid4().hex
         mine = PENDING + token.encode()
         try:
             holder = await self._pipelined.run(
