@@ -93,6 +93,27 @@ async def test_a_failed_send_gives_the_claim_back_so_the_retry_sends_at_once(
     assert sender.sent == [event]
 
 
+async def test_a_failed_send_whose_claim_could_not_be_given_back_is_retried_at_once(
+    notify: NotifyCustomerHandler, sender: RecordingSender, ledger: FakeLedger
+) -> None:
+    """The ledger away when the claim is given back: the claim stays this replica's, and its
+    retry claims it again with its token instead of waiting for it to expire."""
+    sender.failures_left, sender.gate = 1, asyncio.Event()
+    event = notification()
+    failing = asyncio.create_task(notify(event))
+    await sender.sending.wait()
+    ledger.available = False
+    sender.gate.set()
+    with pytest.raises(NotificationFailed):
+        await failing
+    ledger.available = True
+
+    with pytest.raises(NotificationInFlight):
+        await NotifyCustomerHandler(sender=sender, ledger=ledger)(event)  # another replica
+    assert await notify(event) is Outcome.SENT
+    assert sender.sent == [event]
+
+
 async def test_a_claim_left_by_a_crash_mid_send_is_sent_again_once_it_expired(
     notify: NotifyCustomerHandler, sender: RecordingSender, ledger: FakeLedger
 ) -> None:
@@ -143,7 +164,7 @@ async def test_the_tokens_of_unanswered_claims_are_bounded_and_the_oldest_forgot
     ledger: FakeLedger,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(notify_customer, "MAX_UNANSWERED_CLAIMS", 2)
+    monkeypatch.setattr(notify_customer, "MAX_CLAIMS_MAYBE_OURS", 2)
     oldest, older, newest = notification(), notification(), notification()
     for event in (oldest, older, newest):
         ledger.lose_claim_replies = 1

@@ -30,7 +30,6 @@ late record reports `Recorded.TAKEN_OVER` to `report`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,8 +48,8 @@ from order_platform.notification_service.application.ports import (
 )
 from order_platform.notification_service.domain import Notification
 
-# Tokens of claims whose answer was lost, kept at most (the oldest is forgotten first).
-MAX_UNANSWERED_CLAIMS = 1000
+# Tokens of claims that may still be ours, kept at most (the oldest is forgotten first).
+MAX_CLAIMS_MAYBE_OURS = 1000
 
 
 class NotificationInFlight(Unavailable):
@@ -88,9 +87,10 @@ class NotifyCustomerHandler:
     # Sent, but the ledger did not take the record yet: only the record is retried.
     _unrecorded: dict[UUID, Claim] = field(default_factory=dict, init=False, repr=False)
     _to_record: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
-    # Claims whose answer never came (the ledger may hold them): the next try claims with the
-    # same token, so it finds its own claim instead of waiting out its lifetime as another's.
-    _unanswered_claims: dict[UUID, str] = field(default_factory=dict, init=False, repr=False)
+    # Claims the ledger may hold for us unbeknown (a claim's answer lost, a release that did
+    # not land): the next try claims with the same token, so it finds its own claim instead of
+    # waiting out its lifetime as another attempt's.
+    _claims_maybe_ours: dict[UUID, str] = field(default_factory=dict, init=False, repr=False)
 
     async def __call__(self, notification: Notification) -> Outcome:
         event_id = notification.event_id
@@ -109,10 +109,13 @@ class NotifyCustomerHandler:
         try:
             await self.sender.send(notification)
         except Exception:
-            # Best effort: if the ledger is away too, the claim simply expires. A cancelled
-            # send (shutdown) keeps its claim on purpose: it may have gone out.
-            with contextlib.suppress(LedgerUnavailable):
+            # If the ledger is away too, the claim stays ours: the retry claims it again with
+            # its token. A cancelled send (shutdown) keeps its claim on purpose: it may have
+            # gone out.
+            try:
                 await self.ledger.release(claim)
+            except LedgerUnavailable:
+                self._maybe_ours(event_id, claim.token)
             raise
         self._unrecorded[event_id] = claim
         self._to_record.set()
@@ -155,15 +158,18 @@ class NotifyCustomerHandler:
                 self._to_record.clear()
 
     async def _claim(self, event_id: UUID) -> Claim:
-        token = self._unanswered_claims.pop(event_id, None) or uuid.uuid4().hex
+        token = self._claims_maybe_ours.pop(event_id, None) or uuid.uuid4().hex
         try:
             return await self.ledger.claim(event_id, token)
         except BaseException:  # unavailable, or cancelled: either way it may have landed
-            if len(self._unanswered_claims) >= MAX_UNANSWERED_CLAIMS:
-                # Forgetting one is safe: its claim, if it landed, expires on its own.
-                del self._unanswered_claims[next(iter(self._unanswered_claims))]
-            self._unanswered_claims[event_id] = token
+            self._maybe_ours(event_id, token)
             raise
+
+    def _maybe_ours(self, event_id: UUID, token: str) -> None:
+        if len(self._claims_maybe_ours) >= MAX_CLAIMS_MAYBE_OURS:
+            # Forgetting one is safe: its claim, if the ledger holds it, expires on its own.
+            del self._claims_maybe_ours[next(iter(self._claims_maybe_ours))]
+        self._claims_maybe_ours[event_id] = token
 
     async def _record(self, claim: Claim) -> None:
         recorded = await self.ledger.mark_sent(claim)
