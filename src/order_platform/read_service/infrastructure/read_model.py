@@ -83,6 +83,14 @@ def life_fields(view: OrderView) -> Document:
     return fields
 
 
+def _living(view: OrderView) -> Document:
+    """The update that makes a document live `view`'s life: its fields set, the ones it does
+    not have (a cancellation reason after a confirmation, say) and any staged change removed."""
+    fields = life_fields(view)
+    gone = {name: "" for name in _LIFE_FIELDS if name not in fields}
+    return {"$set": fields, "$unset": {"staged": ""} | gone}
+
+
 def with_life(view: OrderView, fields: Document) -> OrderView:
     """`view` in the state `fields` (a document's, or its staged change's) describes."""
     updated_at = fields.get("updatedAt")
@@ -356,8 +364,6 @@ class MongoReadModel:
             raise ChangedMeanwhile(f"order {document['_id']} changed while being projected")
 
     async def reveal_changes(self, staged: StagedChanges) -> None:
-        if not staged.views and not staged.released:
-            return
         with translate_unavailable(ReadModelUnavailable):
             if staged.views:
                 await self._reveal_changed(staged.views)
@@ -368,14 +374,7 @@ class MongoReadModel:
     async def _reveal_changed(self, views: Sequence[OrderView]) -> None:
         await self._orders.bulk_write(
             [
-                UpdateOne(
-                    {"_id": str(view.id), "staged.version": view.version},
-                    {
-                        "$set": life_fields(view),
-                        "$unset": {"staged": ""}
-                        | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
-                    },
-                )
+                UpdateOne({"_id": str(view.id), "staged.version": view.version}, _living(view))
                 for view in views
             ],
             ordered=False,
@@ -397,11 +396,7 @@ class MongoReadModel:
                             ],
                             "staged.version": {"$not": {"$gte": view.version}},
                         },
-                        {
-                            "$set": life_fields(view),
-                            "$unset": {"staged": ""}
-                            | {name: "" for name in _LIFE_FIELDS if name not in life_fields(view)},
-                        },
+                        _living(view),
                     )
                     for view in behind
                 ],
