@@ -32,7 +32,7 @@ from uuid import UUID
 import bson
 from bson.codec_options import CodecOptions
 from mongoeco import AsyncMongoClient
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
 
 from order_platform.building_blocks.runtime.task_supervisor import TaskSupervisor
@@ -335,6 +335,18 @@ class InstantCollection:
     def update_many(self, query: Document, update: Document) -> Any:
         return at_once(self._collection.update_many(query, update))
 
+    def find_one_and_update(
+        self, query: Document, update: Document, projection: Document | None, after: bool
+    ) -> Document | None:
+        return at_once(  # type: ignore[no-any-return]
+            self._collection.find_one_and_update(
+                query,
+                update,
+                projection=projection,
+                return_document=ReturnDocument.AFTER if after else ReturnDocument.BEFORE,
+            )
+        )
+
     def delete_one(self, query: Document) -> Any:
         return at_once(self._collection.delete_one(query))
 
@@ -402,6 +414,25 @@ class SimCollection:
             lambda: self._raw.update_many(_through_bson(query), _through_bson(update)),
             writes=True,
         )
+
+    async def find_one_and_update(
+        self,
+        query: Document,
+        update: Document,
+        *,
+        projection: Document | None = None,
+        return_document: ReturnDocument = ReturnDocument.BEFORE,
+    ) -> Document | None:
+        def apply() -> Document | None:
+            found = self._raw.find_one_and_update(
+                _through_bson(query),
+                _through_bson(update),
+                projection,
+                after=return_document is ReturnDocument.AFTER,
+            )
+            return None if found is None else _through_bson(found)
+
+        return await self._call("find_one_and_update", apply, writes=True)
 
     async def delete_one(self, query: Document) -> Any:
         return await self._call(

@@ -192,6 +192,30 @@ async def test_a_published_creation_is_not_renewed_while_a_transition_keeps_the_
     assert await Replica(database, "b").outbox.renew(transition, NOW) is None
 
 
+async def test_a_transition_renewed_after_an_unknown_outcome_is_the_one_stored_under_its_id(
+    database: Database,
+) -> None:
+    """A cancel's first attempt (placed, version 1 to 2) was not stored; a confirm won, and
+    the cancel's retry stored version 3 under the event id the first attempt reserved. The
+    relay still holding the first attempt's entry must get version 3 from its renewal."""
+    replica = Replica(database, "a")
+    order = await published_creation(replica)
+    reserved = uuid4()
+    first_attempt = await replica.unit_of_work().orders.get(order.id)
+    assert first_attempt is not None
+    first_attempt.cancel(event_id=reserved, now=NOW, reason="changed my mind")
+    stale = replica.outbox.new_entry(first_attempt)  # its write's outcome was unknown
+    confirmed = await replica.change(order, confirm)
+    await replica.change(confirmed, lambda o: o.cancel(event_id=reserved, now=NOW, reason="r"))
+
+    renewed = await replica.outbox.renew(stale, NOW)
+
+    assert renewed is not None
+    assert read_order_event(stale.value).order_version == 2
+    assert read_order_event(renewed.value).order_version == 3
+    assert renewed.event_id == stale.event_id == str(reserved)
+
+
 async def test_marking_again_after_a_lost_reply_changes_nothing(database: Database) -> None:
     replica = Replica(database, "a")
     order = await published_creation(replica)

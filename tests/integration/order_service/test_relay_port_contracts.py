@@ -4,7 +4,7 @@ pass the same tests, so the relay's unit tests cannot drift from what MongoDB do
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
@@ -94,6 +94,17 @@ async def test_renew_is_a_compare_and_set_on_the_owner(replicas: Replicas) -> No
     assert renewed is not None
     assert renewed.lease_until == NOW + timedelta(seconds=5) + LEASE
     assert await theirs.renew(stored, NOW) is None
+
+
+async def test_renew_answers_the_entry_as_stored_not_the_callers_copy(replicas: Replicas) -> None:
+    # Two attempts of one command may write different events under one reserved event id.
+    stored = entry("a", NOW + LEASE)
+    await replicas.insert(stored)
+    stale = replace(stored, value=b'{"stale": true}', created_at=NOW - LEASE)
+
+    renewed = await replicas.outbox("a").renew(stale, NOW)
+
+    assert renewed == replace(stored, lease_until=NOW + LEASE)
 
 
 async def test_only_expired_entries_are_claimed_and_each_by_one_replica(replicas: Replicas) -> None:

@@ -93,6 +93,25 @@ async def test_guarantee_1_an_insert_whose_outcome_was_unknown_is_published_once
     assert broker.event_ids() == [late.event_id]
 
 
+async def test_an_expected_entry_is_published_as_stored_not_as_this_attempt_wrote_it() -> None:
+    """The stale event the simulator found (seed 59234): a transition's write of unknown
+    outcome did not land, and the command's retry stored its own transition under the event
+    id the first attempt had reserved, one version later. The relay still looking for the
+    first attempt's entry finds that id and must publish what is stored."""
+    clock, store, broker = FakeClock(), FakeOutboxStore(), FakePublisher()
+    relay = new_relay(store, broker, clock)
+    await relay.heartbeat()
+    first_attempt = await written(relay, clock, 1)
+    relay.outcome_unknown([first_attempt])  # its write never landed
+
+    retried = replace(first_attempt, value=b'{"orderVersion": 3}')  # the retry's, same id
+    store.insert(retried)
+    relay.committed([retried])
+    await run_for([relay], clock, BEAT * 2)
+
+    assert [entry.value for entry in broker.received] == [retried.value]
+
+
 async def test_guarantee_1_an_insert_that_lands_after_the_relay_gave_up_on_it_is_still_published() -> (
     None
 ):

@@ -279,12 +279,14 @@ class MongoUnitOfWork:
             stored = None
         if stored is not None:
             if entry.event_id in stored.get(TRANSITIONS_FIELD, []):
+                # Its event id landed, but perhaps by a retry under the same Idempotency-Key
+                # (another version): under our lease the relay publishes it as stored.
                 ours = stored.get("outbox", {}).get("leaseOwner") == entry.lease_owner
                 if not leased and ours:
-                    self._outbox.committed([entry])
+                    self._outbox.outcome_unknown([entry])
                 else:
                     self._outbox.queued([entry])
-                return  # ours landed
+                return  # landed
             if stored.get("version", 1) != order.version - 1:
                 self._outbox.not_stored([entry])  # another change won: ours can never land
                 raise OrderChangedMeanwhile(order.id, _version_of(stored))

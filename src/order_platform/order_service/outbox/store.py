@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from pymongo import UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from order_platform.building_blocks.runtime.clock import SystemClock
@@ -71,13 +71,21 @@ class MongoOutbox:
         await self._orders.create_index(LEASE_FIELD, name="outbox_lease", sparse=True)
 
     async def renew(self, entry: OutboxEntry, now: datetime) -> OutboxEntry | None:
-        """Extend our lease; `None` when the entry is not ours (claimed, published or not
-        stored)."""
-        lease_until = now + self.lease
-        result = await self._orders.update_one(
-            {**_unpublished(entry), OWNER_FIELD: self.owner}, {"$set": {LEASE_FIELD: lease_until}}
+        """Extend our lease and return the entry as stored; `None` when it is not ours
+        (claimed, published or not stored).
+
+        As stored, not as `entry` says: a command retried under its Idempotency-Key records its
+        transition under the event id its first attempt reserved, so an attempt whose write's
+        outcome was unknown may find that id stored by the retry, with another version."""
+        document = await self._orders.find_one_and_update(
+            {**_unpublished(entry), OWNER_FIELD: self.owner},
+            {"$set": {LEASE_FIELD: now + self.lease}},
+            projection={"outbox": 1, "createdAt": 1},
+            return_document=ReturnDocument.AFTER,
         )
-        return replace(entry, lease_until=lease_until) if result.matched_count else None
+        if document is None:
+            return None
+        return next(e for e in OutboxEntry.unpublished_of(document) if e.event_id == entry.event_id)
 
     async def claim_expired(self, now: datetime, limit: int) -> list[OutboxEntry]:
         """Take over documents whose lease ran out, whoever held them (a compare-and-set on the
