@@ -97,6 +97,12 @@ QUIET_AFTER = CHAOS + 15.0  # customers and operators start until then, some aft
 # How long after the heal the consuming side has to project and notify every published
 # event (its members rejoin their groups, back off, their ledger claims run out).
 CONSUMERS_BOUND_S = 75.0
+# Still behind then, it is slow, not stuck, while each group behind keeps committing: a
+# backlog through one event per batch, a slow read model and a rebuild writing twice takes
+# longer (seed 56658). A group behind with no commit for this long is stuck (longer than a
+# claim's lifetime and a slow batch); the checks then report what it left undone.
+CONSUMERS_STALL_S = 45.0
+CONSUMERS_CAP_S = 600.0
 SHUTDOWN_DRAIN = 2.0
 
 
@@ -433,6 +439,7 @@ class Simulation:
         self.world.trace("world", "checks that every stored order is published")
         self.unpublished = self._unpublished()
         await self._heal_plus(CONSUMERS_BOUND_S, since=customers_done_at)
+        await self._while_consumers_progress(until=customers_done_at + CONSUMERS_CAP_S)
         self.world.trace("world", "checks the invariants")
         self.world.trace.closed = True
 
@@ -477,6 +484,26 @@ class Simulation:
             start := max(self.world.healed_at, self.world.last_late_write_at, since)
         ) + seconds > (now := loop.time()):
             await asyncio.sleep(start + seconds - now)
+
+    async def _while_consumers_progress(self, *, until: float) -> None:
+        """Wait while some group is behind and every group behind commits within
+        `CONSUMERS_STALL_S` (up to `until`)."""
+        topic, loop = self.world.topic, self.world.loop
+        while loop.time() < until:
+            behind = {
+                name: dict(group.committed)
+                for name, group in topic.groups.items()
+                if any(
+                    group.committed.get(partition, 0) < len(log)
+                    for partition, log in enumerate(topic.partitions)
+                )
+            }
+            if not behind:
+                return
+            self.world.trace("world", f"waits on the consuming side: {sorted(behind)} behind")
+            await asyncio.sleep(min(CONSUMERS_STALL_S, until - loop.time()))
+            if any(topic.groups[name].committed == before for name, before in behind.items()):
+                return  # stuck
 
     def _unpublished(self) -> list[str]:
         published = {publish.event_id for publish in self.world.published}

@@ -4,10 +4,12 @@ SEEDS=n` runs more; a failing seed replays with `make simulate SEED=n`."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -17,7 +19,8 @@ from order_platform.order_service.outbox.bookkeeping import RelayBookkeeping
 from order_platform.order_service.outbox.entry import OutboxEntry
 from order_platform.order_service.outbox.store import MongoOutbox
 from order_platform.read_service.application.ports import Generations
-from tests.simulation.order_pipeline import simulate
+from order_platform.read_service.application.projection import ProjectOrders
+from tests.simulation.order_pipeline import CHAOS, simulate
 from tests.simulation.shrinking import shortest_failure
 
 # About 30 s on this machine since orders have a life (the suite's budget for the simulation
@@ -147,3 +150,31 @@ def test_the_simulator_finds_a_lease_removed_while_a_change_is_queued_behind_it(
     )
     assert violation is not None
     assert "was not published" in violation
+
+
+def test_the_simulator_waits_on_a_slow_consuming_side_but_not_on_a_stuck_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slow is not stuck (seed 56658: one event per batch through a slow read model): a read
+    side that keeps projecting, seconds per event, is given the time it takes; one that stops
+    for good is reported."""
+    project = ProjectOrders.__call__
+
+    async def slow(self: ProjectOrders, views: Any, changes: Any = ()) -> None:
+        await asyncio.sleep(4.0 * (len(views) + len(changes)))
+        await project(self, views, changes)
+
+    monkeypatch.setattr(ProjectOrders, "__call__", slow)
+    slow_runs = [simulate(seed) for seed in range(3)]
+    assert [report.violation for report in slow_runs] == [None] * 3
+    assert any("waits on the consuming side" in line for r in slow_runs for line in r.trace)
+
+    async def stuck_after_the_heal(self: ProjectOrders, views: Any, changes: Any = ()) -> None:
+        if asyncio.get_running_loop().time() > CHAOS:
+            await asyncio.Event().wait()
+        await project(self, views, changes)
+
+    monkeypatch.setattr(ProjectOrders, "__call__", stuck_after_the_heal)
+    violation = next((r.violation for seed in range(10) if (r := simulate(seed)).violation), None)
+    assert violation is not None
+    assert "was published but is not readable" in violation
