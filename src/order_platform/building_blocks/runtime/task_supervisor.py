@@ -234,18 +234,20 @@ class TaskSupervisor:
                 supervised.failing_since = started
             supervised.last_error = error or RuntimeError("returned while not stopping")
             supervised.crashes.append(supervised.last_error)
+            giving_up = now - supervised.failing_since >= self._give_up_after
+            delay = None if giving_up else self._backoff.delay(supervised.failures)
             log.error(
                 "background_task_failed",
                 task=supervised.name,
                 error=repr(supervised.last_error),
                 failures=supervised.failures,
+                restart_in_seconds=None if delay is None else round(delay, 3),
                 exc_info=error,
             )
-            if now - supervised.failing_since >= self._give_up_after:
+            if delay is None:
                 supervised.given_up = True
                 self._on_give_up(supervised.name, supervised.last_error)
                 return
-            delay = self._backoff.delay(supervised.failures)
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:
