@@ -3,12 +3,13 @@ cannot run (a background task that never recovers; `dev` without the embedded se
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,17 @@ def run_cli(prelude: str, argv: list[str], env: dict[str, str], *, timeout: floa
     )
 
 
+def first_logged(output: str) -> dict[str, float]:
+    """When each event was first logged (seconds since the epoch), from the JSON log lines."""
+    first: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            at = datetime.fromisoformat(entry["timestamp"]).timestamp()
+            first.setdefault(entry["event"], at)
+    return first
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -67,11 +79,9 @@ def test_guarantee_8_a_consumer_that_never_recovers_makes_the_service_exit_non_z
         "ORDER_EVENTS_TOPIC": unique_name,
         "LOG_FORMAT": "json",
     }
-    started = time.monotonic()
     result = run_cli(
         crashing_consumer, ["read-service", "--port", str(free_port())], env, timeout=30
     )
-    elapsed = time.monotonic() - started
 
     assert result.returncode == FAILURE_EXIT_STATUS, result.stdout + result.stderr
     output = result.stdout + result.stderr
@@ -80,7 +90,11 @@ def test_guarantee_8_a_consumer_that_never_recovers_makes_the_service_exit_non_z
     assert '"background_task_gave_up"' in output
     assert '"level": "critical"' in output
     assert "read_service_stopped" in output  # stopped as gracefully as on SIGTERM
-    assert elapsed < 15, elapsed
+    # From the first crash, not from the process's start: its imports alone take 4 s on an
+    # idle machine and more on a busy one. Given up after 1 s, a backoff or two, and a stop.
+    first = first_logged(output)
+    stopped = first["read_service_stopped"] - first["background_task_failed"]
+    assert stopped < 10, stopped
 
 
 def test_dev_without_the_embedded_servers_says_how_to_install_them(tmp_path: Path) -> None:
