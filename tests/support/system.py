@@ -170,6 +170,7 @@ class LogicalOrder:
     outcome: Outcome = Outcome.REFUSED
     order: dict[str, Any] | None = None
     attempts: list[str] = field(default_factory=list)
+    started: bool = False  # its first attempt is on its way
 
 
 async def post_with_retries(
@@ -182,6 +183,7 @@ async def post_with_retries(
     have stored the order: the outcome stays unknown unless a later attempt gets its 201.
     """
     body = {"customerName": order.customer_name, "totalAmount": order.total_amount}
+    order.started = True
     for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(pause)

@@ -35,7 +35,6 @@ from tests.support.system import (
     LogicalOrder,
     Outcome,
     System,
-    acknowledged,
     logical_orders,
     post_with_retries,
     steady_traffic,
@@ -47,21 +46,26 @@ pytestmark = pytest.mark.slow
 
 ORDERS = 320
 RATE = 10.0  # orders per second: about 32 s of traffic, room for five faults and restarts
-STEP = 25  # acknowledged orders between two faults
 
 
-async def after_more_acknowledged(orders: list[LogicalOrder], count: int) -> None:
-    target = acknowledged(orders) + count
+async def after_orders_started(orders: list[LogicalOrder], count: int) -> None:
+    """Faults come at fixed points of the traffic, whatever a restart costs: a restart takes
+    seconds on a busy machine, and the traffic must outlast the faults, not wait on them."""
 
     async def reached() -> bool:
-        return acknowledged(orders) >= target
+        return sum(order.started for order in orders) >= count
 
-    await eventually(reached, timeout=20, interval=0.05, what=f"{target} orders acknowledged")
+    await eventually(reached, timeout=60, interval=0.05, what=f"{count} orders started")
 
 
-async def crash_and_restart(service: PlatformService) -> None:
+async def crash(
+    service: PlatformService, killed: Callable[[], object] = lambda: None
+) -> asyncio.Task[None]:
+    """SIGKILL now (then `killed()`); the restart runs beside the traffic (awaited before the
+    checks)."""
     await asyncio.to_thread(service.kill)
-    await asyncio.to_thread(service.start)
+    killed()
+    return asyncio.create_task(asyncio.to_thread(service.start))
 
 
 async def test_every_acknowledged_order_is_read_and_notified_once_through_crashes(
@@ -72,24 +76,22 @@ async def test_every_acknowledged_order_is_read_and_notified_once_through_crashe
 ) -> None:
     orders = logical_orders(unique_name, ORDERS)
     traffic = asyncio.create_task(steady_traffic(system.order.url, orders, rate=RATE))
-    faults: list[tuple[str, Callable[[], Any]]] = [
-        ("order-service", lambda: crash_and_restart(system.order)),
-        ("read-service", lambda: crash_and_restart(system.reads[0])),
-        ("notification-service", lambda: crash_and_restart(system.workers[0])),
-    ]
+    point = ORDERS // 6  # a fault at each sixth of the traffic
     # Redis first: it keeps the notification ledger in memory only, so a restart forgets what
     # was sent. Later redeliveries (after the crashes) then only concern events sent since.
-    await after_more_acknowledged(orders, STEP)
+    await after_orders_started(orders, point)
     await asyncio.to_thread(redis_server.stop)
     try:
-        await after_more_acknowledged(orders, STEP)
+        await after_orders_started(orders, 2 * point)
     finally:
         await asyncio.to_thread(redis_server.start)
-    for name, fault in faults:
-        await after_more_acknowledged(orders, STEP)
-        assert not traffic.done(), f"{name} killed under traffic"
-        await fault()
+    restarts = []
+    for number, service in enumerate([system.order, system.reads[0], system.workers[0]], 3):
+        await after_orders_started(orders, number * point)
+        assert not traffic.done(), f"{service.name} killed under traffic"
+        restarts.append(await crash(service))
     await traffic
+    await asyncio.gather(*restarts)
 
     write = mongo[system.write_db].orders
 
@@ -187,7 +189,6 @@ class Life:
     script: int
     commands: list[Command] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)  # answers no client may ever get
-    started: bool = False
 
     @property
     def order_id(self) -> str:
@@ -230,7 +231,6 @@ async def send(client: httpx.AsyncClient, life: Life, command: Command) -> None:
 
 async def live(client: httpx.AsyncClient, life: Life) -> None:
     """Create the order, then run its script; racing commands go out together."""
-    life.started = True
     await post_with_retries(client, life.order, attempts=ATTEMPTS, pause=PAUSE)
     if life.order.outcome is not Outcome.ACKNOWLEDGED:
         return
@@ -275,13 +275,6 @@ async def lifecycle_traffic(url: str, lives: list[Life]) -> None:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(live(client, life)))
         await asyncio.gather(*tasks)
-
-
-async def after_lives_started(lives: list[Life], count: int) -> None:
-    async def reached() -> bool:
-        return sum(life.started for life in lives) >= count
-
-    await eventually(reached, timeout=20, interval=0.05, what=f"{count} orders started")
 
 
 @dataclass(frozen=True)
@@ -336,18 +329,16 @@ async def test_every_stored_transition_is_read_and_notified_through_crashes(
     worker = system.workers[0]
     killed_at: list[int] = []  # the worker's log size after each of its crashes
 
+    def worker_killed() -> None:
+        killed_at.append(worker.log_path.stat().st_size)
+
     traffic = asyncio.create_task(lifecycle_traffic(system.order.url, lives))
-    # Each crash at its point of the traffic, the restart left to run beside it: a restart
-    # takes seconds on a busy machine, and the traffic must outlast the faults, not wait on them.
-    restarts: list[asyncio.Task[None]] = []
-    faults = [system.workers[0], system.order, system.reads[0]]
+    restarts = []
+    faults = [worker, system.order, system.reads[0]]
     for number, service in enumerate(faults, start=1):
-        await after_lives_started(lives, LIVES * number // (len(faults) + 1))
+        await after_orders_started([life.order for life in lives], LIVES * number // 4)
         assert not traffic.done(), f"{service.name} killed under traffic"
-        await asyncio.to_thread(service.kill)
-        if service is worker:
-            killed_at.append(worker.log_path.stat().st_size)
-        restarts.append(asyncio.create_task(asyncio.to_thread(service.start)))
+        restarts.append(await crash(service, worker_killed if service is worker else lambda: None))
     await traffic
     await asyncio.gather(*restarts)
 
