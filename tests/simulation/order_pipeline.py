@@ -53,6 +53,7 @@ from order_platform.order_service.outbox.relay import OutboxRelay
 from order_platform.order_service.outbox.relay_registry import RelayRegistry
 from order_platform.order_service.outbox.server_clock import ServerClock
 from order_platform.order_service.outbox.store import MongoOutbox
+from tests.simulation.caught_errors import CaughtErrors
 from tests.simulation.consumers import NOTIFY_GROUP, READ_GROUP, ConsumingSide, Member
 from tests.simulation.rebuild import Operator
 from tests.simulation.virtual_time import VirtualTimeLoop
@@ -757,8 +758,9 @@ class Simulation:
                 )
         return problems
 
-    def check(self) -> RunReport:
-        """The invariants, on what the database holds and what the broker took in."""
+    def check(self, caught: Sequence[str] = ()) -> RunReport:
+        """The invariants, on what the database holds and what the broker took in, and on
+        what the processes caught (`caught_errors`)."""
         world = self.world
         stored = {
             doc["_id"]: doc for doc in world.raw("orders").find({FENCED_FIELD: {"$exists": False}})
@@ -804,6 +806,10 @@ class Simulation:
                 problems.append(f"event {event_id} was notified but never published")
         problems.extend(unstated_duplicates(world.published, world.claims))
         problems.extend(f"dead letter {letter}" for letter in world.dead_letters)
+        problems.extend(
+            f"{where} ({count} times): an error no fault injects"
+            for where, count in Counter(caught).items()
+        )
         report.notified_twice = sum(1 for count in received.values() if count > 1)
         by_customer = Counter(doc["customerName"] for doc in stored.values())
         for outcome in self.outcomes:
@@ -840,8 +846,9 @@ def simulate(seed: int, scenario: Scenario | None = None) -> RunReport:
     loop = VirtualTimeLoop()
     try:
         simulation = Simulation(seed, loop, scenario)
-        loop.run_until_complete(simulation.run())
-        report = simulation.check()
+        with CaughtErrors() as caught:
+            loop.run_until_complete(simulation.run())
+        report = simulation.check(caught.found)
     finally:
         # Some cleanups await (a cancelled rebuild abandons its generation): cancel until done.
         for _ in range(10):

@@ -85,6 +85,25 @@ def test_the_simulator_finds_a_relay_that_never_sweeps(monkeypatch: pytest.Monke
     assert all("is stored but its event" in v and "was not published" in v for v in violations)
 
 
+def test_the_simulator_fails_a_run_in_which_a_loop_swallowed_a_programming_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The relay's loops catch every error (a dependency's failure must not kill them), so a
+    bug there only delays what it breaks. The renewal a fake once lacked, as it raised then:
+    the sweep still publishes everything, yet the run fails, naming the loop and the error."""
+
+    async def lacks_a_method(self: MongoOutbox, entry: OutboxEntry, now: object) -> None:
+        raise AttributeError("'SimCollection' object has no attribute 'find_one_and_update'")
+
+    monkeypatch.setattr(MongoOutbox, "renew", lacks_a_method)
+    violations = [report.violation for seed in range(20) if (report := simulate(seed)).violation]
+    assert violations
+    assert any(
+        "OutboxRelay." in v and "AttributeError(" in v and "an error no fault injects" in v
+        for v in violations
+    ), violations
+
+
 def test_the_simulator_finds_an_event_published_again_for_no_stated_cause(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
