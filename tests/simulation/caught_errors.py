@@ -26,6 +26,7 @@ from types import CodeType, TracebackType
 import order_platform
 
 SOURCE = Path(order_platform.__file__).resolve().parent
+_SOURCE_PREFIX = str(SOURCE)  # compared on every exception handled, anywhere
 PROGRAMMING_ERRORS = (
     AttributeError,
     TypeError,
@@ -67,7 +68,7 @@ def _tries(filename: str) -> tuple[_Try, ...]:
         if isinstance(node, ast.Try | ast.TryStar) and node.body:
             handlers = tuple(_names(handler) for handler in node.handlers)
             if any(names is None or names & CATCH_ALL for names in handlers):
-                last = max(getattr(n, "end_lineno", n.lineno) or n.lineno for n in node.body)
+                last = node.body[-1].end_lineno or node.body[-1].lineno
                 found.append(_Try(node.body[0].lineno, last, handlers))
     return tuple(sorted(found, key=lambda t: (t.first_line, -t.last_line)))
 
@@ -108,7 +109,7 @@ class CaughtErrors:
     _tool: int | None = None
 
     def _handled(self, code: CodeType, offset: int, error: BaseException) -> object:
-        if isinstance(error, PROGRAMMING_ERRORS) and code.co_filename.startswith(str(SOURCE)):
+        if isinstance(error, PROGRAMMING_ERRORS) and code.co_filename.startswith(_SOURCE_PREFIX):
             line = _line(code, error)
             if _caught_by_catch_all(code, line, error):
                 where = f"{Path(code.co_filename).relative_to(SOURCE.parent)}:{line}"
